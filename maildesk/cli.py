@@ -1,0 +1,266 @@
+"""The `maildesk` command. Builds settings and engine, passes them down.
+
+Exit codes follow sysexits where an MTA reads them: 0 taken, 65 not a mail,
+75 try again later, 78 configuration error.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from collections.abc import Callable
+from functools import wraps
+from pathlib import Path
+from typing import Any, TypeVar
+
+import click
+from sqlalchemy.engine import Engine
+from sqlalchemy.exc import OperationalError, SQLAlchemyError
+
+from maildesk import __version__, db, store, views
+from maildesk.config import ConfigError, Settings, default_config_path, load_settings
+from maildesk.logsetup import setup_logging
+
+EX_OK = 0
+EX_DATAERR = 65
+EX_SOFTWARE = 70
+EX_TEMPFAIL = 75
+EX_CONFIG = 78
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+class App:
+    """Settings and engine, made on first use so `--help` needs neither."""
+
+    def __init__(self, config_path: Path | None) -> None:
+        self.config_path = config_path
+        self._settings: Settings | None = None
+        self._engine: Engine | None = None
+
+    @property
+    def settings(self) -> Settings:
+        if self._settings is None:
+            self._settings = load_settings(self.config_path)
+            setup_logging(self._settings.log)
+        return self._settings
+
+    @property
+    def engine(self) -> Engine:
+        if self._engine is None:
+            self._engine = db.make_engine(self.settings.database_url, self.settings.database.echo)
+        return self._engine
+
+    def ready_engine(self) -> Engine:
+        """The engine, after checking the schema is there and current."""
+        db.require_schema(self.engine, self.settings.database_url)
+        return self.engine
+
+
+def fail(message: str, code: int) -> None:
+    click.echo(f"maildesk: {message}", err=True)
+    sys.exit(code)
+
+
+def handles_errors(func: F) -> F:
+    """Turn the errors a person can act on into one clear line and an exit code."""
+
+    @wraps(func)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return func(*args, **kwargs)
+        except ConfigError as exc:
+            fail(str(exc), EX_CONFIG)
+        except db.SchemaError as exc:
+            fail(str(exc), EX_CONFIG)
+        except (db.StoreUnavailable, OperationalError) as exc:
+            fail(f"database unavailable, try again later: {getattr(exc, 'orig', exc)}",
+                 EX_TEMPFAIL)
+        except SQLAlchemyError as exc:
+            fail(f"database error: {exc}", EX_SOFTWARE)
+
+    return wrapper  # type: ignore[return-value]
+
+
+def emit_json(data: object) -> None:
+    click.echo(json.dumps(data, ensure_ascii=False, indent=2, default=str))
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.option("--config", "config_path", type=click.Path(path_type=Path), default=None,
+              help="Config file (default: $MAILDESK_CONFIG, else ./maildesk.toml if present, "
+                   "else built-in defaults).")
+@click.version_option(__version__, prog_name="maildesk")
+@click.pass_context
+def main(ctx: click.Context, config_path: Path | None) -> None:
+    """maildesk: an email-driven helpdesk.
+
+    Customers write to a support address and get a ticket; their replies
+    thread onto it. Every key of the config can be overridden by an
+    environment variable MAILDESK_<SECTION>__<KEY> (top-level: MAILDESK_<KEY>).
+    """
+    ctx.obj = App(config_path or default_config_path())
+
+
+pass_app = click.make_pass_decorator(App)
+
+
+@main.group("db")
+def db_group() -> None:
+    """Database schema."""
+
+
+@db_group.command("upgrade")
+@pass_app
+@handles_errors
+def db_upgrade(app: App) -> None:
+    """Create the schema or migrate it to this version; sync agents and groups
+    from the config."""
+    before, after = db.upgrade(app.engine)
+    with db.session_scope(app.engine) as session:
+        store.sync_directory(session, app.settings)
+    where = db.safe_url(app.settings.database_url)
+    if before == after:
+        click.echo(f"database {where} is up to date (revision {after})")
+    else:
+        click.echo(f"database {where} upgraded from {before or 'empty'} to revision {after}")
+
+
+@main.command("ingest")
+@click.option("--file", "file_", type=click.Path(exists=True, dir_okay=False, path_type=Path),
+              help="Read the mail from this file instead of standard input.")
+@click.option("--recipient", "recipients", multiple=True,
+              help="Envelope recipient (Postfix: ${recipient}); routes the mail. Repeatable.")
+@click.option("--sender", default=None, help="Envelope sender (Postfix: ${sender}).")
+@pass_app
+def ingest(app: App, file_: Path | None, recipients: tuple[str, ...], sender: str | None) -> None:
+    """Take one mail from standard input (an MTA's pipe transport).
+
+    Prints {"action", "ticket", "reason"} as JSON. Exit 0 when the mail was
+    taken (whatever the action), 75 when it must be retried later, 65 when
+    the input is not a mail at all (its bytes are still kept).
+    """
+    from maildesk.ingest.spool import Incoming
+    from maildesk.service import Ingestor
+
+    raw = file_.read_bytes() if file_ else sys.stdin.buffer.read()
+    try:
+        ingestor = Ingestor(app.settings, app.ready_engine())
+        outcome = ingestor.ingest(Incoming(raw, "pipe", sender, recipients))
+    except ConfigError as exc:
+        fail(f"{exc}\n(mail not taken: the MTA will retry)", EX_TEMPFAIL)
+    except db.SchemaError as exc:
+        fail(f"{exc}\n(mail not taken: the MTA will retry)", EX_TEMPFAIL)
+    except (db.StoreUnavailable, SQLAlchemyError, OSError) as exc:
+        fail(f"store unavailable, mail not taken (the MTA will retry): "
+             f"{getattr(exc, 'orig', None) or exc}", EX_TEMPFAIL)
+    click.echo(json.dumps(outcome.as_dict(), ensure_ascii=False))
+    if outcome.not_a_mail:
+        sys.exit(EX_DATAERR)
+    if outcome.action == "failed":
+        # Stored but not processed: a retry processes it (the store keeps it).
+        sys.exit(EX_TEMPFAIL)
+
+
+@main.command("import")
+@click.argument("path", type=click.Path(exists=True, path_type=Path))
+@click.option("--batch", default=100, show_default=True,
+              help="Mails per commit (each mail still counts only once it is committed).")
+@click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON.")
+@click.option("--progress/--no-progress", default=None,
+              help="Progress bar (default: when standard error is a terminal).")
+@pass_app
+@handles_errors
+def import_(app: App, path: Path, batch: int, as_json: bool, progress: bool | None) -> None:
+    """Import an mbox file or a Maildir (migration). Safe to re-run:
+    mails already taken report as duplicates."""
+    from maildesk.ingest.mailbox import import_mailbox
+
+    summary = import_mailbox(app.settings, app.ready_engine(), path, batch, progress)
+    if as_json:
+        emit_json(summary.as_dict())
+    else:
+        click.echo(summary.describe())
+    if summary.errors:
+        sys.exit(EX_DATAERR)
+
+
+@main.group("tickets")
+def tickets_group() -> None:
+    """List and read tickets."""
+
+
+@tickets_group.command("list")
+@click.option("--status", type=click.Choice(views.STATUSES), default=None)
+@click.option("--search", default=None, help="Text in subject, body or sender; or a number.")
+@click.option("--limit", default=200, show_default=True)
+@click.option("--json", "as_json", is_flag=True, help="JSON with stable keys, ISO 8601 times.")
+@pass_app
+@handles_errors
+def tickets_list(
+    app: App, status: str | None, search: str | None, limit: int, as_json: bool
+) -> None:
+    """Tickets, newest first."""
+    with db.session_scope(app.ready_engine()) as session:
+        rows = views.ticket_list(session, status, search, limit)
+    if as_json:
+        emit_json(rows)
+    else:
+        click.echo(views.ticket_table(rows))
+
+
+@tickets_group.command("show")
+@click.argument("number", type=str)
+@click.option("--json", "as_json", is_flag=True)
+@pass_app
+@handles_errors
+def tickets_show(app: App, number: str, as_json: bool) -> None:
+    """One ticket with its messages, attachments and history."""
+    if not number.lstrip("#").isdigit():
+        fail(f"{number!r} is not a ticket number", 2)
+    with db.session_scope(app.ready_engine()) as session:
+        data = views.ticket_detail(session, int(number.lstrip("#")))
+    if data is None:
+        fail(f"no ticket #{number.lstrip('#')}", 1)
+    if as_json:
+        emit_json(data)
+    else:
+        click.echo(views.ticket_text(data))
+
+
+@main.group("inbound")
+def inbound_group() -> None:
+    """Accepted mails and what became of them (rejected, ignored, failed)."""
+
+
+@inbound_group.command("list")
+@click.option("--state", type=click.Choice(["pending", "done", "failed"]), default=None)
+@click.option("--outcome", type=click.Choice(views.OUTCOMES), default=None)
+@click.option("--limit", default=200, show_default=True)
+@click.option("--json", "as_json", is_flag=True)
+@pass_app
+@handles_errors
+def inbound_list(
+    app: App, state: str | None, outcome: str | None, limit: int, as_json: bool
+) -> None:
+    """Inbound mails, newest first."""
+    with db.session_scope(app.ready_engine()) as session:
+        rows = views.inbound_list(session, state, outcome, limit)
+    if as_json:
+        emit_json(rows)
+    else:
+        click.echo(views.inbound_table(rows))
+
+
+@inbound_group.command("raw")
+@click.argument("inbound_id", type=int)
+@pass_app
+@handles_errors
+def inbound_raw(app: App, inbound_id: int) -> None:
+    """Write the raw bytes of an inbound mail to standard output."""
+    with db.session_scope(app.ready_engine()) as session:
+        data = store.raw_bytes(session, inbound_id)
+        exists = views.inbound_exists(session, inbound_id)
+    if not exists:
+        fail(f"no inbound mail {inbound_id}", 1)
+    sys.stdout.buffer.write(data)

@@ -1,0 +1,245 @@
+"""maildesk.toml -> frozen settings, with environment overrides.
+
+Ops get one file plus `MAILDESK_<SECTION>__<KEY>` / `MAILDESK_<KEY>`
+variables (so systemd's EnvironmentFile can carry secrets). Every error
+names the key and where its value came from, because "invalid config" alone
+sends people guessing.
+"""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+REQUEST_TYPES = ("user_help", "incident", "product_request", "urgent")
+PRIORITIES = ("low", "normal", "high")
+#: SPEC §3: the priority a request type brings unless set explicitly.
+PRIORITY_FOR_TYPE = {
+    "user_help": "low",
+    "incident": "normal",
+    "product_request": "normal",
+    "urgent": "high",
+}
+ENV_PREFIX = "MAILDESK_"
+#: Variables with our prefix that are not config keys.
+NON_KEY_VARIABLES = {"MAILDESK_CONFIG"}
+DEFAULT_FREE_MAIL_DOMAINS = (
+    "gmail.com", "googlemail.com", "outlook.com", "outlook.de", "hotmail.com",
+    "hotmail.de", "live.com", "live.de", "msn.com", "yahoo.com", "yahoo.de",
+    "icloud.com", "me.com", "mac.com", "aol.com", "aol.de", "gmx.de", "gmx.net",
+    "gmx.at", "gmx.ch", "gmx.com", "web.de", "t-online.de", "freenet.de",
+    "posteo.de", "mailbox.org", "arcor.de", "proton.me", "protonmail.com",
+    "1und1.de", "online.de", "vodafone.de", "kabelmail.de", "email.de",
+)
+
+
+class ConfigError(Exception):
+    """A config problem, phrased for the person who has to fix it."""
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class DatabaseSettings(_Section):
+    url: str = ""  # "" = SQLite file maildesk.sqlite3 in the data dir
+    echo: bool = False
+
+
+class MailSettings(_Section):
+    addresses: tuple[str, ...] = ("support@example.com",)
+    subject_tag: str = "[#{number}]"
+    first_ticket_number: int = Field(default=10001, ge=1)
+    default_language: Literal["de", "en"] = "de"
+    free_mail_domains: tuple[str, ...] = DEFAULT_FREE_MAIL_DOMAINS
+
+    @field_validator("addresses", "free_mail_domains")
+    @classmethod
+    def _lower(cls, values: tuple[str, ...]) -> tuple[str, ...]:
+        return tuple(v.strip().lower() for v in values)
+
+    @field_validator("addresses")
+    @classmethod
+    def _addresses(cls, values: tuple[str, ...]) -> tuple[str, ...]:
+        if not values:
+            raise ValueError("at least one support address is needed")
+        for value in values:
+            local, at, domain = value.partition("@")
+            if not (local and at and domain) or "+" in local:
+                raise ValueError(f"{value!r} is not a plain mail address")
+        return values
+
+    @field_validator("subject_tag")
+    @classmethod
+    def _tag(cls, value: str) -> str:
+        if "{number}" not in value:
+            raise ValueError("must contain {number}, e.g. '[#{number}]'")
+        return value
+
+
+class LimitSettings(_Section):
+    max_message_bytes: int = Field(default=50 * 1024 * 1024, ge=1024)
+    max_attachment_bytes: int = Field(default=20 * 1024 * 1024, ge=0)
+
+
+class LogSettings(_Section):
+    level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+    format: Literal["plain", "json"] = "plain"
+
+
+class RouteSettings(_Section):
+    address: str
+    request_type: Literal["user_help", "incident", "product_request", "urgent"] = "user_help"
+    priority: Literal["low", "normal", "high"] | None = None
+    category: str | None = None
+    subcategory: str | None = None
+    group: str | None = None
+
+    @field_validator("address")
+    @classmethod
+    def _lower(cls, value: str) -> str:
+        return value.strip().lower()
+
+
+class AgentSettings(_Section):
+    email: str
+    name: str = ""
+    language: Literal["de", "en"] = "de"
+
+    @field_validator("email")
+    @classmethod
+    def _lower(cls, value: str) -> str:
+        return value.strip().lower()
+
+
+class GroupSettings(_Section):
+    name: str
+    email: str | None = None
+    members: tuple[str, ...] = ()
+
+
+class Settings(_Section):
+    data_dir: Path = Path("./var")
+    database: DatabaseSettings = DatabaseSettings()
+    mail: MailSettings = MailSettings()
+    limits: LimitSettings = LimitSettings()
+    log: LogSettings = LogSettings()
+    routes: tuple[RouteSettings, ...] = ()
+    agents: tuple[AgentSettings, ...] = ()
+    groups: tuple[GroupSettings, ...] = ()
+
+    @property
+    def database_url(self) -> str:
+        """The configured URL, or the SQLite file inside the data dir."""
+        if self.database.url:
+            return self.database.url
+        return f"sqlite:///{(self.data_dir / 'maildesk.sqlite3').as_posix()}"
+
+    @property
+    def attachments_dir(self) -> Path:
+        return self.data_dir / "attachments"
+
+    def route_for(self, address: str) -> RouteSettings | None:
+        for route in self.routes:
+            if route.address == address.lower():
+                return route
+        return None
+
+
+def default_config_path() -> Path | None:
+    """`MAILDESK_CONFIG`, else ./maildesk.toml when it exists, else none."""
+    env = os.environ.get("MAILDESK_CONFIG")
+    if env:
+        return Path(env)
+    local = Path("maildesk.toml")
+    return local if local.is_file() else None
+
+
+def load_settings(
+    path: Path | None = None, environ: Mapping[str, str] | None = None
+) -> Settings:
+    """Read the file (if any), apply environment overrides, validate."""
+    environ = os.environ if environ is None else environ
+    data: dict[str, Any] = {}
+    origin = "built-in defaults"
+    if path is not None:
+        origin = str(path)
+        try:
+            data = tomllib.loads(Path(path).read_text(encoding="utf-8"))
+        except FileNotFoundError:
+            raise ConfigError(f"{path}: config file not found") from None
+        except (OSError, UnicodeDecodeError) as exc:
+            raise ConfigError(f"{path}: cannot read config file: {exc}") from None
+        except tomllib.TOMLDecodeError as exc:
+            raise ConfigError(f"{path}: not valid TOML: {exc}") from None
+    sources: dict[tuple[str, ...], str] = {}
+    for name, raw in environ.items():
+        if not name.startswith(ENV_PREFIX) or name in NON_KEY_VARIABLES:
+            continue
+        key = _env_key(name)
+        if key is None:
+            continue
+        target = data
+        for part in key[:-1]:
+            existing = target.get(part)
+            if not isinstance(existing, dict):
+                existing = target[part] = {}
+            target = existing
+        target[key[-1]] = _env_value(raw)
+        sources[key] = f"environment variable {name}"
+    try:
+        return Settings.model_validate(data)
+    except ValidationError as exc:
+        raise ConfigError(_describe(exc, origin, sources)) from None
+
+
+def _env_key(name: str) -> tuple[str, ...] | None:
+    """`MAILDESK_RELAY__PORT` -> ("relay", "port") when it is a known key."""
+    parts = tuple(p.lower() for p in name[len(ENV_PREFIX):].split("__"))
+    model: type[BaseModel] = Settings
+    for index, part in enumerate(parts):
+        field = model.model_fields.get(part)
+        if field is None:
+            return None
+        annotation = field.annotation
+        if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+            if index == len(parts) - 1:
+                return None  # a whole section cannot be set from one variable
+            model = annotation
+        elif index != len(parts) - 1:
+            return None
+    return parts
+
+
+def _env_value(raw: str) -> Any:
+    """Environment values are TOML literals when they parse as one (numbers,
+    booleans, arrays), plain strings otherwise — so `2626`, `true` and
+    `["a@x", "b@x"]` work as expected and a password stays a string."""
+    try:
+        return tomllib.loads(f"v = {raw}")["v"]
+    except tomllib.TOMLDecodeError:
+        return raw
+
+
+def _describe(exc: ValidationError, origin: str, sources: dict[tuple[str, ...], str]) -> str:
+    lines = []
+    for error in exc.errors():
+        loc = tuple(str(p) for p in error["loc"])
+        key = ".".join(loc)
+        where = origin
+        for length in range(len(loc), 0, -1):
+            if loc[:length] in sources:
+                where = sources[loc[:length]]
+                break
+        message = error["msg"]
+        if error["type"] == "extra_forbidden":
+            message = "unknown key (see maildesk.toml for the documented keys)"
+        elif "input" in error and not isinstance(error["input"], dict | list):
+            message = f"{message} (got {error['input']!r})"
+        lines.append(f"{where}: key '{key}': {message}")
+    return "invalid configuration:\n  " + "\n  ".join(lines)

@@ -1,0 +1,100 @@
+"""The Accept stage: the one thing every channel calls.
+
+`accept` stores the raw bytes in a committed row before anything else
+happens; only then may a listener say 250, the pipe exit 0 or the poller
+flag the IMAP message. Redelivery is caught here by the unique dedup key.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+from email.parser import BytesHeaderParser
+from email.policy import compat32
+
+from sqlalchemy.engine import Engine
+from sqlalchemy.exc import IntegrityError
+from sqlmodel import Session
+
+from maildesk import store
+from maildesk.db import session_scope
+from maildesk.models import InboundMail, InboundRaw
+
+
+@dataclass(frozen=True)
+class Incoming:
+    """One mail as a channel hands it over."""
+
+    raw: bytes
+    source: str
+    envelope_from: str | None = None
+    recipients: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class Accepted:
+    """The committed inbound row, or the earlier one this mail duplicates."""
+
+    inbound_id: int
+    duplicate: bool
+    ticket_number: int | None = None
+    state: str = "pending"
+
+
+def message_id_of(raw: bytes) -> str:
+    """The Message-ID from the header block alone (cheap, never raises)."""
+    try:
+        headers = BytesHeaderParser(policy=compat32).parsebytes(raw[:262144])
+        value = str(headers.get("Message-ID", "") or "")
+    except Exception:  # noqa: BLE001 — garbage headers just mean "no id"
+        return ""
+    value = " ".join(value.split()).strip().strip("<>").strip()
+    return value[:998]
+
+
+def dedup_key(raw: bytes, message_id: str) -> tuple[str, str]:
+    """(sha256, key): the Message-ID when there is one, else the content."""
+    digest = hashlib.sha256(raw).hexdigest()
+    return digest, (f"mid:{message_id}" if message_id else f"sha256:{digest}")
+
+
+def accept(engine: Engine, items: list[Incoming]) -> list[Accepted]:
+    """Store every item (one commit for the batch) and report duplicates.
+
+    Each item gets its own savepoint, so a concurrent delivery of the same
+    mail (unique key violation) marks only that item as a duplicate.
+    """
+    results: list[Accepted] = []
+    with session_scope(engine) as session:
+        for item in items:
+            results.append(_accept_one(session, item))
+    return results
+
+
+def _accept_one(session: Session, item: Incoming) -> Accepted:
+    message_id = message_id_of(item.raw)
+    digest, key = dedup_key(item.raw, message_id)
+    existing = store.find_inbound_by_key(session, key)
+    if existing is not None:
+        return Accepted(existing.id or 0, True, existing.ticket_number, existing.state)
+    try:
+        with session.begin_nested():
+            row = InboundMail(
+                source=item.source,
+                envelope_from=item.envelope_from,
+                envelope_to=",".join(item.recipients),
+                message_id=message_id,
+                sha256=digest,
+                dedup_key=key,
+                size=len(item.raw),
+            )
+            session.add(row)
+            session.flush()
+            session.add(InboundRaw(inbound_id=row.id, data=item.raw))
+            session.flush()
+    except IntegrityError:
+        existing = store.find_inbound_by_key(session, key)
+        if existing is None:
+            raise
+        return Accepted(existing.id or 0, True, existing.ticket_number, existing.state)
+    return Accepted(row.id or 0, False)

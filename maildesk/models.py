@@ -1,0 +1,190 @@
+"""The tables. Plain SQLModel classes; queries live in store.py.
+
+Times are stored as timezone-aware UTC. Status, request type and the like are
+short strings (readable in SQL, portable between SQLite and PostgreSQL).
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+from sqlalchemy import Column, DateTime, Index, LargeBinary, Text, UniqueConstraint
+from sqlmodel import Field, SQLModel
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+def _ts(**kwargs: object) -> object:
+    return Field(default_factory=utcnow, sa_type=DateTime(timezone=True), **kwargs)
+
+
+class Organisation(SQLModel, table=True):
+    id: int | None = Field(default=None, primary_key=True)
+    name: str = Field(max_length=255)
+    created_at: datetime = _ts()
+
+
+class OrganisationDomain(SQLModel, table=True):
+    """A mail domain that makes a sender a member of the organisation."""
+
+    __tablename__ = "organisation_domain"
+    id: int | None = Field(default=None, primary_key=True)
+    organisation_id: int = Field(foreign_key="organisation.id", index=True)
+    domain: str = Field(max_length=255, unique=True)
+
+
+class Customer(SQLModel, table=True):
+    id: int | None = Field(default=None, primary_key=True)
+    email: str = Field(max_length=320, unique=True)
+    name: str = Field(default="", max_length=255)
+    organisation_id: int | None = Field(default=None, foreign_key="organisation.id", index=True)
+    role: str = Field(default="user", max_length=20)  # main_contact / admin / user
+    info_recipient: bool = False
+    language: str = Field(default="de", max_length=8)
+    confirmed: bool = False
+    bouncing: bool = False
+    created_at: datetime = _ts()
+
+
+class Agent(SQLModel, table=True):
+    id: int | None = Field(default=None, primary_key=True)
+    email: str = Field(max_length=320, unique=True)
+    name: str = Field(default="", max_length=255)
+    language: str = Field(default="de", max_length=8)
+    active: bool = True
+
+
+class AgentGroup(SQLModel, table=True):
+    __tablename__ = "agent_group"
+    id: int | None = Field(default=None, primary_key=True)
+    name: str = Field(max_length=255, unique=True)
+    email: str | None = Field(default=None, max_length=320)
+
+
+class GroupMember(SQLModel, table=True):
+    __tablename__ = "group_member"
+    group_id: int = Field(foreign_key="agent_group.id", primary_key=True)
+    agent_id: int = Field(foreign_key="agent.id", primary_key=True)
+
+
+class Counter(SQLModel, table=True):
+    """Named counters (ticket numbers) incremented with one UPDATE."""
+
+    name: str = Field(primary_key=True, max_length=40)
+    value: int
+
+
+class Ticket(SQLModel, table=True):
+    __table_args__ = (Index("ix_ticket_status_updated", "status", "updated_at"),)
+    id: int | None = Field(default=None, primary_key=True)
+    number: int = Field(unique=True)
+    subject: str = Field(sa_type=Text)
+    status: str = Field(default="new", max_length=20)
+    request_type: str = Field(default="user_help", max_length=30)
+    priority: str = Field(default="low", max_length=10)
+    priority_explicit: bool = False
+    channel: str = Field(default="email", max_length=10)
+    requester_id: int | None = Field(default=None, foreign_key="customer.id", index=True)
+    organisation_id: int | None = Field(default=None, foreign_key="organisation.id", index=True)
+    assignee_id: int | None = Field(default=None, foreign_key="agent.id")
+    group_id: int | None = Field(default=None, foreign_key="agent_group.id")
+    category: str | None = Field(default=None, max_length=255)
+    subcategory: str | None = Field(default=None, max_length=255)
+    product: str | None = Field(default=None, max_length=255)
+    version: str | None = Field(default=None, max_length=64)
+    language: str = Field(default="de", max_length=8)
+    follow_up_of: int | None = None
+    created_at: datetime = _ts()
+    updated_at: datetime = _ts()
+    solved_at: datetime | None = Field(default=None, sa_type=DateTime(timezone=True))
+    closed_at: datetime | None = Field(default=None, sa_type=DateTime(timezone=True))
+
+
+class Participant(SQLModel, table=True):
+    """CC / followers of a ticket, by address (they need not be customers)."""
+
+    __table_args__ = (UniqueConstraint("ticket_id", "email"),)
+    id: int | None = Field(default=None, primary_key=True)
+    ticket_id: int = Field(foreign_key="ticket.id", index=True)
+    email: str = Field(max_length=320)
+    name: str = Field(default="", max_length=255)
+    role: str = Field(default="cc", max_length=20)  # cc / follower
+
+
+class Message(SQLModel, table=True):
+    id: int | None = Field(default=None, primary_key=True)
+    ticket_id: int = Field(foreign_key="ticket.id", index=True)
+    inbound_id: int | None = Field(default=None, foreign_key="inbound_mail.id")
+    direction: str = Field(max_length=10)  # in / out / internal
+    from_addr: str = Field(default="", max_length=320)
+    from_name: str = Field(default="", max_length=255)
+    to_addrs: str = Field(default="", sa_type=Text)  # comma separated
+    cc_addrs: str = Field(default="", sa_type=Text)
+    subject: str = Field(default="", sa_type=Text)
+    date: datetime | None = Field(default=None, sa_type=DateTime(timezone=True))
+    message_id: str = Field(default="", max_length=998, index=True)
+    in_reply_to: str = Field(default="", sa_type=Text)
+    references: str = Field(default="", sa_type=Text)
+    text: str = Field(default="", sa_type=Text)
+    html: str = Field(default="", sa_type=Text)
+    created_at: datetime = _ts()
+
+
+class Attachment(SQLModel, table=True):
+    """Metadata; the bytes live once per sha256 under the data dir."""
+
+    id: int | None = Field(default=None, primary_key=True)
+    message_id: int = Field(foreign_key="message.id", index=True)
+    filename: str = Field(max_length=255)
+    content_type: str = Field(default="application/octet-stream", max_length=255)
+    size: int
+    sha256: str = Field(max_length=64, index=True)
+    content_id: str = Field(default="", max_length=998)
+    inline: bool = False
+
+
+class Event(SQLModel, table=True):
+    """The history: who changed what, when, from what to what."""
+
+    id: int | None = Field(default=None, primary_key=True)
+    ticket_id: int = Field(foreign_key="ticket.id", index=True)
+    at: datetime = _ts()
+    actor: str = Field(max_length=320)
+    field: str = Field(max_length=40)
+    old: str | None = Field(default=None, sa_type=Text)
+    new: str | None = Field(default=None, sa_type=Text)
+
+
+class InboundMail(SQLModel, table=True):
+    """One accepted mail: where it came from and what became of it.
+
+    `dedup_key` is "mid:<Message-ID>" or "sha256:<hash>" for mails without
+    one; its unique index makes redelivery detection race-free.
+    """
+
+    __tablename__ = "inbound_mail"
+    id: int | None = Field(default=None, primary_key=True)
+    received_at: datetime = _ts()
+    source: str = Field(max_length=20)  # pipe / import / smtp / lmtp / imap
+    envelope_from: str | None = Field(default=None, max_length=998)
+    envelope_to: str = Field(default="", sa_type=Text)
+    message_id: str = Field(default="", max_length=998)
+    sha256: str = Field(max_length=64)
+    dedup_key: str = Field(max_length=1010, unique=True)
+    size: int
+    state: str = Field(default="pending", max_length=20, index=True)  # pending/done/failed
+    outcome: str | None = Field(default=None, max_length=20)
+    reason: str | None = Field(default=None, sa_type=Text)
+    error: str | None = Field(default=None, sa_type=Text)
+    ticket_number: int | None = None
+    processed_at: datetime | None = Field(default=None, sa_type=DateTime(timezone=True))
+
+
+class InboundRaw(SQLModel, table=True):
+    """The raw bytes, apart from the row so that listings never load them."""
+
+    __tablename__ = "inbound_raw"
+    inbound_id: int = Field(foreign_key="inbound_mail.id", primary_key=True)
+    data: bytes = Field(sa_column=Column(LargeBinary, nullable=False))

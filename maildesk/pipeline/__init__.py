@@ -1,0 +1,35 @@
+"""The ingest pipeline: a literal, ordered tuple of pure steps.
+
+Each step is `(ParsedMail, Triage, Lookup, Context) -> Triage`. Steps flag;
+once one decides to ignore or reject, the rest are skipped. Only the service
+acts on the result.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from maildesk.pipeline.routing import collect_participants, route_by_recipient
+from maildesk.pipeline.sender import drop_own_mail, identify_organisation, require_sender
+from maildesk.pipeline.threads import find_ticket_by_headers
+from maildesk.pipeline.types import Context, Lookup, ParsedMail, Triage
+
+Step = Callable[[ParsedMail, Triage, Lookup, Context], Triage]
+
+STEPS: tuple[Step, ...] = (
+    require_sender,
+    drop_own_mail,
+    find_ticket_by_headers,
+    route_by_recipient,
+    identify_organisation,
+    collect_participants,
+)
+
+
+def run(mail: ParsedMail, lookup: Lookup, ctx: Context, steps: tuple[Step, ...] = STEPS) -> Triage:
+    triage = Triage(notes=mail.problems)
+    for step in steps:
+        triage = step(mail, triage, lookup, ctx)
+        if triage.final:
+            break
+    return triage

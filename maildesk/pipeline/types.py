@@ -1,0 +1,146 @@
+"""Plain data that flows through the ingest pipeline.
+
+Everything here is a frozen dataclass or a Protocol so that pipeline steps
+stay pure functions, testable with dict fakes and no database.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, replace
+from datetime import datetime
+from typing import Protocol
+
+
+@dataclass(frozen=True)
+class Address:
+    """One mailbox: lower-cased address plus the decoded display name."""
+
+    email: str
+    name: str = ""
+
+    @property
+    def domain(self) -> str:
+        return self.email.rpartition("@")[2]
+
+
+@dataclass(frozen=True)
+class ParsedAttachment:
+    """An attachment or inline part, payload already decoded to bytes.
+
+    `filename` is the sanitised name that is safe to show and to use in a
+    Content-Disposition; `original_filename` keeps what the sender wrote.
+    """
+
+    filename: str
+    original_filename: str
+    content_type: str
+    payload: bytes
+    content_id: str = ""
+    inline: bool = False
+
+    @property
+    def size(self) -> int:
+        return len(self.payload)
+
+
+@dataclass(frozen=True)
+class ParsedMail:
+    """What maildesk needs to know of one raw mail.
+
+    `problems` lists what the parser had to repair or could not read (bad
+    charset, broken base64, unparsable header); the ticket shows them as a
+    note so that an agent knows to look at the raw mail.
+    """
+
+    subject: str
+    from_: Address | None
+    sender: Address | None
+    reply_to: tuple[Address, ...]
+    to: tuple[Address, ...]
+    cc: tuple[Address, ...]
+    message_id: str  # without angle brackets, "" when missing
+    in_reply_to: tuple[str, ...]
+    references: tuple[str, ...]
+    date: datetime | None
+    headers: dict[str, str]  # lower-cased names, decoded, first occurrence
+    text: str  # full plain text (a rendering of the HTML when only HTML)
+    html: str  # sanitised HTML, "" when there is none
+    attachments: tuple[ParsedAttachment, ...]
+    return_path: str | None = None  # None: header absent; "": Return-Path <>
+    problems: tuple[str, ...] = ()
+
+    def header(self, name: str) -> str:
+        return self.headers.get(name.lower(), "")
+
+
+class Lookup(Protocol):
+    """Read-only questions pipeline steps may ask of the store."""
+
+    def ticket_for_message_ids(self, message_ids: tuple[str, ...]) -> int | None:
+        """Number of the ticket that holds a mail with one of these ids."""
+
+    def organisation_for_domain(self, domain: str) -> int | None:
+        """Id of the organisation that owns this mail domain."""
+
+
+@dataclass(frozen=True)
+class Route:
+    """What a recipient address decides for a new ticket."""
+
+    request_type: str = "user_help"
+    category: str | None = None
+    subcategory: str | None = None
+    group: str | None = None
+    priority: str | None = None
+
+
+@dataclass(frozen=True)
+class Triage:
+    """The pipeline's verdict on one mail; only the service acts on it.
+
+    action: "create" (a new ticket), "append" (to `ticket`), "ignore" or
+    "reject". Steps flag; the last word is the action field.
+    """
+
+    action: str = "create"
+    reason: str | None = None
+    ticket: int | None = None
+    requester: Address | None = None
+    route: Route = field(default_factory=Route)
+    priority: str = "low"
+    organisation_domain: str | None = None
+    participants: tuple[Address, ...] = ()
+    notes: tuple[str, ...] = ()
+
+    def but(self, **changes: object) -> Triage:
+        """A copy with some fields changed (steps never mutate)."""
+        return replace(self, **changes)  # type: ignore[arg-type]
+
+    @property
+    def final(self) -> bool:
+        return self.action in ("ignore", "reject")
+
+
+@dataclass(frozen=True)
+class Context:
+    """Settings-derived plain data the steps need, built once per process.
+
+    `our_addresses` are the support addresses (lower-case, without plus
+    parts); `recipients` are the envelope recipients of this mail, when the
+    channel knows them (SMTP RCPT, the pipe's --recipient).
+    """
+
+    our_addresses: frozenset[str]
+    routes: dict[str, Route] = field(default_factory=dict)
+    free_mail_domains: frozenset[str] = frozenset()
+    recipients: tuple[str, ...] = ()
+    envelope_from: str | None = None
+
+    def is_ours(self, address: str) -> bool:
+        """True for a support address and its plus-forms (support+x@…)."""
+        local, _, domain = address.lower().partition("@")
+        return f"{local.split('+', 1)[0]}@{domain}" in self.our_addresses
+
+    def base_address(self, address: str) -> str:
+        local, _, domain = address.lower().partition("@")
+        return f"{local.split('+', 1)[0]}@{domain}"
