@@ -23,7 +23,8 @@ from maildesk.db import session_scope
 from maildesk.ingest.spool import Incoming, accept
 from maildesk.models import Attachment, InboundMail, Message, Ticket
 from maildesk.parse import looks_like_mail, parse_mail
-from maildesk.pipeline.types import Context, ParsedMail, Route, Triage
+from maildesk.pipeline.context import make_context
+from maildesk.pipeline.types import ParsedMail, Triage
 
 log = logging.getLogger(__name__)
 
@@ -47,23 +48,6 @@ class Outcome:
 
     def as_dict(self) -> dict[str, object]:
         return {"action": self.action, "ticket": self.ticket, "reason": self.reason}
-
-
-def make_context(settings: Settings, incoming: Incoming | None = None) -> Context:
-    routes = {
-        r.address: Route(
-            request_type=r.request_type, category=r.category, subcategory=r.subcategory,
-            group=r.group, priority=r.priority,
-        )
-        for r in settings.routes
-    }
-    return Context(
-        our_addresses=frozenset(settings.mail.addresses),
-        routes=routes,
-        free_mail_domains=frozenset(settings.mail.free_mail_domains),
-        recipients=tuple(r.lower() for r in incoming.recipients) if incoming else (),
-        envelope_from=incoming.envelope_from if incoming else None,
-    )
 
 
 class Ingestor:
@@ -152,9 +136,8 @@ class Ingestor:
                       f"({self.settings.limits.max_message_bytes})")
             return Outcome("rejected", None, reason, inbound.id)
         mail = parse_mail(raw)
-        incoming = Incoming(b"", inbound.source, inbound.envelope_from,
-                            tuple(filter(None, inbound.envelope_to.split(","))))
-        ctx = make_context(self.settings, incoming)
+        recipients = tuple(filter(None, inbound.envelope_to.split(",")))
+        ctx = make_context(self.settings, recipients, inbound.envelope_from)
         triage = pipeline.run(mail, store.StoreLookup(session), ctx)
         if triage.action in ("ignore", "reject"):
             return Outcome(REPORTED[triage.action], None, triage.reason, inbound.id)

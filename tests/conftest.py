@@ -88,7 +88,7 @@ class Desk:
         assert result.exit_code == 0, result.output
         return json.loads(result.stdout)
 
-    def engine(self):  # noqa: ANN201
+    def engine(self):
         return db.make_engine(self.settings.database_url)
 
 
