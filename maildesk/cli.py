@@ -23,6 +23,7 @@ from maildesk.logsetup import setup_logging
 
 EX_OK = 0
 EX_DATAERR = 65
+EX_NOINPUT = 66
 EX_SOFTWARE = 70
 EX_TEMPFAIL = 75
 EX_CONFIG = 78
@@ -176,7 +177,10 @@ def import_(app: App, path: Path, batch: int, as_json: bool, progress: bool | No
     mails already taken report as duplicates."""
     from maildesk.ingest.mailbox import import_mailbox
 
-    summary = import_mailbox(app.settings, app.ready_engine(), path, batch, progress)
+    try:
+        summary = import_mailbox(app.settings, app.ready_engine(), path, batch, progress)
+    except ValueError as exc:
+        fail(str(exc), EX_NOINPUT)
     if as_json:
         emit_json(summary.as_dict())
     else:

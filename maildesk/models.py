@@ -9,6 +9,8 @@ from __future__ import annotations
 from datetime import UTC, datetime
 
 from sqlalchemy import Column, DateTime, Index, LargeBinary, Text, UniqueConstraint
+from sqlalchemy.engine import Dialect
+from sqlalchemy.types import TypeDecorator
 from sqlmodel import Field, SQLModel
 
 
@@ -16,8 +18,29 @@ def utcnow() -> datetime:
     return datetime.now(UTC)
 
 
+class UTCDateTime(TypeDecorator[datetime]):
+    """Aware UTC datetimes on every backend: SQLite keeps no offset, so a
+    naive value read back is UTC by construction."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            value = value.replace(tzinfo=UTC)
+        value = value.astimezone(UTC)
+        return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
+
+    def process_result_value(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
 def _ts(**kwargs: object) -> object:
-    return Field(default_factory=utcnow, sa_type=DateTime(timezone=True), **kwargs)
+    return Field(default_factory=utcnow, sa_type=UTCDateTime, **kwargs)
 
 
 class Organisation(SQLModel, table=True):
@@ -98,8 +121,8 @@ class Ticket(SQLModel, table=True):
     follow_up_of: int | None = None
     created_at: datetime = _ts()
     updated_at: datetime = _ts()
-    solved_at: datetime | None = Field(default=None, sa_type=DateTime(timezone=True))
-    closed_at: datetime | None = Field(default=None, sa_type=DateTime(timezone=True))
+    solved_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    closed_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
 
 
 class Participant(SQLModel, table=True):
@@ -123,7 +146,7 @@ class Message(SQLModel, table=True):
     to_addrs: str = Field(default="", sa_type=Text)  # comma separated
     cc_addrs: str = Field(default="", sa_type=Text)
     subject: str = Field(default="", sa_type=Text)
-    date: datetime | None = Field(default=None, sa_type=DateTime(timezone=True))
+    date: datetime | None = Field(default=None, sa_type=UTCDateTime)
     message_id: str = Field(default="", max_length=998, index=True)
     in_reply_to: str = Field(default="", sa_type=Text)
     references: str = Field(default="", sa_type=Text)
@@ -179,7 +202,7 @@ class InboundMail(SQLModel, table=True):
     reason: str | None = Field(default=None, sa_type=Text)
     error: str | None = Field(default=None, sa_type=Text)
     ticket_number: int | None = None
-    processed_at: datetime | None = Field(default=None, sa_type=DateTime(timezone=True))
+    processed_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
 
 
 class InboundRaw(SQLModel, table=True):

@@ -1,0 +1,5 @@
+"""`python -m maildesk` runs the CLI."""
+
+from maildesk.cli import main
+
+main()
