@@ -19,7 +19,6 @@ import tempfile
 import time
 from collections import Counter
 from email.message import EmailMessage
-from pathlib import Path
 
 from maildesk import db
 from maildesk.config import load_settings

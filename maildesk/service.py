@@ -12,7 +12,7 @@ import logging
 import traceback
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from typing import Any
 
 from sqlalchemy.engine import Engine
 from sqlmodel import Session
@@ -21,7 +21,7 @@ from maildesk import blobs, pipeline, store
 from maildesk.config import Settings
 from maildesk.db import session_scope
 from maildesk.ingest.spool import Incoming, accept
-from maildesk.models import Attachment, InboundMail, Message, Ticket
+from maildesk.models import Attachment, Event, Message, Ticket, utcnow
 from maildesk.parse import looks_like_mail, parse_mail
 from maildesk.pipeline.context import make_context
 from maildesk.pipeline.types import ParsedMail, Triage
@@ -96,157 +96,154 @@ class Ingestor:
                 results[inbound_id] = self._process_one(session, inbound_id, states)
         return results
 
-    def _process_one(
-        self, session: Session, inbound_id: int, states: tuple[str, ...] = ("pending",)
-    ) -> Outcome:
-        if not store.claim_inbound(session, inbound_id, states):
+    def _process_one(self, session: Session, inbound_id: int, states: tuple[str, ...]) -> Outcome:
+        inbound = store.claim_inbound(session, inbound_id, states)
+        if inbound is None:
             # Someone else processed it meanwhile, or it is not in `states`.
             return Outcome("skipped", None, "not pending", inbound_id)
-        inbound = session.get(InboundMail, inbound_id)
-        assert inbound is not None
         try:
             with session.begin_nested():
-                outcome = self._apply(session, inbound)
+                outcome = self._apply(session, inbound_id, inbound)
         except Exception as exc:
-            log.exception("processing inbound mail %s failed", inbound_id)
-            inbound.state = "failed"
-            inbound.outcome = None
-            inbound.error = "".join(traceback.format_exception_only(exc)).strip()[:4000]
-            inbound.processed_at = datetime.now(UTC)
-            session.add(inbound)
-            session.flush()
-            return Outcome("failed", reason=inbound.error, inbound_id=inbound_id)
-        inbound.state = "done"
-        inbound.outcome = outcome.action
-        inbound.reason = outcome.reason
-        inbound.error = None
-        inbound.ticket_number = outcome.ticket
-        inbound.processed_at = datetime.now(UTC)
-        session.add(inbound)
-        session.flush()
+            log.exception("processing inbound mail %s failed", inbound_id,
+                          extra={"inbound_id": inbound_id, "message_id": inbound["message_id"]})
+            error = "".join(traceback.format_exception_only(exc)).strip()[:4000]
+            store.finish_inbound(session, inbound_id, state="failed", outcome=None, error=error,
+                                 processed_at=utcnow())
+            return Outcome("failed", reason=error, inbound_id=inbound_id)
+        store.finish_inbound(
+            session, inbound_id, state="done", outcome=outcome.action, reason=outcome.reason,
+            error=None, ticket_number=outcome.ticket, processed_at=utcnow(),
+        )
+        log.info("inbound mail %s: %s", inbound_id, outcome.action,
+                 extra={"inbound_id": inbound_id, "ticket": outcome.ticket,
+                        "message_id": inbound["message_id"]})
         return outcome
 
-    def _apply(self, session: Session, inbound: InboundMail) -> Outcome:
-        raw = store.raw_bytes(session, inbound.id or 0)
+    def _apply(self, session: Session, inbound_id: int, inbound: dict[str, Any]) -> Outcome:
+        raw = store.raw_bytes(session, inbound_id)
         if not looks_like_mail(raw):
             reason = "empty input" if not raw.strip() else "not a mail: no RFC 5322 header block"
-            return Outcome("rejected", None, reason, inbound.id, not_a_mail=True)
+            return Outcome("rejected", None, reason, inbound_id, not_a_mail=True)
         if len(raw) > self.settings.limits.max_message_bytes:
             reason = (f"message of {len(raw)} bytes exceeds limits.max_message_bytes "
                       f"({self.settings.limits.max_message_bytes})")
-            return Outcome("rejected", None, reason, inbound.id)
+            return Outcome("rejected", None, reason, inbound_id)
         mail = parse_mail(raw)
-        recipients = tuple(filter(None, inbound.envelope_to.split(",")))
-        ctx = make_context(self.settings, recipients, inbound.envelope_from)
+        recipients = tuple(filter(None, inbound["envelope_to"].split(",")))
+        ctx = make_context(self.settings, recipients, inbound["envelope_from"])
         triage = pipeline.run(mail, store.StoreLookup(session), ctx)
         if triage.action in ("ignore", "reject"):
-            return Outcome(REPORTED[triage.action], None, triage.reason, inbound.id)
+            return Outcome(REPORTED[triage.action], None, triage.reason, inbound_id)
+        message_id = mail.message_id or inbound["message_id"]
         if triage.action == "append" and triage.ticket is not None:
             ticket = store.ticket_by_number(session, triage.ticket)
-            if ticket is not None:
-                self._append(session, ticket, mail, triage, inbound)
-                return Outcome("appended", ticket.number, triage.reason, inbound.id)
-        ticket = self._create(session, mail, triage, inbound)
-        return Outcome("created", ticket.number, triage.reason, inbound.id)
+            if ticket is not None and ticket.id is not None:
+                self._add_message(session, ticket.id, mail, triage, inbound_id, message_id)
+                store.touch_ticket(session, ticket.id)
+                return Outcome("appended", ticket.number, triage.reason, inbound_id)
+        number = self._create(session, mail, triage, inbound_id, message_id)
+        return Outcome("created", number, triage.reason, inbound_id)
 
-    def _create(
-        self, session: Session, mail: ParsedMail, triage: Triage, inbound: InboundMail
-    ) -> Ticket:
+    def _create(self, session: Session, mail: ParsedMail, triage: Triage, inbound_id: int,
+                message_id: str) -> int:
         assert triage.requester is not None
         organisation_id = None
         if triage.organisation_domain:
-            organisation_id = store.get_or_create_organisation(
-                session, triage.organisation_domain
-            ).id
-        customer = store.get_or_create_customer(
+            organisation_id = store.organisation_id_for(session, triage.organisation_domain)
+        customer = store.customer_for(
             session, triage.requester.email, triage.requester.name,
             self.settings.mail.default_language, organisation_id,
         )
         group = store.group_by_name(session, triage.route.group) if triage.route.group else None
-        ticket = Ticket(
-            number=store.next_ticket_number(session, self.settings.mail.first_ticket_number),
-            subject=ticket_subject(mail.subject),
-            status="new",
-            request_type=triage.route.request_type,
-            priority=triage.priority,
-            priority_explicit=triage.route.priority is not None,
-            channel="email",
-            requester_id=customer.id,
-            organisation_id=customer.organisation_id,
-            group_id=group.id if group else None,
-            category=triage.route.category,
-            subcategory=triage.route.subcategory,
-            language=customer.language,
-        )
-        session.add(ticket)
-        session.flush()
-        store.add_event(session, ticket, triage.requester.email, "created", None,
-                        f"status new, type {ticket.request_type}, priority {ticket.priority}, "
-                        f"channel email")
+        now = utcnow()
+        number = store.next_ticket_number(session, self.settings.mail.first_ticket_number)
+        ticket_id = store.insert_returning_id(session, Ticket, {
+            "number": number,
+            "subject": ticket_subject(mail.subject),
+            "status": "new",
+            "request_type": triage.route.request_type,
+            "priority": triage.priority,
+            "priority_explicit": triage.route.priority is not None,
+            "channel": "email",
+            "requester_id": customer.id,
+            "organisation_id": customer.organisation_id,
+            "group_id": group.id if group else None,
+            "category": triage.route.category,
+            "subcategory": triage.route.subcategory,
+            "language": customer.language,
+            "created_at": now,
+            "updated_at": now,
+        })
+        events = [event(ticket_id, triage.requester.email, "created",
+                        f"status new, type {triage.route.request_type}, "
+                        f"priority {triage.priority}, channel email")]
         if triage.route.group and group is None:
-            store.add_event(session, ticket, SYSTEM_ACTOR, "note", None,
-                            f"route names group {triage.route.group!r}, which does not exist")
-        self._append(session, ticket, mail, triage, inbound, new=True)
-        return ticket
+            events.append(event(ticket_id, SYSTEM_ACTOR, "note",
+                                f"route names group {triage.route.group!r}, which does not exist"))
+        store.insert_many(session, Event, events)
+        self._add_message(session, ticket_id, mail, triage, inbound_id, message_id, new=True)
+        return number
 
-    def _append(
-        self, session: Session, ticket: Ticket, mail: ParsedMail, triage: Triage,
-        inbound: InboundMail, new: bool = False,
-    ) -> None:
-        sender = triage.requester
-        message = Message(
-            ticket_id=ticket.id or 0,
-            inbound_id=inbound.id,
-            direction="in",
-            from_addr=sender.email if sender else "",
-            from_name=sender.name if sender else "",
-            to_addrs=", ".join(a.email for a in mail.to),
-            cc_addrs=", ".join(a.email for a in mail.cc),
-            subject=mail.subject,
-            date=mail.date,
-            message_id=mail.message_id or inbound.message_id,
-            in_reply_to=" ".join(mail.in_reply_to),
-            references=" ".join(mail.references),
-            text=mail.text,
-            html=mail.html,
-        )
-        session.add(message)
-        session.flush()
-        self._store_attachments(session, ticket, message, mail)
-        added = store.add_participants(
-            session, ticket, ((p.email, p.name) for p in triage.participants)
-        )
-        for email in added:
-            store.add_event(session, ticket, sender.email if sender else SYSTEM_ACTOR,
-                            "participant", None, email)
-        if not new:
-            store.add_event(session, ticket, sender.email if sender else SYSTEM_ACTOR,
-                            "message", None, f"mail {message.message_id or message.id}")
-        for note in triage.notes:
-            store.add_event(session, ticket, SYSTEM_ACTOR, "note", None, f"parser: {note}")
-        ticket.updated_at = datetime.now(UTC)
-        session.add(ticket)
-        session.flush()
+    def _add_message(self, session: Session, ticket_id: int, mail: ParsedMail, triage: Triage,
+                     inbound_id: int, message_id: str, new: bool = False) -> None:
+        """The mail as a message of the ticket, with attachments, participants
+        and the events that tell an agent what happened."""
+        actor = triage.requester.email if triage.requester else SYSTEM_ACTOR
+        db_message_id = store.insert_returning_id(session, Message, {
+            "ticket_id": ticket_id,
+            "inbound_id": inbound_id,
+            "direction": "in",
+            "from_addr": triage.requester.email if triage.requester else "",
+            "from_name": triage.requester.name if triage.requester else "",
+            "to_addrs": ", ".join(a.email for a in mail.to),
+            "cc_addrs": ", ".join(a.email for a in mail.cc),
+            "subject": mail.subject,
+            "date": mail.date,
+            "message_id": message_id,
+            "in_reply_to": " ".join(mail.in_reply_to),
+            "references": " ".join(mail.references),
+            "text": mail.text,
+            "html": mail.html,
+            "created_at": utcnow(),
+        })
+        events = [] if new else [event(ticket_id, actor, "message", f"mail {message_id}")]
+        events += self._store_attachments(session, ticket_id, db_message_id, inbound_id, mail)
+        for person in triage.participants:
+            if store.add_participant(session, ticket_id, person.email, person.name):
+                events.append(event(ticket_id, actor, "participant", person.email))
+        events += [event(ticket_id, SYSTEM_ACTOR, "note", f"parser: {n}") for n in triage.notes]
+        store.insert_many(session, Event, events)
 
-    def _store_attachments(
-        self, session: Session, ticket: Ticket, message: Message, mail: ParsedMail
-    ) -> None:
+    def _store_attachments(self, session: Session, ticket_id: int, message_id: int,
+                           inbound_id: int, mail: ParsedMail) -> list[dict[str, Any]]:
+        """Files first (fsync'ed), rows after: a row never names a missing file.
+        Returns the events for attachments refused by the size limit."""
         limit = self.settings.limits.max_attachment_bytes
+        rows, refused = [], []
         for part in mail.attachments:
             if part.size > limit:
-                store.add_event(
-                    session, ticket, SYSTEM_ACTOR, "attachment_refused", None,
+                refused.append(event(
+                    ticket_id, SYSTEM_ACTOR, "attachment_refused",
                     f"{part.filename} ({part.size} bytes) exceeds limits.max_attachment_bytes "
-                    f"({limit}); it stays in the raw mail (inbound {message.inbound_id})",
-                )
+                    f"({limit}); it stays in the raw mail (inbound {inbound_id})",
+                ))
                 continue
-            digest = blobs.put_blob(self.settings.attachments_dir, part.payload)
-            session.add(Attachment(
-                message_id=message.id or 0, filename=part.filename,
-                content_type=part.content_type[:255], size=part.size, sha256=digest,
-                content_id=part.content_id[:998], inline=part.inline,
-            ))
-        session.flush()
+            rows.append({
+                "message_id": message_id, "filename": part.filename,
+                "content_type": part.content_type[:255], "size": part.size,
+                "sha256": blobs.put_blob(self.settings.attachments_dir, part.payload),
+                "content_id": part.content_id[:998], "inline": part.inline,
+            })
+        store.insert_many(session, Attachment, rows)
+        return refused
+
+
+def event(ticket_id: int, actor: str, field: str, new: str | None,
+          old: str | None = None) -> dict[str, Any]:
+    """One history row (inserted in bulk with the others of the same mail)."""
+    return {"ticket_id": ticket_id, "at": utcnow(), "actor": actor, "field": field,
+            "old": old, "new": new}
 
 
 def ticket_subject(subject: str) -> str:

@@ -6,9 +6,14 @@ participants are written all or nothing.
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from typing import Any
 
-from sqlalchemy import func, or_, update
-from sqlmodel import Session, col, select
+from sqlalchemy import Table, delete, func, insert, or_, update
+from sqlalchemy import select as sa_select
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlmodel import Session, SQLModel, col, select
 
 from maildesk.config import Settings
 from maildesk.models import (
@@ -26,6 +31,7 @@ from maildesk.models import (
     OrganisationDomain,
     Participant,
     Ticket,
+    utcnow,
 )
 
 TICKET_COUNTER = "ticket_number"
@@ -55,109 +61,175 @@ class StoreLookup:
 
 
 def organisation_for_domain(session: Session, domain: str) -> int | None:
-    statement = select(OrganisationDomain.organisation_id).where(
-        OrganisationDomain.domain == domain.lower()
-    )
-    return session.exec(statement).first()
+    table = OrganisationDomain.__table__
+    statement = sa_select(table.c.organisation_id).where(table.c.domain == domain.lower())
+    return session.connection().execute(statement).scalar()
 
 
 def next_ticket_number(session: Session, first: int) -> int:
     """Allocate a number with one UPDATE .. RETURNING, which holds the row
-    lock until commit: concurrent ingests never get the same number."""
-    result = session.execute(
-        update(Counter)
-        .where(col(Counter.name) == TICKET_COUNTER)
-        .values(value=Counter.value + 1)
-        .returning(Counter.value)
-    ).first()
-    if result is not None:
-        return int(result[0])
-    highest = session.exec(select(func.max(Ticket.number))).one()
-    start = max(first, (highest or 0) + 1)
-    session.add(Counter(name=TICKET_COUNTER, value=start))
-    session.flush()
-    return start
+    lock until commit: concurrent ingests never get the same number. The
+    counter row is made on first use (race-safe), after any existing ticket."""
+    table = Counter.__table__
+    connection = session.connection()
+    bump = (
+        update(table).where(table.c.name == TICKET_COUNTER)
+        .values(value=table.c.value + 1).returning(table.c.value)
+    )
+    value = connection.execute(bump).scalar()
+    if value is None:
+        highest = connection.execute(sa_select(func.max(Ticket.__table__.c.number))).scalar()
+        start = max(first, (highest or 0) + 1)
+        _insert_ignoring_conflict(
+            session, table, {"name": TICKET_COUNTER, "value": start - 1}, ["name"]
+        )
+        value = connection.execute(bump).scalar_one()
+    return int(value)
+
+
+def _insert_ignoring_conflict(session: Session, table: Table, values: dict[str, Any],
+                              unique: list[str]) -> Any:
+    """INSERT .. ON CONFLICT DO NOTHING RETURNING id, for SQLite and PostgreSQL."""
+    connection = session.connection()
+    insert = pg_insert if connection.dialect.name == "postgresql" else sqlite_insert
+    statement = (
+        insert(table).on_conflict_do_nothing(index_elements=unique)
+        .returning(table.c[_primary_key(table)])
+    )
+    return connection.execute(statement, values).scalar()
+
+
+def _primary_key(table: Table) -> str:
+    return next(iter(table.primary_key.columns)).name
+
+
+def insert_inbound(session: Session, values: dict[str, Any], raw: bytes) -> int | None:
+    """The inbound row and its raw bytes; None when the dedup key exists."""
+    inbound_id = _insert_ignoring_conflict(
+        session, InboundMail.__table__, values, ["dedup_key"]
+    )
+    if inbound_id is not None:
+        session.connection().execute(
+            insert(InboundRaw.__table__), {"inbound_id": inbound_id, "data": raw}
+        )
+    return inbound_id
 
 
 def find_inbound_by_key(session: Session, dedup_key: str) -> InboundMail | None:
     return session.exec(select(InboundMail).where(InboundMail.dedup_key == dedup_key)).first()
 
 
-def claim_inbound(session: Session, inbound_id: int, states: tuple[str, ...]) -> bool:
-    """Move the row to "processing" if it is in `states`; False otherwise.
+def claim_inbound(
+    session: Session, inbound_id: int, states: tuple[str, ...]
+) -> dict[str, Any] | None:
+    """Move the row to "processing" if it is in `states`; None otherwise.
 
     The UPDATE's row lock (PostgreSQL) or write lock (SQLite) lasts until
-    the transaction ends, so exactly one processor wins.
+    the transaction ends, so exactly one processor wins. Returns what
+    processing needs to know of the row.
     """
-    result = session.execute(
-        update(InboundMail)
-        .where(col(InboundMail.id) == inbound_id, col(InboundMail.state).in_(states))
+    table = InboundMail.__table__
+    row = session.connection().execute(
+        update(table)
+        .where(table.c.id == inbound_id, table.c.state.in_(states))
         .values(state="processing")
-    )
-    return bool(result.rowcount)
+        .returning(table.c.source, table.c.envelope_from, table.c.envelope_to,
+                   table.c.message_id)
+    ).first()
+    return None if row is None else dict(row._mapping)
+
+
+def finish_inbound(session: Session, inbound_id: int, **values: Any) -> None:
+    table = InboundMail.__table__
+    session.connection().execute(update(table).where(table.c.id == inbound_id), values)
 
 
 def raw_bytes(session: Session, inbound_id: int) -> bytes:
-    raw = session.get(InboundRaw, inbound_id)
-    return b"" if raw is None else raw.data
+    table = InboundRaw.__table__
+    data = session.connection().execute(
+        sa_select(table.c.data).where(table.c.inbound_id == inbound_id)
+    ).scalar()
+    return b"" if data is None else bytes(data)
 
 
-def get_or_create_organisation(session: Session, domain: str) -> Organisation:
+def organisation_id_for(session: Session, domain: str) -> int:
     """The organisation owning `domain`, created on first sight (SPEC §8)."""
-    org_id = organisation_for_domain(session, domain)
-    if org_id is not None:
-        organisation = session.get(Organisation, org_id)
-        assert organisation is not None
-        return organisation
-    organisation = Organisation(name=domain)
-    session.add(organisation)
-    session.flush()
-    session.add(OrganisationDomain(organisation_id=organisation.id, domain=domain))
-    session.flush()
-    return organisation
+    found = organisation_for_domain(session, domain)
+    if found is not None:
+        return found
+    org_id = session.execute(
+        insert(Organisation.__table__).values(name=domain, created_at=utcnow())
+        .returning(Organisation.__table__.c.id)
+    ).scalar_one()
+    claimed = _insert_ignoring_conflict(
+        session, OrganisationDomain.__table__,
+        {"organisation_id": org_id, "domain": domain}, ["domain"],
+    )
+    if claimed is None:  # another process created it meanwhile: use theirs
+        session.execute(delete(Organisation.__table__).where(
+            Organisation.__table__.c.id == org_id))
+        org_id = organisation_for_domain(session, domain)
+    return int(org_id)
 
 
-def get_or_create_customer(
+@dataclass(frozen=True)
+class CustomerRef:
+    id: int
+    organisation_id: int | None
+    language: str
+
+
+def customer_for(
     session: Session, email: str, name: str, language: str, organisation_id: int | None
-) -> Customer:
-    customer = session.exec(select(Customer).where(Customer.email == email)).first()
-    if customer is None:
-        customer = Customer(
-            email=email, name=name, language=language, organisation_id=organisation_id
-        )
-        session.add(customer)
-        session.flush()
-    elif not customer.name and name:
-        customer.name = name
-    return customer
+) -> CustomerRef:
+    """Find the customer by address or create them (race-safe)."""
+    table = Customer.__table__
+    query = sa_select(table.c.id, table.c.organisation_id, table.c.language, table.c.name).where(
+        table.c.email == email
+    )
+    connection = session.connection()
+    row = connection.execute(query).first()
+    if row is None:
+        _insert_ignoring_conflict(session, table, {
+            "email": email, "name": name, "language": language,
+            "organisation_id": organisation_id, "role": "user", "info_recipient": False,
+            "confirmed": False, "bouncing": False, "created_at": utcnow(),
+        }, ["email"])
+        row = connection.execute(query).one()
+    elif not row.name and name:
+        connection.execute(update(table).where(table.c.id == row.id).values(name=name))
+    return CustomerRef(row.id, row.organisation_id, row.language)
+
+
+def insert_returning_id(session: Session, model: type[SQLModel], values: dict[str, Any]) -> int:
+    table = model.__table__  # type: ignore[attr-defined]
+    statement = insert(table).returning(table.c.id)
+    return int(session.connection().execute(statement, values).scalar_one())
+
+
+def insert_many(session: Session, model: type[SQLModel], rows: list[dict[str, Any]]) -> None:
+    if rows:
+        session.connection().execute(insert(model.__table__), rows)  # type: ignore[attr-defined]
+
+
+def add_participant(session: Session, ticket_id: int, email: str, name: str,
+                    role: str = "cc") -> bool:
+    """True when the address was not yet on the ticket."""
+    added = _insert_ignoring_conflict(
+        session, Participant.__table__,
+        {"ticket_id": ticket_id, "email": email, "name": name, "role": role},
+        ["ticket_id", "email"],
+    )
+    return added is not None
+
+
+def touch_ticket(session: Session, ticket_id: int) -> None:
+    table = Ticket.__table__
+    session.execute(update(table).where(table.c.id == ticket_id).values(updated_at=utcnow()))
 
 
 def ticket_by_number(session: Session, number: int) -> Ticket | None:
     return session.exec(select(Ticket).where(Ticket.number == number)).first()
-
-
-def add_event(
-    session: Session, ticket: Ticket, actor: str, field: str,
-    old: str | None = None, new: str | None = None,
-) -> None:
-    session.add(Event(ticket_id=ticket.id, actor=actor, field=field, old=old, new=new))
-
-
-def add_participants(
-    session: Session, ticket: Ticket, people: Iterable[tuple[str, str]], role: str = "cc"
-) -> list[str]:
-    """Add (email, name) pairs not yet on the ticket; returns those added."""
-    known = set(
-        session.exec(select(Participant.email).where(Participant.ticket_id == ticket.id)).all()
-    )
-    added = []
-    for email, name in people:
-        if email in known:
-            continue
-        known.add(email)
-        session.add(Participant(ticket_id=ticket.id, email=email, name=name, role=role))
-        added.append(email)
-    return added
 
 
 def list_tickets(

@@ -16,6 +16,7 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner, Result
 from sqlalchemy import text
+from sqlalchemy.engine import Engine
 
 from maildesk import db
 from maildesk.cli import main
@@ -88,7 +89,7 @@ class Desk:
         assert result.exit_code == 0, result.output
         return json.loads(result.stdout)
 
-    def engine(self):
+    def engine(self) -> Engine:
         return db.make_engine(self.settings.database_url)
 
 

@@ -15,7 +15,7 @@ from tests.conftest import REPO, Desk
 from tests.mailfactory import OUTLOOK_GERMAN, make_mail
 
 
-def run(env: dict[str, str], *args: str, input: bytes | None = None):  # noqa: ANN201
+def run(env: dict[str, str], *args: str, input: bytes | None = None):
     return CliRunner().invoke(main, list(args), env=env, input=input, catch_exceptions=False)
 
 

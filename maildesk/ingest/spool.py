@@ -9,16 +9,15 @@ from __future__ import annotations
 
 import hashlib
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from email.parser import BytesHeaderParser
 from email.policy import compat32
 
 from sqlalchemy.engine import Engine
-from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session
 
 from maildesk import store
 from maildesk.db import session_scope
-from maildesk.models import InboundMail, InboundRaw
 
 
 @dataclass(frozen=True)
@@ -43,8 +42,10 @@ class Accepted:
 
 def message_id_of(raw: bytes) -> str:
     """The Message-ID from the header block alone (cheap, never raises)."""
+    end = min((i for i in (raw.find(b"\r\n\r\n"), raw.find(b"\n\n")) if i >= 0),
+              default=len(raw))
     try:
-        headers = BytesHeaderParser(policy=compat32).parsebytes(raw[:262144])
+        headers = BytesHeaderParser(policy=compat32).parsebytes(raw[: min(end, 262144)])
         value = str(headers.get("Message-ID", "") or "")
     except Exception:  # noqa: BLE001 — garbage headers just mean "no id"
         return ""
@@ -61,8 +62,9 @@ def dedup_key(raw: bytes, message_id: str) -> tuple[str, str]:
 def accept(engine: Engine, items: list[Incoming]) -> list[Accepted]:
     """Store every item (one commit for the batch) and report duplicates.
 
-    Each item gets its own savepoint, so a concurrent delivery of the same
-    mail (unique key violation) marks only that item as a duplicate.
+    The insert skips a row whose dedup key exists (ON CONFLICT DO NOTHING),
+    so a concurrent delivery of the same mail becomes a duplicate instead of
+    an error, without a savepoint per mail.
     """
     results: list[Accepted] = []
     with session_scope(engine) as session:
@@ -74,27 +76,20 @@ def accept(engine: Engine, items: list[Incoming]) -> list[Accepted]:
 def _accept_one(session: Session, item: Incoming) -> Accepted:
     message_id = message_id_of(item.raw)
     digest, key = dedup_key(item.raw, message_id)
+    inbound_id = store.insert_inbound(session, {
+        "received_at": datetime.now(UTC),
+        "source": item.source,
+        "envelope_from": item.envelope_from,
+        "envelope_to": ",".join(item.recipients),
+        "message_id": message_id,
+        "sha256": digest,
+        "dedup_key": key,
+        "size": len(item.raw),
+        "state": "pending",
+    }, item.raw)
+    if inbound_id is not None:
+        return Accepted(inbound_id, False)
     existing = store.find_inbound_by_key(session, key)
-    if existing is not None:
-        return Accepted(existing.id or 0, True, existing.ticket_number, existing.state)
-    try:
-        with session.begin_nested():
-            row = InboundMail(
-                source=item.source,
-                envelope_from=item.envelope_from,
-                envelope_to=",".join(item.recipients),
-                message_id=message_id,
-                sha256=digest,
-                dedup_key=key,
-                size=len(item.raw),
-            )
-            session.add(row)
-            session.flush()
-            session.add(InboundRaw(inbound_id=row.id, data=item.raw))
-            session.flush()
-    except IntegrityError:
-        existing = store.find_inbound_by_key(session, key)
-        if existing is None:
-            raise
-        return Accepted(existing.id or 0, True, existing.ticket_number, existing.state)
-    return Accepted(row.id or 0, False)
+    if existing is None:  # pragma: no cover - the conflicting row cannot vanish
+        raise RuntimeError(f"dedup key {key!r} conflicted but no row has it")
+    return Accepted(existing.id or 0, True, existing.ticket_number, existing.state)
