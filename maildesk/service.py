@@ -32,6 +32,8 @@ SYSTEM_ACTOR = "maildesk"
 NO_SUBJECT = "(no subject)"
 MAX_TICKET_SUBJECT = 500
 
+#: Inbound states a redelivery processes again.
+RETRY_STATES = ("pending", "failed")
 #: Pipeline actions -> the words `maildesk ingest` reports.
 REPORTED = {"create": "created", "append": "appended", "ignore": "ignored", "reject": "rejected"}
 
@@ -68,9 +70,11 @@ class Ingestor:
         durable as single mails, at two fsyncs per batch instead of per mail.
         """
         accepted = accept(self.engine, list(items))
-        # A redelivery of a mail that was stored but never processed (crash,
-        # database gone mid-way) is the moment to process it.
-        processed = self.process([a.inbound_id for a in accepted if a.state == "pending"])
+        # A redelivery of a mail that was stored but not processed (a crash,
+        # the database gone mid-way, a failure the MTA was told to retry) is
+        # the moment to process it again.
+        retry = [a.inbound_id for a in accepted if a.state in RETRY_STATES]
+        processed = self.process(retry, RETRY_STATES)
         outcomes: list[Outcome] = []
         for a in accepted:
             outcome = processed.get(a.inbound_id)

@@ -1,0 +1,67 @@
+"""A mail whose processing fails is kept, reported, and processed again on
+its next delivery: never lost, never half written."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from sqlmodel import Session, select
+
+from maildesk import service
+from maildesk.models import InboundMail, Message, Ticket
+from tests.conftest import Desk
+from tests.mailfactory import make_mail
+
+
+def test_processing_failure_rolls_back_keeps_mail_and_retries(
+    desk: Desk, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    raw = make_mail(subject="trifft einen Fehler")
+    original = service.Ingestor._add_message
+
+    def explode(*args: object, **kwargs: object) -> None:
+        original(*args, **kwargs)  # rows written, then the failure: all must roll back
+        raise RuntimeError("disk on fire")
+
+    monkeypatch.setattr(service.Ingestor, "_add_message", explode)
+    code, out = desk.ingest(raw)
+    assert code == 75  # the MTA keeps the mail queued and retries
+    assert out["action"] == "failed" and "disk on fire" in out["reason"]
+    with Session(desk.engine()) as session:
+        assert session.exec(select(Ticket)).all() == []
+        assert session.exec(select(Message)).all() == []
+        (row,) = session.exec(select(InboundMail)).all()
+        assert row.state == "failed" and "disk on fire" in (row.error or "")
+    failed = json.loads(desk.cli("inbound", "list", "--state", "failed", "--json").stdout)
+    assert [f["id"] for f in failed] == [row.id]
+
+    monkeypatch.setattr(service.Ingestor, "_add_message", original)
+    code, out = desk.ingest(raw)  # the MTA's retry
+    assert (code, out["action"], out["ticket"]) == (0, "created", 10001)
+    assert desk.ingest(raw)[1]["action"] == "duplicate"
+    assert len(desk.list()) == 1
+
+
+def test_one_failing_mail_in_an_import_batch_spares_the_others(
+    desk: Desk, monkeypatch: pytest.MonkeyPatch, tmp_path
+) -> None:
+    import mailbox
+
+    box = mailbox.mbox(tmp_path / "m.mbox")
+    for i in range(5):
+        box.add(make_mail(subject=f"Mail {i}", message_id=f"<batch-{i}@x.de>"))
+    box.flush()
+    original = service.parse_mail
+
+    def picky(raw: bytes):
+        if b"Mail 2" in raw:
+            raise ValueError("cannot digest mail 2")
+        return original(raw)
+
+    monkeypatch.setattr(service, "parse_mail", picky)
+    result = desk.cli("import", str(tmp_path / "m.mbox"), "--json")
+    assert json.loads(result.stdout)["outcomes"] == {"created": 4, "failed": 1}
+    monkeypatch.setattr(service, "parse_mail", original)
+    again = desk.cli("import", str(tmp_path / "m.mbox"), "--json")
+    assert json.loads(again.stdout)["outcomes"] == {"created": 1, "duplicate": 4}
