@@ -44,3 +44,6 @@ def setup_logging(settings: LogSettings) -> None:
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(settings.level)
+    # Alembic narrates every migration step at INFO; `db upgrade` says what
+    # it did in one line of its own.
+    logging.getLogger("alembic").setLevel(max(logging.WARNING, root.level))

@@ -12,6 +12,7 @@ import logging
 import traceback
 from collections.abc import Sequence
 from dataclasses import dataclass
+from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy.engine import Engine
@@ -20,8 +21,8 @@ from sqlmodel import Session
 from maildesk import blobs, pipeline, store
 from maildesk.config import Settings
 from maildesk.db import session_scope
-from maildesk.ingest.spool import Incoming, accept
-from maildesk.models import Attachment, Event, Message, Ticket, utcnow
+from maildesk.ingest.spool import Accepted, Incoming, accept
+from maildesk.models import Attachment, Event, InboundMail, Message, Ticket, utcnow
 from maildesk.parse import looks_like_mail, parse_mail
 from maildesk.pipeline.context import make_context
 from maildesk.pipeline.types import ParsedMail, Triage
@@ -34,6 +35,9 @@ MAX_TICKET_SUBJECT = 500
 
 #: Inbound states a redelivery processes again.
 RETRY_STATES = ("pending", "failed")
+#: A pending row this old was abandoned (its process died before processing
+#: it); younger ones belong to a delivery still at work.
+STALE_PENDING = timedelta(minutes=5)
 #: Pipeline actions -> the words `maildesk ingest` reports.
 REPORTED = {"create": "created", "append": "appended", "ignore": "ignored", "reject": "rejected"}
 
@@ -47,6 +51,7 @@ class Outcome:
     reason: str | None = None
     inbound_id: int | None = None
     not_a_mail: bool = False
+    skipped: bool = False  # processed by another delivery, not by this call
 
     def as_dict(self) -> dict[str, object]:
         return {"action": self.action, "ticket": self.ticket, "reason": self.reason}
@@ -73,12 +78,13 @@ class Ingestor:
         # A redelivery of a mail that was stored but not processed (a crash,
         # the database gone mid-way, a failure the MTA was told to retry) is
         # the moment to process it again.
-        retry = [a.inbound_id for a in accepted if a.state in RETRY_STATES]
-        processed = self.process(retry, RETRY_STATES)
+        now = utcnow()
+        todo = [a.inbound_id for a in accepted if not a.duplicate or _worth_retrying(a, now)]
+        processed = self.process(todo, RETRY_STATES)
         outcomes: list[Outcome] = []
         for a in accepted:
             outcome = processed.get(a.inbound_id)
-            if a.duplicate and (outcome is None or outcome.action == "skipped"):
+            if a.duplicate and (outcome is None or outcome.skipped):
                 outcome = Outcome("duplicate", a.ticket_number,
                                   "already received (same Message-ID or content)", a.inbound_id)
             outcomes.append(outcome or Outcome("failed", None, "not processed", a.inbound_id))
@@ -103,8 +109,13 @@ class Ingestor:
     def _process_one(self, session: Session, inbound_id: int, states: tuple[str, ...]) -> Outcome:
         inbound = store.claim_inbound(session, inbound_id, states)
         if inbound is None:
-            # Someone else processed it meanwhile, or it is not in `states`.
-            return Outcome("skipped", None, "not pending", inbound_id)
+            # Another delivery of the same mail processed it meanwhile (its
+            # claim made ours wait until it committed): report what it did.
+            row = session.get(InboundMail, inbound_id)
+            action = (row.outcome or row.state) if row else "failed"
+            return Outcome(action, row.ticket_number if row else None,
+                           row.reason if row else "no such inbound mail", inbound_id,
+                           skipped=True)
         try:
             with session.begin_nested():
                 outcome = self._apply(session, inbound_id, inbound)
@@ -241,6 +252,15 @@ class Ingestor:
             })
         store.insert_many(session, Attachment, rows)
         return refused
+
+
+def _worth_retrying(accepted: Accepted, now: datetime) -> bool:
+    """A redelivery processes a failed mail, or a pending one left behind."""
+    if accepted.state == "failed":
+        return True
+    return accepted.state == "pending" and (
+        accepted.received_at is None or now - accepted.received_at > STALE_PENDING
+    )
 
 
 def event(ticket_id: int, actor: str, field: str, new: str | None,

@@ -56,3 +56,7 @@ def test_migrations_match_the_models(database_url: str) -> None:
         diff = compare_metadata(context, SQLModel.metadata)
     assert diff == [], "models changed without a migration: " + repr(diff[:5])
     engine.dispose()
+
+
+def test_schema_revision_constant_is_alembics_head() -> None:
+    assert db.SCHEMA_REVISION == db.head_revision()

@@ -65,3 +65,32 @@ def test_one_failing_mail_in_an_import_batch_spares_the_others(
     monkeypatch.setattr(service, "parse_mail", original)
     again = desk.cli("import", str(tmp_path / "m.mbox"), "--json")
     assert json.loads(again.stdout)["outcomes"] == {"created": 1, "duplicate": 4}
+
+
+def test_mail_stored_but_never_processed_is_processed_on_redelivery(desk: Desk) -> None:
+    """A crash between the accept commit and processing (kill -9) leaves a
+    pending row; the MTA saw no exit 0 and delivers again."""
+    from datetime import timedelta
+
+    from sqlalchemy import update
+
+    from maildesk.ingest.spool import Incoming, accept
+    from maildesk.models import utcnow
+
+    raw = make_mail(subject="abgestürzt")
+    engine = desk.engine()
+    (accepted,) = accept(engine, [Incoming(raw, "pipe")])
+    # Redelivered at once: the first delivery may still be at work.
+    assert desk.ingest(raw)[1]["action"] == "duplicate"
+    assert desk.list() == []
+    with engine.begin() as conn:
+        conn.execute(update(InboundMail.__table__).values(received_at=utcnow() - timedelta(hours=1)))
+    code, out = desk.ingest(raw)
+    assert (code, out["action"], out["ticket"]) == (0, "created", 10001)
+    assert inbound_state(desk, accepted.inbound_id) == "done"
+
+
+def inbound_state(desk: Desk, inbound_id: int) -> str:
+    with Session(desk.engine()) as session:
+        row = session.get(InboundMail, inbound_id)
+        return row.state if row else "missing"

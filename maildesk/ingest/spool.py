@@ -38,6 +38,7 @@ class Accepted:
     duplicate: bool
     ticket_number: int | None = None
     state: str = "pending"
+    received_at: datetime | None = None
 
 
 def message_id_of(raw: bytes) -> str:
@@ -92,4 +93,5 @@ def _accept_one(session: Session, item: Incoming) -> Accepted:
     existing = store.find_inbound_by_key(session, key)
     if existing is None:  # pragma: no cover - the conflicting row cannot vanish
         raise RuntimeError(f"dedup key {key!r} conflicted but no row has it")
-    return Accepted(existing.id or 0, True, existing.ticket_number, existing.state)
+    return Accepted(existing.id or 0, True, existing.ticket_number, existing.state,
+                    existing.received_at)
