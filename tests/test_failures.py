@@ -84,7 +84,8 @@ def test_mail_stored_but_never_processed_is_processed_on_redelivery(desk: Desk) 
     assert desk.ingest(raw)[1]["action"] == "duplicate"
     assert desk.list() == []
     with engine.begin() as conn:
-        conn.execute(update(InboundMail.__table__).values(received_at=utcnow() - timedelta(hours=1)))
+        an_hour_ago = utcnow() - timedelta(hours=1)
+        conn.execute(update(InboundMail.__table__).values(received_at=an_hour_ago))
     code, out = desk.ingest(raw)
     assert (code, out["action"], out["ticket"]) == (0, "created", 10001)
     assert inbound_state(desk, accepted.inbound_id) == "done"
