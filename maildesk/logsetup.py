@@ -47,3 +47,6 @@ def setup_logging(settings: LogSettings) -> None:
     # Alembic narrates every migration step at INFO; `db upgrade` says what
     # it did in one line of its own.
     logging.getLogger("alembic").setLevel(max(logging.WARNING, root.level))
+    # mail-parser logs whole header values at ERROR for every odd header;
+    # parse.py records each such repair as a problem note on the ticket.
+    logging.getLogger("mailparser").setLevel(logging.CRITICAL)
