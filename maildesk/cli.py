@@ -137,9 +137,12 @@ def db_upgrade(app: App) -> None:
 def ingest(app: App, file_: Path | None, recipients: tuple[str, ...], sender: str | None) -> None:
     """Take one mail from standard input (an MTA's pipe transport).
 
-    Prints {"action", "ticket", "reason"} as JSON. Exit 0 when the mail was
-    taken (whatever the action), 75 when it must be retried later, 65 when
-    the input is not a mail at all (its bytes are still kept).
+    Prints {"action", "ticket", "reason"} as JSON; action is created,
+    appended, reopened, followup (with "followup_of"), duplicate, ignored
+    (reason auto_reply, bounce, receipt, loop, rate_limited or blocked) or
+    rejected. Exit 0 when the mail was taken (whatever the action), 75 when
+    it must be retried later, 65 when the input is not a mail at all (its
+    bytes are still kept).
     """
     from maildesk.ingest.spool import Incoming
     from maildesk.service import Ingestor
@@ -220,16 +223,118 @@ def tickets_list(
 @handles_errors
 def tickets_show(app: App, number: str, as_json: bool) -> None:
     """One ticket with its messages, attachments and history."""
-    if not number.lstrip("#").isdigit():
-        fail(f"{number!r} is not a ticket number", 2)
     with db.session_scope(app.ready_engine()) as session:
-        data = views.ticket_detail(session, int(number.lstrip("#")))
+        data = views.ticket_detail(session, _number(number))
     if data is None:
         fail(f"no ticket #{number.lstrip('#')}", 1)
     if as_json:
         emit_json(data)
     else:
         click.echo(views.ticket_text(data))
+
+
+def _number(value: str) -> int:
+    if not value.lstrip("#").isdigit():
+        fail(f"{value!r} is not a ticket number", 2)
+    return int(value.lstrip("#"))
+
+
+def _text(text: str | None, file_: Path | None) -> str:
+    if file_ is not None:
+        return file_.read_text(encoding="utf-8")
+    if text is None:
+        fail("give the text with --text TEXT or --text-file FILE ('-' for stdin)", 2)
+    return text
+
+
+def _run_action(func: Callable[[], Any]) -> Any:
+    from maildesk.agent_actions import ActionError
+
+    try:
+        return func()
+    except ActionError as exc:
+        fail(str(exc), 1)
+
+
+_TEXT_OPTIONS = [
+    click.option("--text", default=None, help="The text."),
+    click.option("--text-file", "text_file", default=None,
+                 type=click.Path(dir_okay=False, path_type=Path, allow_dash=True),
+                 help="Read the text from a file ('-' for standard input)."),
+]
+
+
+def _with_text(func: F) -> F:
+    for option in reversed(_TEXT_OPTIONS):
+        func = option(func)
+    return func
+
+
+@tickets_group.command("reply")
+@click.argument("number")
+@click.option("--agent", "agent", required=True, help="The agent's address (from the config).")
+@_with_text
+@pass_app
+@handles_errors
+def tickets_reply(app: App, number: str, agent: str, text: str | None,
+                  text_file: Path | None) -> None:
+    """Answer the customer (a public reply; a new ticket becomes open).
+
+    The reply is stored with its Message-ID, reply address and body
+    reference, so that the customer's answer threads onto the ticket.
+    """
+    from maildesk import agent_actions
+
+    body = sys.stdin.read() if text_file == Path("-") else _text(text, text_file)
+    result = _run_action(lambda: agent_actions.reply(
+        app.ready_engine(), app.settings, _number(number), agent, body))
+    click.echo(f"#{result.number}: reply stored as {result.message_id}, status {result.status}")
+
+
+@tickets_group.command("note")
+@click.argument("number")
+@click.option("--agent", "agent", required=True, help="The agent's address (from the config).")
+@_with_text
+@pass_app
+@handles_errors
+def tickets_note(app: App, number: str, agent: str, text: str | None,
+                 text_file: Path | None) -> None:
+    """Add an internal note (never sent to the customer)."""
+    from maildesk import agent_actions
+
+    body = sys.stdin.read() if text_file == Path("-") else _text(text, text_file)
+    _run_action(lambda: agent_actions.note(
+        app.ready_engine(), app.settings, _number(number), agent, body))
+    click.echo(f"#{_number(number)}: note added")
+
+
+@tickets_group.command("set")
+@click.argument("number")
+@click.option("--status", type=click.Choice(["open", "pending", "on_hold", "solved", "closed"]))
+@click.option("--priority", type=click.Choice(["low", "normal", "high"]))
+@click.option("--type", "request_type",
+              type=click.Choice(["user_help", "incident", "product_request", "urgent"]),
+              help="Request type; the priority follows it unless set explicitly.")
+@click.option("--assign", default=None, help="Agent address, or 'none'.")
+@click.option("--group", default=None, help="Group name, or 'none'.")
+@click.option("--agent", "actor", default=None,
+              help="Who makes the change (default: cli:<user>), for the history.")
+@pass_app
+@handles_errors
+def tickets_set(app: App, number: str, status: str | None, priority: str | None,
+                request_type: str | None, assign: str | None, group: str | None,
+                actor: str | None) -> None:
+    """Change status, priority, request type, assignee or group."""
+    from maildesk import agent_actions
+
+    if not any(v is not None for v in (status, priority, request_type, assign, group)):
+        fail("nothing to set: give --status, --priority, --type, --assign or --group", 2)
+    changes = _run_action(lambda: agent_actions.set_fields(
+        app.ready_engine(), app.settings, _number(number), actor or agent_actions.cli_actor(),
+        status=status, priority=priority, request_type=request_type, assign=assign,
+        group=group,
+    ))
+    click.echo("\n".join(f"#{_number(number)} {c}" for c in changes) or "nothing changed")
 
 
 @main.group("inbound")

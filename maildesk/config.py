@@ -54,6 +54,7 @@ class DatabaseSettings(_Section):
 class MailSettings(_Section):
     addresses: tuple[str, ...] = ("support@example.com",)
     subject_tag: str = "[#{number}]"
+    message_id_domain: str = ""  # "" = the domain of the first support address
     first_ticket_number: int = Field(default=10001, ge=1)
     default_language: Literal["de", "en"] = "de"
     free_mail_domains: tuple[str, ...] = DEFAULT_FREE_MAIL_DOMAINS
@@ -80,6 +81,21 @@ class MailSettings(_Section):
         if "{number}" not in value:
             raise ValueError("must contain {number}, e.g. '[#{number}]'")
         return value
+
+
+class SecuritySettings(_Section):
+    secret: str = ""  # "" = a random secret kept in <data_dir>/secret
+
+
+class LoopSettings(_Section):
+    rate_limit_count: int = Field(default=20, ge=1)
+    rate_limit_minutes: int = Field(default=10, ge=1)
+    blocked_senders: tuple[str, ...] = ()
+
+    @field_validator("blocked_senders")
+    @classmethod
+    def _lower(cls, values: tuple[str, ...]) -> tuple[str, ...]:
+        return tuple(v.strip().lower() for v in values if v.strip())
 
 
 class LimitSettings(_Section):
@@ -128,6 +144,8 @@ class Settings(_Section):
     database: DatabaseSettings = DatabaseSettings()
     mail: MailSettings = MailSettings()
     limits: LimitSettings = LimitSettings()
+    loops: LoopSettings = LoopSettings()
+    security: SecuritySettings = SecuritySettings()
     log: LogSettings = LogSettings()
     routes: tuple[RouteSettings, ...] = ()
     agents: tuple[AgentSettings, ...] = ()
@@ -143,6 +161,10 @@ class Settings(_Section):
     @property
     def attachments_dir(self) -> Path:
         return self.data_dir / "attachments"
+
+    @property
+    def message_id_domain(self) -> str:
+        return self.mail.message_id_domain or self.mail.addresses[0].partition("@")[2]
 
     def route_for(self, address: str) -> RouteSettings | None:
         for route in self.routes:

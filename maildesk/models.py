@@ -151,7 +151,10 @@ class Message(SQLModel, table=True):
     in_reply_to: str = Field(default="", sa_type=Text)
     references: str = Field(default="", sa_type=Text)
     text: str = Field(default="", sa_type=Text)
+    text_display: str = Field(default="", sa_type=Text)  # quoted history removed
     html: str = Field(default="", sa_type=Text)
+    reply_to: str = Field(default="", max_length=320)  # our tokenised address, outgoing
+    author: str = Field(default="", max_length=320)  # agent or customer who wrote it
     created_at: datetime = _ts()
 
 
@@ -188,11 +191,13 @@ class InboundMail(SQLModel, table=True):
     """
 
     __tablename__ = "inbound_mail"
+    __table_args__ = (Index("ix_inbound_mail_sender_received", "sender", "received_at"),)
     id: int | None = Field(default=None, primary_key=True)
     received_at: datetime = _ts()
     source: str = Field(max_length=20)  # pipe / import / smtp / lmtp / imap
     envelope_from: str | None = Field(default=None, max_length=998)
     envelope_to: str = Field(default="", sa_type=Text)
+    sender: str | None = Field(default=None, max_length=320)  # the requester, once known
     message_id: str = Field(default="", max_length=998)
     sha256: str = Field(max_length=64)
     dedup_key: str = Field(max_length=1010, unique=True)

@@ -18,43 +18,47 @@ from typing import Any
 from sqlalchemy.engine import Engine
 from sqlmodel import Session
 
-from maildesk import blobs, pipeline, store
+from maildesk import pipeline, store, tickets, tokens
 from maildesk.config import Settings
 from maildesk.db import session_scope
 from maildesk.ingest.spool import Accepted, Incoming, accept
-from maildesk.models import Attachment, Event, InboundMail, Message, Ticket, utcnow
+from maildesk.models import Event, InboundMail, utcnow
 from maildesk.parse import looks_like_mail, parse_mail
 from maildesk.pipeline.context import make_context
-from maildesk.pipeline.types import ParsedMail, Triage
+from maildesk.pipeline.types import Address, ParsedMail, Route, Triage
+from maildesk.secret import load_secret
 
 log = logging.getLogger(__name__)
-
-SYSTEM_ACTOR = "maildesk"
-NO_SUBJECT = "(no subject)"
-MAX_TICKET_SUBJECT = 500
 
 #: Inbound states a redelivery processes again.
 RETRY_STATES = ("pending", "failed")
 #: A pending row this old was abandoned (its process died before processing
 #: it); younger ones belong to a delivery still at work.
 STALE_PENDING = timedelta(minutes=5)
-#: Pipeline actions -> the words `maildesk ingest` reports.
-REPORTED = {"create": "created", "append": "appended", "ignore": "ignored", "reject": "rejected"}
 
 
 @dataclass(frozen=True)
 class Outcome:
     """What became of one mail, as `maildesk ingest` reports it."""
 
-    action: str  # created / appended / duplicate / ignored / rejected / failed
+    #: created / appended / reopened / followup / duplicate / ignored /
+    #: rejected / failed
+    action: str
     ticket: int | None = None
     reason: str | None = None
     inbound_id: int | None = None
     not_a_mail: bool = False
     skipped: bool = False  # processed by another delivery, not by this call
+    followup_of: int | None = None
+    detail: str | None = None  # the sentence behind a reason code
 
     def as_dict(self) -> dict[str, object]:
-        return {"action": self.action, "ticket": self.ticket, "reason": self.reason}
+        data: dict[str, object] = {
+            "action": self.action, "ticket": self.ticket, "reason": self.reason,
+        }
+        if self.followup_of is not None:
+            data["followup_of"] = self.followup_of
+        return data
 
 
 class Ingestor:
@@ -63,6 +67,7 @@ class Ingestor:
     def __init__(self, settings: Settings, engine: Engine) -> None:
         self.settings = settings
         self.engine = engine
+        self.secret = load_secret(settings)
 
     def ingest(self, incoming: Incoming) -> Outcome:
         """Accept then process one mail (the pipe transport's path)."""
@@ -126,8 +131,9 @@ class Ingestor:
             store.finish_inbound(session, inbound_id, state="failed", outcome=None, error=error,
                                  processed_at=utcnow())
             return Outcome("failed", reason=error, inbound_id=inbound_id)
+        reason = f"{outcome.reason}: {outcome.detail}" if outcome.detail else outcome.reason
         store.finish_inbound(
-            session, inbound_id, state="done", outcome=outcome.action, reason=outcome.reason,
+            session, inbound_id, state="done", outcome=outcome.action, reason=reason,
             error=None, ticket_number=outcome.ticket, processed_at=utcnow(),
         )
         log.info("inbound mail %s: %s", inbound_id, outcome.action,
@@ -145,113 +151,127 @@ class Ingestor:
                       f"({self.settings.limits.max_message_bytes})")
             return Outcome("rejected", None, reason, inbound_id)
         mail = parse_mail(raw)
-        recipients = tuple(filter(None, inbound["envelope_to"].split(",")))
-        ctx = make_context(self.settings, recipients, inbound["envelope_from"])
-        triage = pipeline.run(mail, store.StoreLookup(session), ctx)
-        if triage.action in ("ignore", "reject"):
-            return Outcome(REPORTED[triage.action], None, triage.reason, inbound_id)
-        message_id = mail.message_id or inbound["message_id"]
-        if triage.action == "append" and triage.ticket is not None:
-            ticket = store.ticket_by_number(session, triage.ticket)
-            if ticket is not None and ticket.id is not None:
-                self._add_message(session, ticket.id, mail, triage, inbound_id, message_id)
-                store.touch_ticket(session, ticket.id)
-                return Outcome("appended", ticket.number, triage.reason, inbound_id)
-        number = self._create(session, mail, triage, inbound_id, message_id)
-        return Outcome("created", number, triage.reason, inbound_id)
-
-    def _create(self, session: Session, mail: ParsedMail, triage: Triage, inbound_id: int,
-                message_id: str) -> int:
-        assert triage.requester is not None
-        organisation_id = None
-        if triage.organisation_domain:
-            organisation_id = store.organisation_id_for(session, triage.organisation_domain)
-        customer = store.customer_for(
-            session, triage.requester.email, triage.requester.name,
-            self.settings.mail.default_language, organisation_id,
+        ctx = make_context(
+            self.settings, self.secret,
+            recipients=tuple(filter(None, inbound["envelope_to"].split(","))),
+            envelope_from=inbound["envelope_from"],
+            # An import replays old mail at once: no rate limit for it.
+            now=None if inbound["source"] == "import" else utcnow(),
         )
-        group = store.group_by_name(session, triage.route.group) if triage.route.group else None
-        now = utcnow()
-        number = store.next_ticket_number(session, self.settings.mail.first_ticket_number)
-        ticket_id = store.insert_returning_id(session, Ticket, {
-            "number": number,
-            "subject": ticket_subject(mail.subject),
-            "status": "new",
-            "request_type": triage.route.request_type,
-            "priority": triage.priority,
-            "priority_explicit": triage.route.priority is not None,
-            "channel": "email",
-            "requester_id": customer.id,
-            "organisation_id": customer.organisation_id,
-            "group_id": group.id if group else None,
-            "category": triage.route.category,
-            "subcategory": triage.route.subcategory,
-            "language": customer.language,
-            "created_at": now,
-            "updated_at": now,
-        })
-        events = [event(ticket_id, triage.requester.email, "created",
-                        f"status new, type {triage.route.request_type}, "
-                        f"priority {triage.priority}, channel email")]
-        if triage.route.group and group is None:
-            events.append(event(ticket_id, SYSTEM_ACTOR, "note",
-                                f"route names group {triage.route.group!r}, which does not exist"))
-        store.insert_many(session, Event, events)
-        self._add_message(session, ticket_id, mail, triage, inbound_id, message_id, new=True)
-        return number
+        triage = pipeline.run(mail, store.StoreLookup(session), ctx)
+        if triage.requester is not None:
+            store.finish_inbound(session, inbound_id, sender=triage.requester.email)
+        message_id = mail.message_id or inbound["message_id"]
+        apply = getattr(self, f"_apply_{triage.action}")
+        outcome: Outcome = apply(session, mail, triage, inbound_id, message_id)
+        return outcome
 
-    def _add_message(self, session: Session, ticket_id: int, mail: ParsedMail, triage: Triage,
-                     inbound_id: int, message_id: str, new: bool = False) -> None:
-        """The mail as a message of the ticket, with attachments, participants
-        and the events that tell an agent what happened."""
-        actor = triage.requester.email if triage.requester else SYSTEM_ACTOR
-        db_message_id = store.insert_returning_id(session, Message, {
-            "ticket_id": ticket_id,
-            "inbound_id": inbound_id,
-            "direction": "in",
-            "from_addr": triage.requester.email if triage.requester else "",
-            "from_name": triage.requester.name if triage.requester else "",
-            "to_addrs": ", ".join(a.email for a in mail.to),
-            "cc_addrs": ", ".join(a.email for a in mail.cc),
-            "subject": mail.subject,
-            "date": mail.date,
-            "message_id": message_id,
-            "in_reply_to": " ".join(mail.in_reply_to),
-            "references": " ".join(mail.references),
-            "text": mail.text,
-            "html": mail.html,
-            "created_at": utcnow(),
-        })
-        events = [] if new else [event(ticket_id, actor, "message", f"mail {message_id}")]
-        events += self._store_attachments(session, ticket_id, db_message_id, inbound_id, mail)
-        for person in triage.participants:
-            if store.add_participant(session, ticket_id, person.email, person.name):
-                events.append(event(ticket_id, actor, "participant", person.email))
-        events += [event(ticket_id, SYSTEM_ACTOR, "note", f"parser: {n}") for n in triage.notes]
-        store.insert_many(session, Event, events)
+    def _apply_reject(self, session: Session, mail: ParsedMail, triage: Triage,
+                      inbound_id: int, message_id: str) -> Outcome:
+        return Outcome("rejected", None, triage.detail or triage.reason, inbound_id)
 
-    def _store_attachments(self, session: Session, ticket_id: int, message_id: int,
-                           inbound_id: int, mail: ParsedMail) -> list[dict[str, Any]]:
-        """Files first (fsync'ed), rows after: a row never names a missing file.
-        Returns the events for attachments refused by the size limit."""
-        limit = self.settings.limits.max_attachment_bytes
-        rows, refused = [], []
-        for part in mail.attachments:
-            if part.size > limit:
-                refused.append(event(
-                    ticket_id, SYSTEM_ACTOR, "attachment_refused",
-                    f"{part.filename} ({part.size} bytes) exceeds limits.max_attachment_bytes "
-                    f"({limit}); it stays in the raw mail (inbound {inbound_id})",
-                ))
-                continue
-            rows.append({
-                "message_id": message_id, "filename": part.filename,
-                "content_type": part.content_type[:255], "size": part.size,
-                "sha256": blobs.put_blob(self.settings.attachments_dir, part.payload),
-                "content_id": part.content_id[:998], "inline": part.inline,
-            })
-        store.insert_many(session, Attachment, rows)
-        return refused
+    def _apply_ignore(self, session: Session, mail: ParsedMail, triage: Triage,
+                      inbound_id: int, message_id: str) -> Outcome:
+        if triage.bounced:
+            store.mark_bouncing(session, triage.bounced)
+        return Outcome("ignored", None, triage.reason, inbound_id, detail=triage.detail)
+
+    def _apply_note(self, session: Session, mail: ParsedMail, triage: Triage,
+                    inbound_id: int, message_id: str) -> Outcome:
+        """An automatic mail on a ticket: kept as an internal note, nothing
+        reopens, nothing is sent. A bounce marks its failed recipients."""
+        assert triage.ticket is not None
+        ticket = store.ticket_row(session, triage.ticket)
+        assert ticket is not None
+        events = tickets.add_mail_message(
+            session, self.settings, ticket["id"], mail, inbound_id=inbound_id,
+            message_id=message_id, author=triage.requester, internal=True,
+        )
+        events.append(tickets.event(ticket["id"], tickets.SYSTEM_ACTOR, "note",
+                                    f"{triage.reason}: {triage.detail} (kept, not answered)"))
+        if triage.bounced and store.mark_bouncing(session, triage.bounced):
+            events.append(tickets.event(ticket["id"], tickets.SYSTEM_ACTOR, "bouncing",
+                                        ", ".join(triage.bounced)))
+        store.insert_many(session, Event, events)
+        return Outcome("ignored", triage.ticket, triage.reason, inbound_id, detail=triage.detail)
+
+    def _apply_append(self, session: Session, mail: ParsedMail, triage: Triage,
+                      inbound_id: int, message_id: str, reported: str = "appended",
+                      effect: str | None = None) -> Outcome:
+        assert triage.ticket is not None and triage.requester is not None
+        ticket = store.ticket_row(session, triage.ticket)
+        assert ticket is not None
+        actor = triage.requester.email
+        events = tickets.add_mail_message(
+            session, self.settings, ticket["id"], mail, inbound_id=inbound_id,
+            message_id=message_id, author=triage.requester,
+        )
+        events.append(tickets.event(ticket["id"], actor, "message",
+                                    f"mail {message_id} (threaded by {triage.thread_via})"))
+        events += tickets.add_participants(session, ticket["id"], triage.participants, actor)
+        values, status_events = tickets.status_change(
+            ticket, triage.new_status or ticket["status"], actor, effect
+        )
+        store.update_ticket(session, ticket["id"], **values)
+        store.insert_many(session, Event, events + status_events)
+        return Outcome(reported, triage.ticket, None, inbound_id)
+
+    def _apply_reopen(self, session: Session, mail: ParsedMail, triage: Triage,
+                      inbound_id: int, message_id: str) -> Outcome:
+        return self._apply_append(session, mail, triage, inbound_id, message_id,
+                                  reported="reopened", effect="reopened")
+
+    def _apply_followup(self, session: Session, mail: ParsedMail, triage: Triage,
+                        inbound_id: int, message_id: str) -> Outcome:
+        """A reply to a closed ticket opens a new one linked to it; the
+        closed ticket stays as it is (SPEC §3)."""
+        assert triage.ticket is not None and triage.requester is not None
+        old = store.ticket_row(session, triage.ticket)
+        assert old is not None
+        requester = store.customer_address(session, old["requester_id"]) or triage.requester
+        route = Route(request_type=old["request_type"], category=old["category"],
+                      subcategory=old["subcategory"], group=triage.route.group)
+        ticket_id, number = tickets.create_ticket(session, self.settings, tickets.NewTicket(
+            subject=tokens.remove_tag(old["subject"], self.settings.mail.subject_tag)
+            or old["subject"],
+            requester=requester, route=route, priority=old["priority"],
+            organisation_domain=triage.organisation_domain, follow_up_of=old["number"],
+        ), triage.requester.email)
+        copied = store.participants_of_ticket(session, old["id"])
+        people = tuple(Address(email, name) for email, name, _ in copied)
+        if triage.requester.email != requester.email:
+            people += (triage.requester,)
+        events = tickets.add_mail_message(
+            session, self.settings, ticket_id, mail, inbound_id=inbound_id,
+            message_id=message_id, author=triage.requester,
+        )
+        events += tickets.add_participants(session, ticket_id, people + triage.participants,
+                                           triage.requester.email)
+        store.insert_many(session, Event, events + self._note_events(ticket_id, triage))
+        return Outcome("followup", number, None, inbound_id, followup_of=old["number"])
+
+    def _apply_create(self, session: Session, mail: ParsedMail, triage: Triage,
+                      inbound_id: int, message_id: str) -> Outcome:
+        assert triage.requester is not None
+        ticket_id, number = tickets.create_ticket(session, self.settings, tickets.NewTicket(
+            subject=mail.subject, requester=triage.requester, route=triage.route,
+            priority=triage.priority, organisation_domain=triage.organisation_domain,
+        ), triage.requester.email)
+        events = tickets.add_mail_message(
+            session, self.settings, ticket_id, mail, inbound_id=inbound_id,
+            message_id=message_id, author=triage.requester,
+        )
+        events += tickets.add_participants(session, ticket_id, triage.participants,
+                                           triage.requester.email)
+        store.insert_many(session, Event, events + self._note_events(ticket_id, triage))
+        return Outcome("created", number, None, inbound_id)
+
+    @staticmethod
+    def _note_events(ticket_id: int, triage: Triage) -> list[dict[str, Any]]:
+        notes = [f"parser: {n}" for n in triage.notes]
+        if triage.detail:  # e.g. why the subject tag alone was not trusted
+            notes.append(triage.detail)
+        return [tickets.event(ticket_id, tickets.SYSTEM_ACTOR, "note", n) for n in notes]
 
 
 def _worth_retrying(accepted: Accepted, now: datetime) -> bool:
@@ -261,22 +281,3 @@ def _worth_retrying(accepted: Accepted, now: datetime) -> bool:
     return accepted.state == "pending" and (
         accepted.received_at is None or now - accepted.received_at > STALE_PENDING
     )
-
-
-def event(ticket_id: int, actor: str, field: str, new: str | None,
-          old: str | None = None) -> dict[str, Any]:
-    """One history row (inserted in bulk with the others of the same mail)."""
-    return {"ticket_id": ticket_id, "at": utcnow(), "actor": actor, "field": field,
-            "old": old, "new": new}
-
-
-def ticket_subject(subject: str) -> str:
-    """A one-line, bounded subject; the full one stays on the message."""
-    subject = " ".join(subject.split())
-    if not subject:
-        return NO_SUBJECT
-    if len(subject) > MAX_TICKET_SUBJECT:
-        return subject[: MAX_TICKET_SUBJECT - 1] + "…"
-    return subject
-
-

@@ -7,9 +7,10 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Table, delete, func, insert, or_, update
+from sqlalchemy import Table, delete, exists, func, insert, or_, update
 from sqlalchemy import select as sa_select
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
@@ -33,31 +34,82 @@ from maildesk.models import (
     Ticket,
     utcnow,
 )
+from maildesk.pipeline.types import Address, TicketInfo
 
 TICKET_COUNTER = "ticket_number"
+#: References headers can be long; the newest ids are the ones that matter.
+MAX_LOOKUP_IDS = 100
 
 
 class StoreLookup:
-    """The read-only `Lookup` that pipeline steps get, backed by a session."""
+    """The read-only `Lookup` that pipeline steps get, backed by a session.
+
+    Every question is one indexed query; threading a reply never scans.
+    """
 
     def __init__(self, session: Session) -> None:
+        self._connection = session.connection()
         self._session = session
 
     def ticket_for_message_ids(self, message_ids: tuple[str, ...]) -> int | None:
-        ids = [m for m in message_ids if m]
+        ids = [m for m in message_ids if m][:MAX_LOOKUP_IDS]
         if not ids:
             return None
+        message, ticket = Message.__table__, Ticket.__table__
         statement = (
-            select(Ticket.number)
-            .join(Message, col(Message.ticket_id) == col(Ticket.id))
-            .where(col(Message.message_id).in_(ids))
-            .order_by(col(Message.id).desc())
+            sa_select(ticket.c.number)
+            .join(message, message.c.ticket_id == ticket.c.id)
+            .where(message.c.message_id.in_(ids))
+            .order_by(message.c.id.desc())
             .limit(1)
         )
-        return self._session.exec(statement).first()
+        return self._connection.execute(statement).scalar()
 
     def organisation_for_domain(self, domain: str) -> int | None:
         return organisation_for_domain(self._session, domain)
+
+    def ticket(self, number: int) -> TicketInfo | None:
+        table = Ticket.__table__
+        row = self._connection.execute(
+            sa_select(table.c.number, table.c.status, table.c.subject)
+            .where(table.c.number == number)
+        ).first()
+        return None if row is None else TicketInfo(row.number, row.status, row.subject)
+
+    def is_participant(self, number: int, email: str) -> bool:
+        ticket, customer, participant = (
+            Ticket.__table__, Customer.__table__, Participant.__table__
+        )
+        requester = customer.alias("requester")
+        member = customer.alias("member")
+        statement = (
+            sa_select(ticket.c.id)
+            .outerjoin(requester, requester.c.id == ticket.c.requester_id)
+            .where(ticket.c.number == number)
+            .where(or_(
+                requester.c.email == email,
+                exists().where(participant.c.ticket_id == ticket.c.id,
+                               participant.c.email == email),
+                exists().where(member.c.email == email,
+                               member.c.organisation_id == ticket.c.organisation_id,
+                               member.c.role.in_(("main_contact", "admin"))),
+            ))
+        )
+        return self._connection.execute(statement).first() is not None
+
+    def mails_from_since(self, email: str, since: datetime) -> int:
+        table = InboundMail.__table__
+        statement = sa_select(func.count()).where(
+            table.c.sender == email, table.c.received_at >= since
+        )
+        return int(self._connection.execute(statement).scalar() or 0)
+
+    def is_our_outgoing(self, message_id: str) -> bool:
+        table = Message.__table__
+        statement = sa_select(table.c.id).where(
+            table.c.message_id == message_id, table.c.direction == "out"
+        ).limit(1)
+        return self._connection.execute(statement).first() is not None
 
 
 def organisation_for_domain(session: Session, domain: str) -> int | None:
@@ -349,3 +401,73 @@ def sync_directory(session: Session, settings: Settings) -> None:
 
 def group_by_name(session: Session, name: str) -> AgentGroup | None:
     return session.exec(select(AgentGroup).where(AgentGroup.name == name)).first()
+
+
+def ticket_row(session: Session, number: int) -> dict[str, Any] | None:
+    """The ticket's columns as a dict (Core: the hot path avoids the ORM)."""
+    table = Ticket.__table__
+    row = session.connection().execute(
+        sa_select(table).where(table.c.number == number)
+    ).first()
+    return None if row is None else dict(row._mapping)
+
+
+def update_ticket(session: Session, ticket_id: int, **values: Any) -> None:
+    table = Ticket.__table__
+    values.setdefault("updated_at", utcnow())
+    session.connection().execute(update(table).where(table.c.id == ticket_id), values)
+
+
+def participants_of_ticket(session: Session, ticket_id: int) -> list[tuple[str, str, str]]:
+    table = Participant.__table__
+    rows = session.connection().execute(
+        sa_select(table.c.email, table.c.name, table.c.role)
+        .where(table.c.ticket_id == ticket_id).order_by(table.c.id)
+    ).all()
+    return [(r.email, r.name, r.role) for r in rows]
+
+
+def mark_bouncing(session: Session, emails: Iterable[str]) -> int:
+    """Flag customers whose address bounced one of our mails."""
+    wanted = sorted({e.lower() for e in emails if e})
+    if not wanted:
+        return 0
+    table = Customer.__table__
+    result = session.connection().execute(
+        update(table).where(table.c.email.in_(wanted)).values(bouncing=True)
+    )
+    return int(result.rowcount or 0)
+
+
+def thread_message_ids(session: Session, ticket_id: int, limit: int = 20) -> list[str]:
+    """The ticket's Message-IDs, oldest first (References of a reply)."""
+    table = Message.__table__
+    rows = session.connection().execute(
+        sa_select(table.c.message_id)
+        .where(table.c.ticket_id == ticket_id, table.c.message_id != "",
+               table.c.direction != "internal")
+        .order_by(table.c.id)
+    ).scalars().all()
+    return list(rows[:1]) + list(rows[1:][-(limit - 1):]) if rows else []
+
+
+def customer_address(session: Session, customer_id: int | None) -> Address | None:
+    if customer_id is None:
+        return None
+    table = Customer.__table__
+    row = session.connection().execute(
+        sa_select(table.c.email, table.c.name).where(table.c.id == customer_id)
+    ).first()
+    return None if row is None else Address(row.email, row.name)
+
+
+def agent_emails(session: Session) -> dict[int, str]:
+    table = Agent.__table__
+    rows = session.connection().execute(sa_select(table.c.id, table.c.email)).all()
+    return {r.id: r.email for r in rows}
+
+
+def group_names(session: Session) -> dict[int, str]:
+    table = AgentGroup.__table__
+    rows = session.connection().execute(sa_select(table.c.id, table.c.name)).all()
+    return {r.id: r.name for r in rows}

@@ -14,7 +14,7 @@ from maildesk import store
 from maildesk.models import InboundMail, Ticket
 
 STATUSES = ("new", "open", "pending", "on_hold", "solved", "closed")
-OUTCOMES = ("created", "appended", "ignored", "rejected")
+OUTCOMES = ("created", "appended", "reopened", "followup", "ignored", "rejected")
 
 
 def iso(value: datetime | None) -> str | None:
@@ -32,6 +32,8 @@ def _ticket_dicts(session: Session, tickets: list[Ticket] | Any) -> list[dict[st
     customers = store.customers_by_id(session, (t.requester_id for t in tickets))
     organisations = store.organisations_by_id(session, (t.organisation_id for t in tickets))
     participants = store.participants_of(session, (t.id for t in tickets))
+    agents = store.agent_emails(session)
+    groups = store.group_names(session)
     rows = []
     for t in tickets:
         requester = customers.get(t.requester_id) if t.requester_id else None
@@ -48,6 +50,8 @@ def _ticket_dicts(session: Session, tickets: list[Ticket] | Any) -> list[dict[st
             "participants": [
                 {"email": p.email, "name": p.name, "role": p.role} for p in participants[t.id]
             ],
+            "assignee": agents.get(t.assignee_id) if t.assignee_id else None,
+            "group": groups.get(t.group_id) if t.group_id else None,
             "category": t.category,
             "subcategory": t.subcategory,
             "language": t.language,
@@ -68,6 +72,7 @@ def ticket_detail(session: Session, number: int) -> dict[str, Any] | None:
     data["messages"] = [
         {
             "direction": m.direction,
+            "author": m.author or None,
             "from": m.from_addr,
             "from_name": m.from_name,
             "to": _split(m.to_addrs),
@@ -77,6 +82,8 @@ def ticket_detail(session: Session, number: int) -> dict[str, Any] | None:
             "message_id": m.message_id,
             "in_reply_to": m.in_reply_to or None,
             "text": m.text,
+            "text_display": m.text_display or m.text,
+            "reply_to": m.reply_to or None,
             "html": m.html or None,
             "inbound_id": m.inbound_id,
             "attachments": [
@@ -183,15 +190,18 @@ def ticket_text(data: dict[str, Any]) -> str:
     ]
     if data["participants"]:
         lines.append("cc: " + ", ".join(p["email"] for p in data["participants"]))
+    if data["assignee"] or data["group"]:
+        lines.append(f"assignee: {data['assignee'] or '-'}   group: {data['group'] or '-'}")
     if data["follow_up_of"]:
         lines.append(f"follow-up of: #{data['follow_up_of']}")
     lines.append(f"created: {data['created_at']}   updated: {data['updated_at']}")
     for index, m in enumerate(data["messages"], 1):
-        lines += ["", f"--- message {index} ({m['direction']}) from {m['from']} at {m['date']}",
+        who = m["author"] or m["from"]
+        lines += ["", f"--- message {index} ({m['direction']}) from {who} at {m['date']}",
                   f"subject: {m['subject']}"]
         lines += [f"attachment: {a['filename']} ({a['content_type']}, {a['size']} bytes)"
                   for a in m["attachments"]]
-        lines += ["", m["text"].rstrip()]
+        lines += ["", m["text_display"].rstrip()]
     lines += ["", "--- history"]
     lines += [f"{e['at'][:19].replace('T', ' ')}  {e['actor']}  {e['field']}: "
               f"{e['old'] + ' -> ' if e['old'] else ''}{e['new'] or ''}" for e in data["events"]]

@@ -8,7 +8,7 @@ import json
 import pytest
 from sqlmodel import Session, select
 
-from maildesk import service
+from maildesk import service, tickets
 from maildesk.models import InboundMail, Message, Ticket
 from tests.conftest import Desk
 from tests.mailfactory import make_mail
@@ -18,13 +18,13 @@ def test_processing_failure_rolls_back_keeps_mail_and_retries(
     desk: Desk, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     raw = make_mail(subject="trifft einen Fehler")
-    original = service.Ingestor._add_message
+    original = tickets.add_mail_message
 
     def explode(*args: object, **kwargs: object) -> None:
         original(*args, **kwargs)  # rows written, then the failure: all must roll back
         raise RuntimeError("disk on fire")
 
-    monkeypatch.setattr(service.Ingestor, "_add_message", explode)
+    monkeypatch.setattr(tickets, "add_mail_message", explode)
     code, out = desk.ingest(raw)
     assert code == 75  # the MTA keeps the mail queued and retries
     assert out["action"] == "failed" and "disk on fire" in out["reason"]
@@ -36,7 +36,7 @@ def test_processing_failure_rolls_back_keeps_mail_and_retries(
     failed = json.loads(desk.cli("inbound", "list", "--state", "failed", "--json").stdout)
     assert [f["id"] for f in failed] == [row.id]
 
-    monkeypatch.setattr(service.Ingestor, "_add_message", original)
+    monkeypatch.setattr(tickets, "add_mail_message", original)
     code, out = desk.ingest(raw)  # the MTA's retry
     assert (code, out["action"], out["ticket"]) == (0, "created", 10001)
     assert desk.ingest(raw)[1]["action"] == "duplicate"

@@ -2,29 +2,15 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field, replace
+from dataclasses import replace
 
 import pytest
 
 from maildesk import pipeline
 from maildesk.config import load_settings
 from maildesk.pipeline.context import make_context
-from maildesk.pipeline.types import Address, Context, ParsedMail, Route
-
-
-@dataclass
-class FakeLookup:
-    tickets_by_message_id: dict[str, int] = field(default_factory=dict)
-    organisations: dict[str, int] = field(default_factory=dict)
-
-    def ticket_for_message_ids(self, message_ids: tuple[str, ...]) -> int | None:
-        for mid in message_ids:
-            if mid in self.tickets_by_message_id:
-                return self.tickets_by_message_id[mid]
-        return None
-
-    def organisation_for_domain(self, domain: str) -> int | None:
-        return self.organisations.get(domain)
+from maildesk.pipeline.types import Address, Context, ParsedMail, Route, TicketInfo
+from tests.fakes import FakeLookup
 
 
 def mail(**changes: object) -> ParsedMail:
@@ -131,11 +117,12 @@ def test_envelope_sender_is_the_last_resort() -> None:
 def test_mail_from_our_own_address_is_ignored() -> None:
     triage = pipeline.run(mail(from_=Address("support+t1@example.com")), FakeLookup(), CTX)
     assert triage.action == "ignore"
-    assert "own address" in (triage.reason or "")
+    assert triage.reason == "loop" and "own address" in (triage.detail or "")
 
 
 def test_reply_threads_by_in_reply_to_and_references() -> None:
-    lookup = FakeLookup(tickets_by_message_id={"orig@kunde.de": 10042})
+    lookup = FakeLookup(stored={"orig@kunde.de": 10042},
+                        tickets={10042: TicketInfo(10042, "open", "x")})
     assert pipeline.run(mail(in_reply_to=("orig@kunde.de",)), lookup, CTX).ticket == 10042
     triage = pipeline.run(mail(references=("x@y", "orig@kunde.de")), lookup, CTX)
     assert (triage.action, triage.ticket) == ("append", 10042)

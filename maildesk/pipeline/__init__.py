@@ -1,17 +1,31 @@
 """The ingest pipeline: a literal, ordered tuple of pure steps.
 
 Each step is `(ParsedMail, Triage, Lookup, Context) -> Triage`. Steps flag;
-once one decides to ignore or reject, the rest are skipped. Only the service
-acts on the result.
+once one decides to ignore, reject or keep the mail as a note, the rest are
+skipped. Only the service acts on the result.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
 
+from maildesk.pipeline.classify import (
+    drop_own_mail,
+    find_ticket_of_bounce,
+    flag_automatic,
+    limit_rate,
+    refuse_blocked,
+    settle_automatic,
+)
 from maildesk.pipeline.routing import collect_participants, route_by_recipient
-from maildesk.pipeline.sender import drop_own_mail, identify_organisation, require_sender
-from maildesk.pipeline.threads import find_ticket_by_headers
+from maildesk.pipeline.sender import identify_organisation, require_sender
+from maildesk.pipeline.status import decide_status, identify_role
+from maildesk.pipeline.threads import (
+    find_ticket_by_body,
+    find_ticket_by_headers,
+    find_ticket_by_subject,
+    find_ticket_by_token,
+)
 from maildesk.pipeline.types import Context, Lookup, ParsedMail, Triage
 
 Step = Callable[[ParsedMail, Triage, Lookup, Context], Triage]
@@ -19,7 +33,17 @@ Step = Callable[[ParsedMail, Triage, Lookup, Context], Triage]
 STEPS: tuple[Step, ...] = (
     require_sender,
     drop_own_mail,
+    refuse_blocked,
+    limit_rate,
+    identify_role,
+    flag_automatic,
+    find_ticket_of_bounce,
     find_ticket_by_headers,
+    find_ticket_by_token,
+    find_ticket_by_body,
+    find_ticket_by_subject,
+    settle_automatic,
+    decide_status,
     route_by_recipient,
     identify_organisation,
     collect_participants,

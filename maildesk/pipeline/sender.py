@@ -29,15 +29,6 @@ def require_sender(mail: ParsedMail, triage: Triage, lookup: Lookup, ctx: Contex
     )
 
 
-def drop_own_mail(mail: ParsedMail, triage: Triage, lookup: Lookup, ctx: Context) -> Triage:
-    """A mail from our own support address is a loop in the making."""
-    if triage.requester and ctx.is_ours(triage.requester.email):
-        return triage.but(
-            action="ignore", reason=f"sent from maildesk's own address {triage.requester.email}"
-        )
-    return triage
-
-
 def identify_organisation(
     mail: ParsedMail, triage: Triage, lookup: Lookup, ctx: Context
 ) -> Triage:

@@ -1,22 +1,79 @@
-"""Finding the ticket a mail belongs to.
+"""Finding the ticket a mail belongs to (SPEC §4), strongest proof first:
 
-This first step trusts only In-Reply-To/References naming a mail stored on a
-ticket; reply tokens, signed body references and subject tags follow
-(SPEC §4).
+1. In-Reply-To/References naming one of our signed Message-IDs, or a mail
+   stored on a ticket;
+2. the reply token in a recipient's plus-address;
+3. the signed reference in the body (clients that drop headers);
+4. the subject tag, trusted only when the sender takes part in the ticket.
+
+A Message-ID shaped like ours whose signature fails is a forgery and is
+never looked up. Each step leaves the triage alone once a ticket is found.
 """
 
 from __future__ import annotations
 
+from maildesk import tokens
 from maildesk.pipeline.types import Context, Lookup, ParsedMail, Triage
+
+
+def _found(triage: Triage, number: int, via: str) -> Triage:
+    return triage.but(action="append", ticket=number, thread_via=via)
 
 
 def find_ticket_by_headers(
     mail: ParsedMail, triage: Triage, lookup: Lookup, ctx: Context
 ) -> Triage:
     """In-Reply-To first (the direct parent), then References newest first."""
+    if triage.ticket is not None:
+        return triage
     ids = tuple(dict.fromkeys((*mail.in_reply_to, *reversed(mail.references))))
     ids = tuple(i for i in ids if i and i != mail.message_id)
-    number = lookup.ticket_for_message_ids(ids) if ids else None
-    if number is None:
+    unverified = []
+    for message_id in ids:
+        number = tokens.ticket_of_message_id(ctx.secret, message_id)
+        if number is not None and lookup.ticket(number) is not None:
+            return _found(triage, number, "our_message_id")
+        if not tokens.looks_like_our_message_id(message_id):
+            unverified.append(message_id)
+    number = lookup.ticket_for_message_ids(tuple(unverified)) if unverified else None
+    return triage if number is None else _found(triage, number, "header")
+
+
+def find_ticket_by_token(mail: ParsedMail, triage: Triage, lookup: Lookup, ctx: Context) -> Triage:
+    """support+<token>@…: verified by its signature, without a database read."""
+    if triage.ticket is not None:
         return triage
-    return triage.but(action="append", ticket=number)
+    for address in (*ctx.recipients, *(a.email for a in (*mail.to, *mail.cc))):
+        if not ctx.is_ours(address):
+            continue
+        number = tokens.ticket_of_address(ctx.secret, address)
+        if number is not None and lookup.ticket(number) is not None:
+            return _found(triage, number, "token")
+    return triage
+
+
+def find_ticket_by_body(mail: ParsedMail, triage: Triage, lookup: Lookup, ctx: Context) -> Triage:
+    """The signed [ref:…] line of our mails, quoted in the reply."""
+    if triage.ticket is not None:
+        return triage
+    for number in tokens.tickets_of_body(ctx.secret, mail.text):
+        if lookup.ticket(number) is not None:
+            return _found(triage, number, "body")
+    return triage
+
+
+def find_ticket_by_subject(
+    mail: ParsedMail, triage: Triage, lookup: Lookup, ctx: Context
+) -> Triage:
+    """The subject tag alone is weak proof (anyone can type it): it counts
+    only for a sender who already takes part in that ticket. A stranger's
+    mail opens a new ticket, and nothing of the old one leaks to them."""
+    if triage.ticket is not None or triage.requester is None:
+        return triage
+    number = tokens.ticket_of_subject(mail.subject, ctx.subject_tag)
+    if number is None or lookup.ticket(number) is None:
+        return triage
+    sender = triage.requester.email
+    if sender in ctx.agents or lookup.is_participant(number, sender):
+        return _found(triage, number, "subject")
+    return triage.but(detail=f"subject names #{number}, but {sender} takes no part in it")

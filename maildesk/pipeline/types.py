@@ -7,7 +7,7 @@ stay pure functions, testable with dict fakes and no database.
 from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Protocol
 
 
@@ -44,6 +44,22 @@ class ParsedAttachment:
 
 
 @dataclass(frozen=True)
+class DeliveryReport:
+    """What a delivery status notification (RFC 3464 DSN) says.
+
+    `failed` are the final recipients whose Action is "failed" (lower-case
+    addresses); `original_message_id` is the Message-ID of the mail that
+    bounced, from the returned headers (message/rfc822 or
+    text/rfc822-headers part), without angle brackets, "" when absent.
+    """
+
+    failed: tuple[str, ...] = ()
+    delayed: tuple[str, ...] = ()
+    original_message_id: str = ""
+    status: str = ""  # the first Status code seen, e.g. "5.1.1"
+
+
+@dataclass(frozen=True)
 class ParsedMail:
     """What maildesk needs to know of one raw mail.
 
@@ -68,9 +84,20 @@ class ParsedMail:
     attachments: tuple[ParsedAttachment, ...]
     return_path: str | None = None  # None: header absent; "": Return-Path <>
     problems: tuple[str, ...] = ()
+    report: DeliveryReport | None = None  # set for multipart/report DSNs
+    content_type: str = ""  # the top-level type, e.g. "multipart/report"
 
     def header(self, name: str) -> str:
         return self.headers.get(name.lower(), "")
+
+
+@dataclass(frozen=True)
+class TicketInfo:
+    """What threading and the lifecycle need to know of an existing ticket."""
+
+    number: int
+    status: str
+    subject: str
 
 
 class Lookup(Protocol):
@@ -81,6 +108,18 @@ class Lookup(Protocol):
 
     def organisation_for_domain(self, domain: str) -> int | None:
         """Id of the organisation that owns this mail domain."""
+
+    def ticket(self, number: int) -> TicketInfo | None:
+        """The ticket with this number, None when there is none."""
+
+    def is_participant(self, number: int, email: str) -> bool:
+        """Requester, CC/follower, or main contact/admin of its organisation."""
+
+    def mails_from_since(self, email: str, since: datetime) -> int:
+        """How many mails this sender sent us since `since` (rate limit)."""
+
+    def is_our_outgoing(self, message_id: str) -> bool:
+        """True when maildesk sent a mail with this Message-ID."""
 
 
 @dataclass(frozen=True)
@@ -98,13 +137,23 @@ class Route:
 class Triage:
     """The pipeline's verdict on one mail; only the service acts on it.
 
-    action: "create" (a new ticket), "append" (to `ticket`), "ignore" or
-    "reject". Steps flag; the last word is the action field.
+    action: "create" (a new ticket), "append" (to `ticket`), "reopen",
+    "followup" (a new ticket linked to the closed `ticket`), "note" (kept on
+    `ticket` as an internal note, nothing else happens), "ignore" or
+    "reject". Steps flag; the last word is the action field. `reason` is a
+    short code (auto_reply, bounce, loop, rate_limited, blocked, …) and
+    `detail` the human sentence behind it.
     """
 
     action: str = "create"
     reason: str | None = None
+    detail: str | None = None
     ticket: int | None = None
+    thread_via: str | None = None  # header / our_message_id / token / body / subject
+    classification: str | None = None  # auto_reply / bounce / receipt
+    sender_role: str = "customer"  # customer / agent
+    new_status: str | None = None
+    bounced: tuple[str, ...] = ()
     requester: Address | None = None
     route: Route = field(default_factory=Route)
     priority: str = "low"
@@ -118,7 +167,7 @@ class Triage:
 
     @property
     def final(self) -> bool:
-        return self.action in ("ignore", "reject")
+        return self.action in ("ignore", "reject", "note")
 
 
 @dataclass(frozen=True)
@@ -135,6 +184,13 @@ class Context:
     free_mail_domains: frozenset[str] = frozenset()
     recipients: tuple[str, ...] = ()
     envelope_from: str | None = None
+    secret: bytes = b""
+    subject_tag: str = "[#{number}]"
+    agents: frozenset[str] = frozenset()
+    blocked_senders: frozenset[str] = frozenset()
+    rate_limit_count: int = 20
+    rate_limit_window: timedelta = timedelta(minutes=10)
+    now: datetime | None = None
 
     def is_ours(self, address: str) -> bool:
         """True for a support address and its plus-forms (support+x@…)."""
