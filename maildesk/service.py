@@ -11,7 +11,7 @@ from __future__ import annotations
 import logging
 import traceback
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -51,6 +51,7 @@ class Outcome:
     skipped: bool = False  # processed by another delivery, not by this call
     followup_of: int | None = None
     detail: str | None = None  # the sentence behind a reason code
+    sender: str | None = None  # the requester address (for the rate limit)
 
     def as_dict(self) -> dict[str, object]:
         data: dict[str, object] = {
@@ -134,7 +135,7 @@ class Ingestor:
         reason = f"{outcome.reason}: {outcome.detail}" if outcome.detail else outcome.reason
         store.finish_inbound(
             session, inbound_id, state="done", outcome=outcome.action, reason=reason,
-            error=None, ticket_number=outcome.ticket, processed_at=utcnow(),
+            error=None, ticket_number=outcome.ticket, processed_at=utcnow(), sender=outcome.sender,
         )
         log.info("inbound mail %s: %s", inbound_id, outcome.action,
                  extra={"inbound_id": inbound_id, "ticket": outcome.ticket,
@@ -159,12 +160,11 @@ class Ingestor:
             now=None if inbound["source"] == "import" else utcnow(),
         )
         triage = pipeline.run(mail, store.StoreLookup(session), ctx)
-        if triage.requester is not None:
-            store.finish_inbound(session, inbound_id, sender=triage.requester.email)
         message_id = mail.message_id or inbound["message_id"]
         apply = getattr(self, f"_apply_{triage.action}")
         outcome: Outcome = apply(session, mail, triage, inbound_id, message_id)
-        return outcome
+        sender = triage.requester.email if triage.requester else None
+        return replace(outcome, sender=sender)
 
     def _apply_reject(self, session: Session, mail: ParsedMail, triage: Triage,
                       inbound_id: int, message_id: str) -> Outcome:

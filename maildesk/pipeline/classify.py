@@ -14,15 +14,13 @@ from maildesk.pipeline.types import Context, Lookup, ParsedMail, Triage
 
 
 def drop_own_mail(mail: ParsedMail, triage: Triage, lookup: Lookup, ctx: Context) -> Triage:
-    """Our own address as sender, or one of our Message-IDs on an incoming
-    mail: maildesk's own mail came back, a loop in the making."""
+    """Our own address as sender, or one of our signed Message-IDs on an
+    incoming mail: maildesk's own mail came back, a loop in the making.
+    (Every mail maildesk sends has a signed id, so no lookup is needed.)"""
     if triage.requester and ctx.is_ours(triage.requester.email):
         return triage.but(action="ignore", reason="loop",
                           detail=f"sent from maildesk's own address {triage.requester.email}")
-    if mail.message_id and (
-        tokens.ticket_of_message_id(ctx.secret, mail.message_id) is not None
-        or lookup.is_our_outgoing(mail.message_id)
-    ):
+    if mail.message_id and tokens.ticket_of_message_id(ctx.secret, mail.message_id) is not None:
         return triage.but(action="ignore", reason="loop",
                           detail=f"maildesk's own mail {mail.message_id} came back")
     return triage
