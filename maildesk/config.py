@@ -83,6 +83,52 @@ class MailSettings(_Section):
         return value
 
 
+class SmtpSettings(_Section):
+    enabled: bool = True
+    host: str = "127.0.0.1"
+    port: int = Field(default=2525, ge=0, le=65535)
+    hostname: str = ""  # "" = this machine's FQDN, for the greeting
+    max_connections: int = Field(default=100, ge=1)
+    timeout_seconds: int = Field(default=300, ge=5)
+    tls_cert: str = ""  # STARTTLS is offered when cert and key are both set
+    tls_key: str = ""
+
+
+class LmtpSettings(_Section):
+    enabled: bool = False
+    host: str = "127.0.0.1"
+    port: int = Field(default=2424, ge=0, le=65535)
+    socket: str = ""  # a unix socket path; when set, host and port are not used
+    max_connections: int = Field(default=100, ge=1)
+    timeout_seconds: int = Field(default=300, ge=5)
+
+
+class ServeSettings(_Section):
+    grace_seconds: float = Field(default=30, gt=0)
+    drain_interval_seconds: float = Field(default=10, gt=0)
+
+
+class ImapAccountSettings(_Section):
+    name: str
+    host: str
+    port: int = Field(default=993, ge=1, le=65535)
+    security: Literal["tls", "starttls", "none"] = "tls"
+    user: str
+    password: str = ""
+    password_file: str = ""
+    folder: str = "INBOX"
+    processed_folder: str = ""  # move processed mail there; "" = flag it in place
+    processed_flag: str = "$MaildeskProcessed"
+    poll_seconds: float = Field(default=60, gt=0)
+    idle: bool = True
+
+    def read_password(self) -> str:
+        """The password, from password_file when set (kept out of the config)."""
+        if self.password_file:
+            return Path(self.password_file).read_text(encoding="utf-8").strip()
+        return self.password
+
+
 class SecuritySettings(_Section):
     secret: str = ""  # "" = a random secret kept in <data_dir>/secret
 
@@ -142,12 +188,16 @@ class GroupSettings(_Section):
 class Settings(_Section):
     data_dir: Path = Path("./var")
     database: DatabaseSettings = DatabaseSettings()
+    smtp: SmtpSettings = SmtpSettings()
+    lmtp: LmtpSettings = LmtpSettings()
+    serve: ServeSettings = ServeSettings()
     mail: MailSettings = MailSettings()
     limits: LimitSettings = LimitSettings()
     loops: LoopSettings = LoopSettings()
     security: SecuritySettings = SecuritySettings()
     log: LogSettings = LogSettings()
     routes: tuple[RouteSettings, ...] = ()
+    imap: tuple[ImapAccountSettings, ...] = ()
     agents: tuple[AgentSettings, ...] = ()
     groups: tuple[GroupSettings, ...] = ()
 

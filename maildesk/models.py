@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-from sqlalchemy import Column, DateTime, Index, LargeBinary, Text, UniqueConstraint
+from sqlalchemy import BigInteger, Column, DateTime, Index, LargeBinary, Text, UniqueConstraint
 from sqlalchemy.engine import Dialect
 from sqlalchemy.types import TypeDecorator
 from sqlmodel import Field, SQLModel
@@ -216,3 +216,19 @@ class InboundRaw(SQLModel, table=True):
     __tablename__ = "inbound_raw"
     inbound_id: int = Field(foreign_key="inbound_mail.id", primary_key=True)
     data: bytes = Field(sa_column=Column(LargeBinary, nullable=False))
+
+
+class ImapState(SQLModel, table=True):
+    """Where the poller stands in one IMAP account's folder.
+
+    A message is fetched again only when UIDVALIDITY changes; the lease
+    keeps two `serve` instances from polling the same account at once.
+    """
+
+    __tablename__ = "imap_state"
+    account: str = Field(primary_key=True, max_length=255)
+    uidvalidity: int | None = Field(default=None, sa_type=BigInteger)  # 32-bit unsigned
+    last_uid: int = Field(default=0, sa_type=BigInteger)
+    lease_owner: str | None = Field(default=None, max_length=255)
+    lease_until: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    updated_at: datetime = _ts()
