@@ -337,6 +337,74 @@ def tickets_set(app: App, number: str, status: str | None, priority: str | None,
     click.echo("\n".join(f"#{_number(number)} {c}" for c in changes) or "nothing changed")
 
 
+@main.command("serve")
+@pass_app
+@handles_errors
+def serve_command(app: App) -> None:
+    """Run the daemon: SMTP/LMTP listeners, IMAP pollers, the drainer.
+
+    Mail accepted but not yet processed (e.g. after a crash) is processed
+    at start. SIGTERM/SIGINT stop it gracefully (serve.grace_seconds).
+    """
+    from maildesk.daemon import serve
+
+    engine = app.ready_engine()
+    with db.session_scope(engine) as session:
+        store.sync_directory(session, app.settings)
+    try:
+        code = serve(app.settings, engine)
+    except OSError as exc:
+        fail(f"cannot start listeners: {exc} (is another maildesk or program using the port? "
+             f"see [smtp]/[lmtp] in the config)", 71)
+    sys.exit(code)
+
+
+@main.command("check")
+@click.option("--json", "as_json", is_flag=True)
+@pass_app
+def check_command(app: App, as_json: bool) -> None:
+    """Validate the config and try every connection it names (database,
+    data dir, listener ports, IMAP logins). Exit 1 on any failure."""
+    from maildesk.check import CheckResult, run_checks
+
+    try:
+        settings = app.settings
+    except ConfigError as exc:
+        results = [CheckResult("config", False, str(exc))]
+    else:
+        where = app.config_path or "built-in defaults"
+        results = [CheckResult("config", True, f"{where} is valid"), *run_checks(settings)]
+    if as_json:
+        emit_json([r.__dict__ for r in results])
+    else:
+        for r in results:
+            click.echo(f"{'OK  ' if r.ok else 'FAIL'}  {r.name}: {r.detail}")
+    sys.exit(0 if all(r.ok for r in results) else 1)
+
+
+@main.command("replay")
+@click.argument("inbound_ids", nargs=-1, type=int, required=True)
+@pass_app
+@handles_errors
+def replay(app: App, inbound_ids: tuple[int, ...]) -> None:
+    """Process accepted mails again (failed or still pending), e.g. after
+    fixing what made them fail. Prints one JSON line per mail."""
+    from maildesk.service import Ingestor
+
+    ingestor = Ingestor(app.settings, app.ready_engine())
+    outcomes = ingestor.process(list(inbound_ids), states=("failed", "pending"))
+    code = 0
+    for inbound_id in inbound_ids:
+        outcome = outcomes[inbound_id]
+        data = {"inbound": inbound_id, **outcome.as_dict()}
+        if outcome.skipped:
+            data["note"] = "not failed or pending: nothing done"
+        click.echo(json.dumps(data, ensure_ascii=False))
+        if outcome.action == "failed":
+            code = 1
+    sys.exit(code)
+
+
 @main.group("inbound")
 def inbound_group() -> None:
     """Accepted mails and what became of them (rejected, ignored, failed)."""

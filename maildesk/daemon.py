@@ -1,0 +1,266 @@
+"""`maildesk serve`: listeners, IMAP pollers and the drainer in one process.
+
+Accept and Process are decoupled: a listener's 250 waits only for the
+spool's commit (grouped: concurrent sessions share one commit, one fsync),
+and the processor turns committed inbound rows into tickets in batches.
+On start, and every few seconds, the drainer picks up inbound rows still
+pending (a crash between 250 and processing, another instance's leftovers),
+so a kill -9 at any point loses nothing.
+
+SIGTERM/SIGINT: stop accepting, let sessions finish within the grace
+period, process what was accepted, exit 0.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import signal
+import socket
+import uuid
+from collections.abc import Sequence
+from contextlib import suppress
+from dataclasses import dataclass
+
+from sqlalchemy import select
+from sqlalchemy.engine import Engine
+
+from maildesk import systemd
+from maildesk.config import Settings
+from maildesk.ingest import smtp
+from maildesk.ingest.spool import Accepted, Incoming, accept
+from maildesk.models import InboundMail
+from maildesk.pipeline.context import make_context
+from maildesk.service import Ingestor, Outcome
+
+log = logging.getLogger(__name__)
+
+#: Most mails one commit of the spool covers.
+ACCEPT_BATCH = 64
+#: Most inbound rows one processing transaction covers.
+PROCESS_BATCH = 50
+
+
+class GroupCommitter:
+    """Accept requests from concurrent sessions, committed together.
+
+    Each session awaits its own future; one database transaction stores
+    everything that queued up meanwhile. Durability per mail is unchanged
+    (its 250 comes after the commit that holds it), the fsyncs are shared.
+    """
+
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+        self.queue: asyncio.Queue[tuple[Incoming, asyncio.Future[Accepted]]] = asyncio.Queue()
+
+    async def store(self, incoming: Incoming) -> Accepted:
+        future: asyncio.Future[Accepted] = asyncio.get_running_loop().create_future()
+        await self.queue.put((incoming, future))
+        return await future
+
+    async def run(self) -> None:
+        while True:
+            batch = [await self.queue.get()]
+            while not self.queue.empty() and len(batch) < ACCEPT_BATCH:
+                batch.append(self.queue.get_nowait())
+            try:
+                results = await asyncio.to_thread(accept, self.engine, [i for i, _ in batch])
+            except Exception as exc:  # noqa: BLE001 — every waiting session answers 451
+                for _, future in batch:
+                    if not future.done():
+                        future.set_exception(exc)
+                continue
+            for (_, future), result in zip(batch, results, strict=True):
+                if not future.done():
+                    future.set_result(result)
+
+
+class Processor:
+    """Turns accepted inbound rows into tickets, in batches, one at a time
+    (SQLite has one writer anyway; PostgreSQL instances share the work
+    through the claim on each row)."""
+
+    def __init__(self, ingestor: Ingestor) -> None:
+        self.ingestor = ingestor
+        self.queue: asyncio.Queue[int] = asyncio.Queue()
+        self.processed = 0
+        self.idle = asyncio.Event()
+        self.idle.set()
+
+    def submit(self, inbound_id: int) -> None:
+        self.idle.clear()
+        self.queue.put_nowait(inbound_id)
+
+    async def run(self) -> None:
+        while True:
+            ids = [await self.queue.get()]
+            while not self.queue.empty() and len(ids) < PROCESS_BATCH:
+                ids.append(self.queue.get_nowait())
+            try:
+                outcomes = await asyncio.to_thread(self.ingestor.process, ids)
+                self.processed += len(outcomes)
+            except Exception:  # the rows stay pending; the drainer tries again
+                log.exception("processing inbound %s failed; will retry", ids)
+                await asyncio.sleep(1)
+            if self.queue.empty():
+                self.idle.set()
+
+
+def pending_ids(engine: Engine, limit: int = 10_000) -> list[int]:
+    table = InboundMail.__table__
+    with engine.connect() as connection:
+        rows = connection.execute(
+            select(table.c.id).where(table.c.state == "pending").order_by(table.c.id).limit(limit)
+        ).scalars().all()
+    return list(rows)
+
+
+@dataclass
+class Listener:
+    name: str
+    server: asyncio.AbstractServer
+    stats: smtp.ListenerStats
+    where: str
+
+
+class Daemon:
+    def __init__(self, settings: Settings, engine: Engine) -> None:
+        self.settings = settings
+        self.engine = engine
+        self.ingestor = Ingestor(settings, engine)
+        self.committer = GroupCommitter(engine)
+        self.processor = Processor(self.ingestor)
+        self.instance_id = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:6]}"
+        self.listeners: list[Listener] = []
+        self.stop = asyncio.Event()
+        self._tasks: list[asyncio.Task[None]] = []
+        self._ctx = make_context(settings)
+
+    async def store(self, incoming: Incoming) -> Accepted:
+        """What a listener calls: commit, then queue the row for processing."""
+        accepted = await self.committer.store(incoming)
+        if not accepted.duplicate or accepted.state == "pending":
+            self.processor.submit(accepted.inbound_id)
+        return accepted
+
+    async def ingest_now(self, raw: bytes) -> Outcome:
+        """For the IMAP poller: stored AND processed when it returns, so the
+        message is flagged only after its ticket is committed."""
+        return await asyncio.to_thread(self.ingestor.ingest, Incoming(raw, "imap"))
+
+    async def start_listener(self, source: str) -> Listener:
+        section = self.settings.smtp if source == "smtp" else self.settings.lmtp
+        stats = smtp.ListenerStats()
+        handler = smtp.MaildeskHandler(self._ctx.is_ours, self.store, source, stats)
+        tls = smtp.tls_context(self.settings.smtp.tls_cert, self.settings.smtp.tls_key)
+        config = smtp.ListenerConfig(
+            source=source, hostname=self.settings.smtp.hostname or socket.getfqdn(),
+            max_bytes=self.settings.limits.max_message_bytes,
+            max_connections=section.max_connections, timeout=section.timeout_seconds,
+            tls_context=tls if source == "smtp" else None,
+        )
+        factory = smtp.protocol_factory(config, handler, stats)
+        loop = asyncio.get_running_loop()
+        unix = getattr(section, "socket", "")
+        if unix:
+            with suppress(FileNotFoundError):
+                os.unlink(unix)
+            server = await loop.create_unix_server(factory, unix)
+            where = unix
+        else:
+            server = await loop.create_server(factory, section.host, section.port,
+                                              reuse_address=True)
+            port = server.sockets[0].getsockname()[1]
+            where = f"{section.host}:{port}"
+        log.info("%s listener on %s (max %d connections, SIZE %d)", source.upper(), where,
+                 section.max_connections, config.max_bytes)
+        listener = Listener(source, server, stats, where)
+        self.listeners.append(listener)
+        return listener
+
+    async def drain(self) -> None:
+        """Pending rows on start (crash recovery), then every few seconds."""
+        while True:
+            ids = await asyncio.to_thread(pending_ids, self.engine)
+            if ids:
+                log.info("drainer: %d accepted mails wait for processing", len(ids))
+                for inbound_id in ids:
+                    self.processor.submit(inbound_id)
+            with suppress(TimeoutError):
+                await asyncio.wait_for(self.stop.wait(),
+                                       self.settings.serve.drain_interval_seconds)
+            if self.stop.is_set():
+                return
+
+    async def run(self) -> int:
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(sig, self.request_stop, sig)
+        self._tasks = [
+            asyncio.create_task(self.committer.run(), name="committer"),
+            asyncio.create_task(self.processor.run(), name="processor"),
+        ]
+        drainer = asyncio.create_task(self.drain(), name="drainer")
+        if self.settings.smtp.enabled:
+            await self.start_listener("smtp")
+        if self.settings.lmtp.enabled:
+            await self.start_listener("lmtp")
+        pollers = self._start_pollers()
+        systemd.notify("READY=1", f"STATUS=listening on {self.where()}")
+        watchdog = asyncio.create_task(systemd.watchdog(self.stop), name="watchdog")
+        log.info("maildesk serve is ready (instance %s)", self.instance_id)
+        await self.stop.wait()
+        systemd.notify("STOPPING=1")
+        await self.shutdown([*pollers, drainer, watchdog])
+        return 0
+
+    def where(self) -> str:
+        return ", ".join(f"{lst.name} {lst.where}" for lst in self.listeners) or "no listener"
+
+    def _start_pollers(self) -> list[asyncio.Task[None]]:
+        if not self.settings.imap:
+            return []
+        from maildesk.ingest.imap import ImapPoller
+
+        return [
+            asyncio.create_task(
+                ImapPoller(account, self.engine, self.ingest_now, self.instance_id).run(self.stop),
+                name=f"imap:{account.name}",
+            )
+            for account in self.settings.imap
+        ]
+
+    def request_stop(self, sig: signal.Signals | None = None) -> None:
+        if not self.stop.is_set():
+            log.info("%s received: stopping", sig.name if sig else "stop")
+            self.stop.set()
+
+    async def shutdown(self, tasks: Sequence[asyncio.Task[None]]) -> None:
+        grace = self.settings.serve.grace_seconds
+        for listener in self.listeners:
+            listener.server.close()  # no new connections
+        for listener in self.listeners:
+            cut = await smtp.close_sessions(listener.stats, grace)
+            if cut:
+                log.warning("%s: %d sessions still open after %.0f s were closed "
+                            "(their mails were not acknowledged; the senders retry)",
+                            listener.name, cut, grace)
+        with suppress(TimeoutError):  # pollers stop on their own when stop is set
+            await asyncio.wait_for(asyncio.gather(*tasks, return_exceptions=True), grace)
+        # What was acknowledged gets processed now, within the grace period;
+        # anything left stays pending and is drained on the next start.
+        with suppress(TimeoutError):
+            await asyncio.wait_for(self.processor.idle.wait(), grace)
+        for task in [*self._tasks, *tasks]:
+            task.cancel()
+        await asyncio.gather(*self._tasks, *tasks, return_exceptions=True)
+        for listener in self.listeners:
+            with suppress(Exception):
+                await listener.server.wait_closed()
+        log.info("maildesk serve stopped: %s", ", ".join(
+            f"{lst.name} accepted {lst.stats.accepted}" for lst in self.listeners) or "done")
+
+
+def serve(settings: Settings, engine: Engine) -> int:
+    return asyncio.run(Daemon(settings, engine).run())
