@@ -83,7 +83,9 @@ class MaildeskHandler:
         log.info("accepted mail from %s for %s as inbound %s%s", envelope.mail_from,
                  ", ".join(envelope.rcpt_tos), accepted.inbound_id,
                  " (duplicate)" if accepted.duplicate else "",
-                 extra={"inbound_id": accepted.inbound_id, "source": self.source})
+                 extra={"inbound_id": accepted.inbound_id, "source": self.source,
+                        "message_id": accepted.message_id,
+                        **({"ticket": accepted.ticket_number} if accepted.ticket_number else {})})
         return self._status(envelope, f"250 2.0.0 OK queued as {accepted.inbound_id}")
 
     def _status(self, envelope: Envelope, status: str) -> str:

@@ -39,6 +39,7 @@ class Accepted:
     ticket_number: int | None = None
     state: str = "pending"
     received_at: datetime | None = None
+    message_id: str = ""
 
 
 def message_id_of(raw: bytes) -> str:
@@ -89,9 +90,9 @@ def _accept_one(session: Session, item: Incoming) -> Accepted:
         "state": "pending",
     }, item.raw)
     if inbound_id is not None:
-        return Accepted(inbound_id, False)
+        return Accepted(inbound_id, False, message_id=message_id)
     existing = store.find_inbound_by_key(session, key)
     if existing is None:  # pragma: no cover - the conflicting row cannot vanish
         raise RuntimeError(f"dedup key {key!r} conflicted but no row has it")
     return Accepted(existing.id or 0, True, existing.ticket_number, existing.state,
-                    existing.received_at)
+                    existing.received_at, message_id)

@@ -1,0 +1,324 @@
+"""A real Dovecot for the IMAP tests, plus a TCP proxy that misbehaves on cue.
+
+`start_dovecot()` runs `dovecot -F` with its own config, base_dir, log file
+and Maildir under a fresh temp dir: a plain listener (which also offers
+STARTTLS) and an implicit-TLS listener on free ports of 127.0.0.1, with a
+throwaway self-signed certificate for 127.0.0.1. Users live in a passwd-file
+that Dovecot re-reads when it changes, so each test adds its own user (and
+so gets its own empty mailbox) on one shared server.
+
+As root, Dovecot refuses to run login or mail processes as root: they run as
+the system users `dovenull` and `dovecot` that Debian's package creates.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import imaplib
+import itertools
+import os
+import pwd
+import shutil
+import socket
+import ssl
+import subprocess
+import tempfile
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from maildesk.config import ImapAccountSettings
+
+_users = itertools.count(1)
+
+
+def dovecot_binary() -> str | None:
+    return shutil.which("dovecot") or next(
+        (p for p in ("/usr/sbin/dovecot", "/usr/local/sbin/dovecot") if os.path.exists(p)), None)
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+CONFIG = """\
+base_dir = {root}/run
+state_dir = {root}/state
+log_path = {root}/dovecot.log
+protocols = imap
+listen = 127.0.0.1
+default_internal_user = {internal_user}
+default_internal_group = {internal_group}
+default_login_user = {login_user}
+mail_uid = {mail_user}
+mail_gid = {mail_group}
+first_valid_uid = 1
+first_valid_gid = 1
+disable_plaintext_auth = no
+auth_mechanisms = plain login
+auth_failure_delay = 0
+ssl = yes
+ssl_cert = <{root}/cert.pem
+ssl_key = <{root}/key.pem
+mail_location = maildir:{root}/mail/%u
+mailbox_idle_check_interval = 1 secs
+passdb {{
+  driver = passwd-file
+  args = {root}/passwd
+}}
+userdb {{
+  driver = passwd-file
+  args = {root}/passwd
+}}
+service imap-login {{
+  inet_listener imap {{
+    address = 127.0.0.1
+    port = {port}
+    ssl = no
+  }}
+  inet_listener imaps {{
+    address = 127.0.0.1
+    port = {tls_port}
+    ssl = yes
+  }}
+}}
+service anvil {{
+  chroot =
+}}
+"""
+
+
+@dataclass(frozen=True)
+class ImapUser:
+    name: str
+    password: str
+
+
+@dataclass
+class Dovecot:
+    root: Path
+    port: int
+    tls_port: int
+    process: subprocess.Popen[bytes]
+    mail_uid: int
+
+    @property
+    def cert(self) -> Path:
+        """The server's self-signed certificate (trust it via SSL_CERT_FILE)."""
+        return self.root / "cert.pem"
+
+    @property
+    def log(self) -> str:
+        path = self.root / "dovecot.log"
+        return path.read_text(errors="replace") if path.exists() else ""
+
+    def add_user(self, password: str = "Geheim-123") -> ImapUser:
+        name = f"desk{next(_users)}"
+        with (self.root / "passwd").open("a") as passwd:
+            passwd.write(f"{name}:{{PLAIN}}{password}::::{self.root}/home/{name}::\n")
+        return ImapUser(name, password)
+
+    def account(self, user: ImapUser, **overrides: object) -> ImapAccountSettings:
+        values: dict[str, object] = {
+            "name": f"test-{user.name}", "host": "127.0.0.1", "port": self.port,
+            "security": "none", "user": user.name, "password": user.password,
+            "poll_seconds": 1,
+        }
+        values.update(overrides)
+        return ImapAccountSettings(**values)
+
+    @contextlib.contextmanager
+    def client(self, user: ImapUser) -> Iterator[imaplib.IMAP4]:
+        """A second, independent IMAP client (the stdlib's), logged in."""
+        imap = imaplib.IMAP4("127.0.0.1", self.port, timeout=10)
+        try:
+            imap.login(user.name, user.password)
+            yield imap
+        finally:
+            with contextlib.suppress(Exception):
+                imap.logout()
+
+    def append(self, user: ImapUser, *mails: bytes, folder: str = "INBOX") -> None:
+        with self.client(user) as imap:
+            if folder != "INBOX":
+                imap.create(folder)
+            for raw in mails:
+                status, data = imap.append(folder, "", None, raw)
+                assert status == "OK", data
+
+    def flags(self, user: ImapUser, folder: str = "INBOX") -> dict[int, set[str]]:
+        """uid -> flags of every message in the folder."""
+        with self.client(user) as imap:
+            status, _ = imap.select(folder, readonly=True)
+            assert status == "OK", folder
+            status, data = imap.uid("FETCH", "1:*", "(UID FLAGS)")
+        found: dict[int, set[str]] = {}
+        for item in data:
+            if not isinstance(item, bytes) or b"UID" not in item:
+                continue
+            text = item.decode()
+            uid = int(text.split("UID ", 1)[1].split()[0].rstrip(")"))
+            found[uid] = set(text.split("FLAGS (", 1)[1].split(")", 1)[0].split())
+        return found
+
+    def maildir(self, user: ImapUser, folder: str = "INBOX") -> Path:
+        base = self.root / "mail" / user.name
+        return base if folder == "INBOX" else base / f".{folder}"
+
+    def stop(self) -> None:
+        if self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(10)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait(5)
+        shutil.rmtree(self.root, ignore_errors=True)
+
+
+def _ids() -> dict[str, str]:
+    """The users Dovecot's processes run as (root may not be any of them)."""
+    if os.geteuid() != 0:
+        me = pwd.getpwuid(os.geteuid()).pw_name
+        return dict.fromkeys(("internal_user", "internal_group", "login_user", "mail_user",
+                              "mail_group"), me)
+
+    def existing(*names: str) -> str:
+        for name in names:
+            with contextlib.suppress(KeyError):
+                return pwd.getpwnam(name).pw_name
+        raise RuntimeError(f"none of the users {names} exists (install dovecot-core)")
+
+    mail = existing("dovecot", "nobody")
+    return {"internal_user": "root", "internal_group": "root",
+            "login_user": existing("dovenull", "nobody"),
+            "mail_user": mail, "mail_group": mail}
+
+
+def start_dovecot(binary: str, timeout: float = 15) -> Dovecot:
+    # Not under pytest's tmp_path: unix socket paths must stay short, and
+    # the unprivileged mail user must be able to reach its Maildir.
+    root = Path(tempfile.mkdtemp(prefix="md-dovecot-"))
+    root.chmod(0o755)
+    ids = _ids()
+    mail_uid = pwd.getpwnam(ids["mail_user"]).pw_uid
+    mail_gid = pwd.getpwnam(ids["mail_user"]).pw_gid
+    for sub in ("run", "state", "mail", "home"):
+        (root / sub).mkdir()
+    for sub in ("mail", "home"):
+        os.chown(root / sub, mail_uid, mail_gid)
+    (root / "passwd").touch()
+    subprocess.run(
+        ["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2",
+         "-keyout", str(root / "key.pem"), "-out", str(root / "cert.pem"),
+         "-subj", "/CN=localhost", "-addext", "subjectAltName=IP:127.0.0.1,DNS:localhost"],
+        check=True, capture_output=True, timeout=60,
+    )
+    port, tls_port = free_port(), free_port()
+    (root / "dovecot.conf").write_text(CONFIG.format(root=root, port=port, tls_port=tls_port,
+                                                     **ids))
+    process = subprocess.Popen([binary, "-F", "-c", str(root / "dovecot.conf")],
+                               stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    server = Dovecot(root, port, tls_port, process, mail_uid)
+    deadline = time.monotonic() + timeout
+    while True:
+        if process.poll() is not None:
+            stderr = process.stderr.read().decode(errors="replace") if process.stderr else ""
+            log = server.log
+            server.stop()
+            raise RuntimeError(f"dovecot exited with {process.returncode}: {stderr}\n{log}")
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=1) as sock:
+                if sock.recv(100).startswith(b"* OK"):
+                    return server
+        except OSError:
+            pass
+        if time.monotonic() > deadline:
+            log = server.log
+            server.stop()
+            raise RuntimeError(f"dovecot did not answer on port {port}: {log}")
+        time.sleep(0.05)
+
+
+def trusting_context(server: Dovecot) -> ssl.SSLContext:
+    return ssl.create_default_context(cafile=str(server.cert))
+
+
+@dataclass
+class Proxy:
+    """A TCP proxy in front of Dovecot, for faults a real server won't make.
+
+    `cut_fetch_after`: on the first `cuts` connections that send a body
+    fetch (BODY.PEEK[]), close both sides after that many bytes of the
+    server's answer. `strip`: capability words removed from what the server
+    says (e.g. b" MOVE" to test the COPY fallback).
+    """
+
+    target_port: int
+    cut_fetch_after: int | None = None
+    cuts: int = 1
+    strip: tuple[bytes, ...] = ()
+    connections: int = 0
+    cut_done: int = 0
+    port: int = 0
+    _server: asyncio.AbstractServer | None = None
+    _writers: list[asyncio.StreamWriter] = field(default_factory=list)
+
+    async def start(self) -> Proxy:
+        self._server = await asyncio.start_server(self._handle, "127.0.0.1", 0)
+        self.port = self._server.sockets[0].getsockname()[1]
+        return self
+
+    async def close(self) -> None:
+        for writer in self._writers:
+            writer.close()
+        if self._server is not None:
+            self._server.close()
+            await self._server.wait_closed()
+
+    async def _handle(self, client_r: asyncio.StreamReader, client_w: asyncio.StreamWriter) -> None:
+        self.connections += 1
+        try:
+            server_r, server_w = await asyncio.open_connection("127.0.0.1", self.target_port)
+        except OSError:
+            client_w.close()
+            return
+        self._writers += [client_w, server_w]
+        armed = asyncio.Event()
+
+        async def upstream() -> None:
+            while data := await client_r.read(65536):
+                if b"BODY.PEEK[]" in data.upper():
+                    armed.set()
+                server_w.write(data)
+                await server_w.drain()
+
+        async def downstream() -> None:
+            sent_after_arming = 0
+            while data := await server_r.read(65536):
+                for word in self.strip:
+                    data = data.replace(word, b"")
+                cutting = (armed.is_set() and self.cut_fetch_after is not None
+                           and self.cut_done < self.cuts)
+                if cutting:
+                    room = self.cut_fetch_after - sent_after_arming
+                    if len(data) >= room:
+                        client_w.write(data[:room])
+                        await client_w.drain()
+                        self.cut_done += 1
+                        return
+                    sent_after_arming += len(data)
+                client_w.write(data)
+                await client_w.drain()
+
+        tasks = [asyncio.ensure_future(upstream()), asyncio.ensure_future(downstream())]
+        with contextlib.suppress(Exception):
+            await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
+        for task in tasks:
+            task.cancel()
+        for writer in (client_w, server_w):
+            writer.close()
