@@ -106,6 +106,7 @@ class LmtpSettings(_Section):
 class ServeSettings(_Section):
     grace_seconds: float = Field(default=30, gt=0)
     drain_interval_seconds: float = Field(default=10, gt=0)
+    processors: int = Field(default=1, ge=0, le=64)
 
 
 class ImapAccountSettings(_Section):

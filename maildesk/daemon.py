@@ -15,11 +15,13 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import multiprocessing
 import os
 import signal
 import socket
 import uuid
 from collections.abc import Sequence
+from concurrent.futures import ProcessPoolExecutor
 from contextlib import suppress
 from dataclasses import dataclass
 
@@ -38,8 +40,9 @@ log = logging.getLogger(__name__)
 
 #: Most mails one commit of the spool covers.
 ACCEPT_BATCH = 64
-#: Most inbound rows one processing transaction covers.
-PROCESS_BATCH = 50
+#: Most inbound rows one processing transaction covers: small, so that
+#: SQLite's write lock is never held long against the listeners' commits.
+PROCESS_BATCH = 8
 
 
 class GroupCommitter:
@@ -76,34 +79,85 @@ class GroupCommitter:
                     future.set_result(result)
 
 
-class Processor:
-    """Turns accepted inbound rows into tickets, in batches, one at a time
-    (SQLite has one writer anyway; PostgreSQL instances share the work
-    through the claim on each row)."""
+_WORKER_INGESTOR: Ingestor | None = None
 
-    def __init__(self, ingestor: Ingestor) -> None:
+
+def _worker_start(settings: Settings) -> None:
+    """In a processor process: its own engine and ingestor."""
+    global _WORKER_INGESTOR
+    from maildesk.db import make_engine
+    from maildesk.logsetup import setup_logging
+
+    setup_logging(settings.log)
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # the daemon decides when to stop
+    _WORKER_INGESTOR = Ingestor(settings, make_engine(settings.database_url))
+
+
+def _worker_process(ids: list[int]) -> int:
+    assert _WORKER_INGESTOR is not None
+    return len(_WORKER_INGESTOR.process(ids))
+
+
+class Processor:
+    """Turns accepted inbound rows into tickets, in small batches.
+
+    Parsing and the pipeline are CPU work: they run in worker processes
+    (serve.processors) so that the listeners' event loop keeps answering
+    while tickets are made. Small batches keep SQLite's write lock short, so
+    the listeners' commits never wait long. Several workers (or instances)
+    share rows safely through the claim on each row.
+    """
+
+    def __init__(self, ingestor: Ingestor, workers: int = 1) -> None:
         self.ingestor = ingestor
         self.queue: asyncio.Queue[int] = asyncio.Queue()
         self.processed = 0
         self.idle = asyncio.Event()
         self.idle.set()
+        self.workers = workers
+        self._pool: ProcessPoolExecutor | None = None
+        self._running = 0
+
+    def start(self) -> None:
+        if self.workers > 0:
+            context = multiprocessing.get_context("spawn")
+            self._pool = ProcessPoolExecutor(
+                self.workers, mp_context=context, initializer=_worker_start,
+                initargs=(self.ingestor.settings,),
+            )
+
+    def close(self) -> None:
+        if self._pool is not None:
+            self._pool.shutdown(wait=True, cancel_futures=True)
 
     def submit(self, inbound_id: int) -> None:
         self.idle.clear()
         self.queue.put_nowait(inbound_id)
 
     async def run(self) -> None:
+        slots = asyncio.Semaphore(max(1, self.workers))
         while True:
             ids = [await self.queue.get()]
             while not self.queue.empty() and len(ids) < PROCESS_BATCH:
                 ids.append(self.queue.get_nowait())
-            try:
-                outcomes = await asyncio.to_thread(self.ingestor.process, ids)
-                self.processed += len(outcomes)
-            except Exception:  # the rows stay pending; the drainer tries again
-                log.exception("processing inbound %s failed; will retry", ids)
-                await asyncio.sleep(1)
-            if self.queue.empty():
+            await slots.acquire()
+            self._running += 1
+            task = asyncio.create_task(self._process(ids))
+            task.add_done_callback(lambda _t: slots.release())
+
+    async def _process(self, ids: list[int]) -> None:
+        try:
+            if self._pool is not None:
+                loop = asyncio.get_running_loop()
+                self.processed += await loop.run_in_executor(self._pool, _worker_process, ids)
+            else:
+                self.processed += len(await asyncio.to_thread(self.ingestor.process, ids))
+        except Exception:  # the rows stay pending; the drainer tries again
+            log.exception("processing inbound %s failed; will retry", ids)
+            await asyncio.sleep(1)
+        finally:
+            self._running -= 1
+            if self.queue.empty() and self._running == 0:
                 self.idle.set()
 
 
@@ -130,7 +184,7 @@ class Daemon:
         self.engine = engine
         self.ingestor = Ingestor(settings, engine)
         self.committer = GroupCommitter(engine)
-        self.processor = Processor(self.ingestor)
+        self.processor = Processor(self.ingestor, settings.serve.processors)
         self.instance_id = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:6]}"
         self.listeners: list[Listener] = []
         self.stop = asyncio.Event()
@@ -197,6 +251,7 @@ class Daemon:
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(sig, self.request_stop, sig)
+        self.processor.start()
         self._tasks = [
             asyncio.create_task(self.committer.run(), name="committer"),
             asyncio.create_task(self.processor.run(), name="processor"),
@@ -255,6 +310,7 @@ class Daemon:
         for task in [*self._tasks, *tasks]:
             task.cancel()
         await asyncio.gather(*self._tasks, *tasks, return_exceptions=True)
+        await asyncio.to_thread(self.processor.close)
         for listener in self.listeners:
             with suppress(Exception):
                 await listener.server.wait_closed()

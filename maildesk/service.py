@@ -62,6 +62,15 @@ class Outcome:
         return data
 
 
+@dataclass(frozen=True)
+class Prepared:
+    """A mail read and parsed before its transaction begins."""
+
+    raw: bytes
+    mail: ParsedMail | None
+    error: Exception | None = None
+
+
 class Ingestor:
     """Accept and process mails for one configured maildesk."""
 
@@ -107,12 +116,34 @@ class Ingestor:
         results: dict[int, Outcome] = {}
         if not inbound_ids:
             return results
+        # Read and parse first, outside the writing transaction: parsing is
+        # the slow part, and SQLite's write lock (taken by the claim) must
+        # not wait on it while listeners want to commit accepted mail.
+        prepared = {inbound_id: self._prepare(inbound_id) for inbound_id in inbound_ids}
         with session_scope(self.engine) as session:
             for inbound_id in inbound_ids:
-                results[inbound_id] = self._process_one(session, inbound_id, states)
+                results[inbound_id] = self._process_one(
+                    session, inbound_id, states, prepared[inbound_id]
+                )
         return results
 
-    def _process_one(self, session: Session, inbound_id: int, states: tuple[str, ...]) -> Outcome:
+    def _prepare(self, inbound_id: int) -> Prepared:
+        """The raw mail and its parse (never raises: a failure is kept and
+        reported by processing)."""
+        try:
+            with Session(self.engine) as session:
+                raw = store.raw_bytes(session, inbound_id)
+        except Exception as exc:  # noqa: BLE001 — processing reports it
+            return Prepared(b"", None, exc)
+        if not looks_like_mail(raw) or len(raw) > self.settings.limits.max_message_bytes:
+            return Prepared(raw, None)
+        try:
+            return Prepared(raw, parse_mail(raw))
+        except Exception as exc:  # noqa: BLE001 — parse_mail promises not to; if it does
+            return Prepared(raw, None, exc)
+
+    def _process_one(self, session: Session, inbound_id: int, states: tuple[str, ...],
+                     prepared: Prepared) -> Outcome:
         inbound = store.claim_inbound(session, inbound_id, states)
         if inbound is None:
             # Another delivery of the same mail processed it meanwhile (its
@@ -124,7 +155,7 @@ class Ingestor:
                            skipped=True)
         try:
             with session.begin_nested():
-                outcome = self._apply(session, inbound_id, inbound)
+                outcome = self._apply(session, inbound_id, inbound, prepared)
         except Exception as exc:
             log.exception("processing inbound mail %s failed", inbound_id,
                           extra={"inbound_id": inbound_id, "message_id": inbound["message_id"]})
@@ -142,8 +173,11 @@ class Ingestor:
                         "message_id": inbound["message_id"]})
         return outcome
 
-    def _apply(self, session: Session, inbound_id: int, inbound: dict[str, Any]) -> Outcome:
-        raw = store.raw_bytes(session, inbound_id)
+    def _apply(self, session: Session, inbound_id: int, inbound: dict[str, Any],
+               prepared: Prepared) -> Outcome:
+        if prepared.error is not None:
+            raise prepared.error
+        raw = prepared.raw
         if not looks_like_mail(raw):
             reason = "empty input" if not raw.strip() else "not a mail: no RFC 5322 header block"
             return Outcome("rejected", None, reason, inbound_id, not_a_mail=True)
@@ -151,7 +185,7 @@ class Ingestor:
             reason = (f"message of {len(raw)} bytes exceeds limits.max_message_bytes "
                       f"({self.settings.limits.max_message_bytes})")
             return Outcome("rejected", None, reason, inbound_id)
-        mail = parse_mail(raw)
+        mail = prepared.mail if prepared.mail is not None else parse_mail(raw)
         ctx = make_context(
             self.settings, self.secret,
             recipients=tuple(filter(None, inbound["envelope_to"].split(","))),
