@@ -246,3 +246,41 @@ def test_sigterm_exits_zero_and_unprocessed_mail_is_drained_on_start(
     assert serve.stop(signal.SIGTERM) == 0
     assert "SIGTERM received" in serve.output()
     assert accepted.inbound_id == 1
+
+
+def _self_signed(tmp_path: Path) -> tuple[Path, Path]:
+    import shutil
+    import subprocess
+
+    if shutil.which("openssl") is None:
+        pytest.fail("openssl is needed to make a test certificate")
+    cert, key = tmp_path / "cert.pem", tmp_path / "key.pem"
+    subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1",
+                    "-subj", "/CN=localhost", "-keyout", str(key), "-out", str(cert)],
+                   check=True, capture_output=True, timeout=60)
+    return cert, key
+
+
+def test_starttls_when_configured_and_json_logs(desk: Desk, tmp_path: Path) -> None:
+    import ssl
+
+    cert, key = _self_signed(tmp_path)
+    serve = start_serve(desk.env, tmp_path, MAILDESK_SMTP__TLS_CERT=str(cert),
+                        MAILDESK_SMTP__TLS_KEY=str(key), MAILDESK_LOG__FORMAT="json")
+    try:
+        context = ssl.create_default_context()
+        context.check_hostname = False
+        context.verify_mode = ssl.CERT_NONE
+        with smtplib.SMTP("127.0.0.1", serve.port, timeout=10) as client:
+            client.ehlo()
+            assert client.has_extn("starttls")
+            client.starttls(context=context)
+            client.sendmail("a@kunde.de", ["support@example.com"],
+                            make_mail(subject="verschlüsselt", message_id="<tls@kunde.de>"))
+        wait_until(lambda: ticket_count(desk) == 1)
+    finally:
+        assert serve.stop() == 0
+    lines = [json.loads(line) for line in serve.output().splitlines() if line.startswith("{")]
+    about_mail = [line for line in lines if line.get("message_id") == "tls@kunde.de"]
+    assert any(line.get("ticket") == 10001 for line in about_mail), about_mail
+    assert all({"time", "level", "message"} <= set(line) for line in lines)
