@@ -159,6 +159,9 @@ def ingest(app: App, file_: Path | None, recipients: tuple[str, ...], sender: st
         fail(f"store unavailable, mail not taken (the MTA will retry): "
              f"{getattr(exc, 'orig', None) or exc}", EX_TEMPFAIL)
     click.echo(json.dumps(outcome.as_dict(), ensure_ascii=False))
+    from maildesk.worker.broker import hand_over
+
+    hand_over(app.settings, outcome.outbox_ids)
     if outcome.not_a_mail:
         sys.exit(EX_DATAERR)
     if outcome.action == "failed":
@@ -273,10 +276,11 @@ def _with_text(func: F) -> F:
 @tickets_group.command("reply")
 @click.argument("number")
 @click.option("--agent", "agent", required=True, help="The agent's address (from the config).")
+@click.option("--solve", is_flag=True, help="This is the solution: the ticket becomes solved.")
 @_with_text
 @pass_app
 @handles_errors
-def tickets_reply(app: App, number: str, agent: str, text: str | None,
+def tickets_reply(app: App, number: str, agent: str, solve: bool, text: str | None,
                   text_file: Path | None) -> None:
     """Answer the customer (a public reply; a new ticket becomes open).
 
@@ -287,7 +291,7 @@ def tickets_reply(app: App, number: str, agent: str, text: str | None,
 
     body = sys.stdin.read() if text_file == Path("-") else _text(text, text_file)
     result = _run_action(lambda: agent_actions.reply(
-        app.ready_engine(), app.settings, _number(number), agent, body))
+        app.ready_engine(), app.settings, _number(number), agent, body, solve=solve))
     click.echo(f"#{result.number}: reply stored as {result.message_id}, status {result.status}")
 
 
@@ -402,6 +406,73 @@ def replay(app: App, inbound_ids: tuple[int, ...]) -> None:
         click.echo(json.dumps(data, ensure_ascii=False))
         if outcome.action == "failed":
             code = 1
+    sys.exit(code)
+
+
+@main.command("worker")
+@pass_app
+@handles_errors
+def worker_command(app: App) -> None:
+    """Run the Dramatiq worker that sends notifications (broker.url must
+    name Redis; with the embedded broker, `serve` sends them itself)."""
+    from maildesk.worker.runner import run_worker_processes
+
+    if not app.settings.broker.url:
+        fail("broker.url is empty (embedded broker): `maildesk serve` sends the mails "
+             "itself; set broker.url to a redis:// URL to run separate workers", EX_CONFIG)
+    sys.exit(run_worker_processes(app.settings, app.ready_engine()))
+
+
+@main.group("outbox")
+def outbox_group() -> None:
+    """Notifications: queued, sent, failed."""
+
+
+@outbox_group.command("list")
+@click.option("--state", type=click.Choice(["queued", "sending", "sent", "failed"]))
+@click.option("--limit", default=200, show_default=True)
+@click.option("--json", "as_json", is_flag=True)
+@pass_app
+@handles_errors
+def outbox_list(app: App, state: str | None, limit: int, as_json: bool) -> None:
+    """Outgoing mails, newest first."""
+    from maildesk import outbox
+
+    with db.session_scope(app.ready_engine()) as session:
+        rows = outbox.list_rows(session, state, limit)
+    if as_json:
+        emit_json(rows)
+        return
+    click.echo(views.table(
+        ["ID", "TICKET", "KIND", "STATE", "TRIES", "TO", "ERROR"],
+        [[str(r["id"]), f"#{r['ticket']}", r["kind"], r["state"], str(r["attempts"]),
+          ", ".join(r["to"]), (r["last_error"] or "")[:60]] for r in rows],
+        "no notifications"))
+
+
+@outbox_group.command("retry")
+@click.argument("outbox_ids", nargs=-1, type=int, required=True)
+@pass_app
+@handles_errors
+def outbox_retry(app: App, outbox_ids: tuple[int, ...]) -> None:
+    """Queue failed notifications again (a sent one is never sent twice)."""
+    from maildesk import outbox
+    from maildesk.worker.broker import hand_over
+
+    requeued, code = [], 0
+    with db.session_scope(app.ready_engine()) as session:
+        for outbox_id in outbox_ids:
+            state = outbox.retry(session, outbox_id)
+            if state is None:
+                click.echo(f"{outbox_id}: no such notification", err=True)
+                code = 1
+            elif state == "sent":
+                click.echo(f"{outbox_id}: already sent; not sent again", err=True)
+                code = 1
+            else:
+                requeued.append(outbox_id)
+                click.echo(f"{outbox_id}: {state} -> queued")
+    hand_over(app.settings, requeued)
     sys.exit(code)
 
 

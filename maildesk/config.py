@@ -130,6 +130,42 @@ class ImapAccountSettings(_Section):
         return self.password
 
 
+class BrokerSettings(_Section):
+    url: str = ""  # "" = embedded: serve runs the actors itself
+
+
+class WorkerSettings(_Section):
+    threads: int = Field(default=4, ge=1, le=64)
+    processes: int = Field(default=1, ge=1, le=32)
+    sweep_seconds: float = Field(default=5, gt=0)
+    max_attempts: int = Field(default=8, ge=1)
+    backoff_seconds: float = Field(default=30, gt=0)
+    stale_sending_seconds: float = Field(default=300, gt=0)
+
+
+class RelaySettings(_Section):
+    host: str = "127.0.0.1"
+    port: int = Field(default=25, ge=1, le=65535)
+    security: Literal["none", "starttls", "tls"] = "none"
+    user: str = ""
+    password_file: str = ""
+    timeout_seconds: float = Field(default=30, gt=0)
+
+    def read_password(self) -> str:
+        if not self.password_file:
+            return ""
+        return Path(self.password_file).read_text(encoding="utf-8").strip()
+
+
+class NotifySettings(_Section):
+    from_name: str = "Support"
+    signature_name: str = "Ihr Support-Team"
+    brand: str = "Support"
+    templates_dir: str = ""  # "" = only the built-in templates
+    auto_limit_count: int = Field(default=10, ge=1)
+    auto_limit_hours: float = Field(default=3, gt=0)
+
+
 class SecuritySettings(_Section):
     secret: str = ""  # "" = a random secret kept in <data_dir>/secret
 
@@ -195,6 +231,10 @@ class Settings(_Section):
     mail: MailSettings = MailSettings()
     limits: LimitSettings = LimitSettings()
     loops: LoopSettings = LoopSettings()
+    broker: BrokerSettings = BrokerSettings()
+    worker: WorkerSettings = WorkerSettings()
+    relay: RelaySettings = RelaySettings()
+    notify: NotifySettings = NotifySettings()
     security: SecuritySettings = SecuritySettings()
     log: LogSettings = LogSettings()
     routes: tuple[RouteSettings, ...] = ()

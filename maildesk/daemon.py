@@ -20,7 +20,7 @@ import os
 import signal
 import socket
 import uuid
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from contextlib import suppress
 from dataclasses import dataclass
@@ -35,6 +35,8 @@ from maildesk.ingest.spool import Accepted, Incoming, accept
 from maildesk.models import InboundMail
 from maildesk.pipeline.context import make_context
 from maildesk.service import Ingestor, Outcome
+from maildesk.worker.broker import dispatch, embedded, make_broker
+from maildesk.worker.runner import WorkerRunner
 
 log = logging.getLogger(__name__)
 
@@ -93,9 +95,11 @@ def _worker_start(settings: Settings) -> None:
     _WORKER_INGESTOR = Ingestor(settings, make_engine(settings.database_url))
 
 
-def _worker_process(ids: list[int]) -> int:
+def _worker_process(ids: list[int]) -> list[int]:
+    """Process; returns the outbox ids the mails caused (the parent hands
+    them to the broker: only it can reach the embedded one)."""
     assert _WORKER_INGESTOR is not None
-    return len(_WORKER_INGESTOR.process(ids))
+    return [i for o in _WORKER_INGESTOR.process(ids).values() for i in o.outbox_ids]
 
 
 class Processor:
@@ -108,8 +112,10 @@ class Processor:
     share rows safely through the claim on each row.
     """
 
-    def __init__(self, ingestor: Ingestor, workers: int = 1) -> None:
+    def __init__(self, ingestor: Ingestor, workers: int = 1,
+                 notify: Callable[[list[int]], None] = lambda ids: None) -> None:
         self.ingestor = ingestor
+        self.notify = notify
         self.queue: asyncio.Queue[int] = asyncio.Queue()
         self.processed = 0
         self.idle = asyncio.Event()
@@ -149,9 +155,13 @@ class Processor:
         try:
             if self._pool is not None:
                 loop = asyncio.get_running_loop()
-                self.processed += await loop.run_in_executor(self._pool, _worker_process, ids)
+                outbox_ids = await loop.run_in_executor(self._pool, _worker_process, ids)
             else:
-                self.processed += len(await asyncio.to_thread(self.ingestor.process, ids))
+                outcomes = await asyncio.to_thread(self.ingestor.process, ids)
+                outbox_ids = [i for o in outcomes.values() for i in o.outbox_ids]
+            self.processed += len(ids)
+            if outbox_ids:
+                self.notify(outbox_ids)
         except Exception:  # the rows stay pending; the drainer tries again
             log.exception("processing inbound %s failed; will retry", ids)
             await asyncio.sleep(1)
@@ -184,7 +194,9 @@ class Daemon:
         self.engine = engine
         self.ingestor = Ingestor(settings, engine)
         self.committer = GroupCommitter(engine)
-        self.processor = Processor(self.ingestor, settings.serve.processors)
+        self.broker = make_broker(settings)
+        self.worker: WorkerRunner | None = None
+        self.processor = Processor(self.ingestor, settings.serve.processors, self.dispatch)
         self.instance_id = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:6]}"
         self.listeners: list[Listener] = []
         self.stop = asyncio.Event()
@@ -201,7 +213,14 @@ class Daemon:
     async def ingest_now(self, raw: bytes) -> Outcome:
         """For the IMAP poller: stored AND processed when it returns, so the
         message is flagged only after its ticket is committed."""
-        return await asyncio.to_thread(self.ingestor.ingest, Incoming(raw, "imap"))
+        outcome = await asyncio.to_thread(self.ingestor.ingest, Incoming(raw, "imap"))
+        self.dispatch(list(outcome.outbox_ids))
+        return outcome
+
+    def dispatch(self, outbox_ids: list[int]) -> None:
+        """Notifications committed by processing: onto the broker."""
+        if outbox_ids:
+            dispatch(self.broker, outbox_ids)
 
     async def start_listener(self, source: str) -> Listener:
         section = self.settings.smtp if source == "smtp" else self.settings.lmtp
@@ -252,6 +271,9 @@ class Daemon:
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(sig, self.request_stop, sig)
         self.processor.start()
+        if embedded(self.settings):  # nothing else would send: run the actors here
+            self.worker = WorkerRunner(self.settings, self.engine, self.broker)
+            self.worker.start()
         self._tasks = [
             asyncio.create_task(self.committer.run(), name="committer"),
             asyncio.create_task(self.processor.run(), name="processor"),
@@ -311,6 +333,9 @@ class Daemon:
             task.cancel()
         await asyncio.gather(*self._tasks, *tasks, return_exceptions=True)
         await asyncio.to_thread(self.processor.close)
+        if self.worker is not None:  # sends in flight finish; queued rows stay queued
+            await asyncio.to_thread(self.worker.stop, grace)
+        self.broker.close()
         for listener in self.listeners:
             with suppress(Exception):
                 await listener.server.wait_closed()

@@ -53,3 +53,6 @@ def setup_logging(settings: LogSettings) -> None:
     # aiosmtpd logs every SMTP command at INFO ("mail.log"); our own lines
     # say what matters (accepted, refused, 451).
     logging.getLogger("mail.log").setLevel(max(logging.WARNING, root.level))
+    # aioimaplib logs whole mails at DEBUG (and a password containing '"'
+    # or '\\'), and every ignored server response at INFO.
+    logging.getLogger("aioimaplib").setLevel(max(logging.WARNING, root.level))

@@ -232,3 +232,32 @@ class ImapState(SQLModel, table=True):
     lease_owner: str | None = Field(default=None, max_length=255)
     lease_until: datetime | None = Field(default=None, sa_type=UTCDateTime)
     updated_at: datetime = _ts()
+
+
+class Outbox(SQLModel, table=True):
+    """A mail maildesk must send, written in the transaction of its cause.
+
+    state: queued -> sending -> sent, or back to queued (temporary failure,
+    `next_attempt_at`), or failed (attempts exhausted, permanent refusal).
+    `message_id` is fixed when the row is made, so a retry sends the very
+    same mail and threading never depends on which attempt got through.
+    """
+
+    __table_args__ = (Index("ix_outbox_state_next", "state", "next_attempt_at"),
+                      Index("ix_outbox_kind_to_created", "kind", "to_addrs", "created_at"))
+    id: int | None = Field(default=None, primary_key=True)
+    created_at: datetime = _ts()
+    kind: str = Field(max_length=40)
+    ticket_id: int = Field(foreign_key="ticket.id", index=True)
+    message_row_id: int | None = Field(default=None, foreign_key="message.id")
+    to_addrs: str = Field(sa_type=Text)
+    cc_addrs: str = Field(default="", sa_type=Text)
+    language: str = Field(default="de", max_length=8)
+    auto_submitted: str | None = Field(default=None, max_length=40)
+    message_id: str = Field(max_length=998)
+    payload: str = Field(default="{}", sa_type=Text)  # JSON: extra template context
+    state: str = Field(default="queued", max_length=20)
+    attempts: int = 0
+    next_attempt_at: datetime = _ts()
+    last_error: str | None = Field(default=None, sa_type=Text)
+    sent_at: datetime | None = Field(default=None, sa_type=UTCDateTime)

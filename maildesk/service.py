@@ -16,13 +16,13 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy.engine import Engine
-from sqlmodel import Session
+from sqlmodel import Session, select
 
-from maildesk import pipeline, store, tickets, tokens
+from maildesk import outbox, pipeline, store, tickets, tokens
 from maildesk.config import Settings
 from maildesk.db import session_scope
 from maildesk.ingest.spool import Accepted, Incoming, accept
-from maildesk.models import Event, InboundMail, utcnow
+from maildesk.models import Agent, Event, InboundMail, utcnow
 from maildesk.parse import looks_like_mail, parse_mail
 from maildesk.pipeline.context import make_context
 from maildesk.pipeline.types import Address, ParsedMail, Route, Triage
@@ -52,6 +52,7 @@ class Outcome:
     followup_of: int | None = None
     detail: str | None = None  # the sentence behind a reason code
     sender: str | None = None  # the requester address (for the rate limit)
+    outbox_ids: tuple[int, ...] = ()  # notifications to hand to the broker after commit
 
     def as_dict(self) -> dict[str, object]:
         data: dict[str, object] = {
@@ -196,22 +197,24 @@ class Ingestor:
         triage = pipeline.run(mail, store.StoreLookup(session), ctx)
         message_id = mail.message_id or inbound["message_id"]
         apply = getattr(self, f"_apply_{triage.action}")
-        outcome: Outcome = apply(session, mail, triage, inbound_id, message_id)
+        # Imported mail is history: it makes tickets but tells nobody.
+        quiet = inbound["source"] == "import"
+        outcome: Outcome = apply(session, mail, triage, inbound_id, message_id, quiet=quiet)
         sender = triage.requester.email if triage.requester else None
         return replace(outcome, sender=sender)
 
     def _apply_reject(self, session: Session, mail: ParsedMail, triage: Triage,
-                      inbound_id: int, message_id: str) -> Outcome:
+                      inbound_id: int, message_id: str, quiet: bool = False) -> Outcome:
         return Outcome("rejected", None, triage.detail or triage.reason, inbound_id)
 
     def _apply_ignore(self, session: Session, mail: ParsedMail, triage: Triage,
-                      inbound_id: int, message_id: str) -> Outcome:
+                      inbound_id: int, message_id: str, quiet: bool = False) -> Outcome:
         if triage.bounced:
             store.mark_bouncing(session, triage.bounced)
         return Outcome("ignored", None, triage.reason, inbound_id, detail=triage.detail)
 
     def _apply_note(self, session: Session, mail: ParsedMail, triage: Triage,
-                    inbound_id: int, message_id: str) -> Outcome:
+                    inbound_id: int, message_id: str, quiet: bool = False) -> Outcome:
         """An automatic mail on a ticket: kept as an internal note, nothing
         reopens, nothing is sent. A bounce marks its failed recipients."""
         assert triage.ticket is not None
@@ -231,10 +234,12 @@ class Ingestor:
 
     def _apply_append(self, session: Session, mail: ParsedMail, triage: Triage,
                       inbound_id: int, message_id: str, reported: str = "appended",
-                      effect: str | None = None) -> Outcome:
+                      effect: str | None = None, quiet: bool = False) -> Outcome:
         assert triage.ticket is not None and triage.requester is not None
         ticket = store.ticket_row(session, triage.ticket)
         assert ticket is not None
+        if triage.sender_role == "agent":
+            return self._apply_agent_mail(session, mail, triage, ticket, inbound_id, message_id)
         actor = triage.requester.email
         events = tickets.add_mail_message(
             session, self.settings, ticket["id"], mail, inbound_id=inbound_id,
@@ -248,15 +253,87 @@ class Ingestor:
         )
         store.update_ticket(session, ticket["id"], **values)
         store.insert_many(session, Event, events + status_events)
-        return Outcome(reported, triage.ticket, None, inbound_id)
+        if triage.sender_role == "agent" or quiet:
+            notices: list[int] = []
+        else:
+            event = "reopened" if effect == "reopened" else "customer_reply"
+            notices = outbox.notify(session, self.settings, self.secret, triage.ticket, event)
+        return Outcome(reported, triage.ticket, None, inbound_id, outbox_ids=tuple(notices))
+
+    def _apply_agent_mail(self, session: Session, mail: ParsedMail, triage: Triage,
+                          ticket: dict[str, Any], inbound_id: int, message_id: str) -> Outcome:
+        """An agent answered a notification by mail (SPEC §1): the text above
+        the reply line goes to the customer; `#command` lines at its top are
+        applied (all or nothing) and confirmed to the agent; `#internal`
+        keeps the text as a note and sends nothing."""
+        from maildesk.agent_actions import ActionError
+        from maildesk.pipeline.commands import Command, parse_commands
+        from maildesk.quoting import display_text
+
+        assert triage.requester is not None
+        email = triage.requester.email
+        store.sync_directory(session, self.settings)
+        agent = session.exec(select(Agent).where(Agent.email == email)).one()
+        commands, body = parse_commands(display_text(mail.text))
+        problems = [c for c in commands if not c.ok]
+        ids: list[int] = []
+        replied = False
+        if not problems:
+            try:
+                with session.begin_nested():
+                    ids, replied = self._agent_actions(session, ticket, agent, commands, body)
+            except ActionError as exc:
+                problems = [Command(f"#{ticket['number']}", "", ok=False, message=str(exc))]
+                ids = []
+        if not replied:  # kept on the ticket as an internal note: nothing is lost
+            events = tickets.add_mail_message(
+                session, self.settings, ticket["id"], mail, inbound_id=inbound_id,
+                message_id=message_id, author=triage.requester, internal=True)
+            store.insert_many(session, Event, events)
+        if commands or problems:
+            results = [{"line": c.line, "ok": False, "message": c.message} for c in problems]
+            results += [{"line": c.line, "ok": not problems,
+                         "message": "not applied" if problems else "applied"}
+                        for c in commands if c.ok]
+            ids += outbox.notify_agent(session, self.settings, self.secret, ticket["number"],
+                                       email, {"commands": results})
+        return Outcome("appended", ticket["number"],
+                       "agent_commands_rejected" if problems else None, inbound_id,
+                       outbox_ids=tuple(ids))
+
+    def _agent_actions(self, session: Session, ticket: dict[str, Any], agent: Agent,
+                       commands: list[Any], body: str) -> tuple[list[int], bool]:
+        """The reply (unless #internal or empty), then the commands. Returns
+        (outbox ids, whether a reply to the customer was written)."""
+        from maildesk import agent_actions
+
+        ids: list[int] = []
+        internal = any(c.name == "internal" for c in commands)
+        replied = bool(body) and not internal
+        if replied:
+            ids += agent_actions.write_reply(session, self.settings, self.secret, ticket,
+                                             agent, body).outbox_ids
+        fields: dict[str, str | None] = dict.fromkeys(
+            ("status", "priority", "type", "assign", "group"))
+        for command in commands:
+            if command.name in fields:
+                fields[command.name] = command.value
+        if any(v is not None for v in fields.values()):
+            current = store.ticket_row(session, ticket["number"]) or ticket
+            _, more = agent_actions.change_fields(
+                session, self.settings, current, agent.email, status=fields["status"],
+                priority=fields["priority"], request_type=fields["type"],
+                assign=fields["assign"], group=fields["group"])
+            ids += more
+        return ids, replied
 
     def _apply_reopen(self, session: Session, mail: ParsedMail, triage: Triage,
-                      inbound_id: int, message_id: str) -> Outcome:
+                      inbound_id: int, message_id: str, quiet: bool = False) -> Outcome:
         return self._apply_append(session, mail, triage, inbound_id, message_id,
-                                  reported="reopened", effect="reopened")
+                                  reported="reopened", effect="reopened", quiet=quiet)
 
     def _apply_followup(self, session: Session, mail: ParsedMail, triage: Triage,
-                        inbound_id: int, message_id: str) -> Outcome:
+                        inbound_id: int, message_id: str, quiet: bool = False) -> Outcome:
         """A reply to a closed ticket opens a new one linked to it; the
         closed ticket stays as it is (SPEC §3)."""
         assert triage.ticket is not None and triage.requester is not None
@@ -282,10 +359,13 @@ class Ingestor:
         events += tickets.add_participants(session, ticket_id, people + triage.participants,
                                            triage.requester.email)
         store.insert_many(session, Event, events + self._note_events(ticket_id, triage))
-        return Outcome("followup", number, None, inbound_id, followup_of=old["number"])
+        notices = [] if quiet else outbox.notify(session, self.settings, self.secret, number,
+                                                 "followup_created")
+        return Outcome("followup", number, None, inbound_id, followup_of=old["number"],
+                       outbox_ids=tuple(notices))
 
     def _apply_create(self, session: Session, mail: ParsedMail, triage: Triage,
-                      inbound_id: int, message_id: str) -> Outcome:
+                      inbound_id: int, message_id: str, quiet: bool = False) -> Outcome:
         assert triage.requester is not None
         ticket_id, number = tickets.create_ticket(session, self.settings, tickets.NewTicket(
             subject=mail.subject, requester=triage.requester, route=triage.route,
@@ -298,7 +378,9 @@ class Ingestor:
         events += tickets.add_participants(session, ticket_id, triage.participants,
                                            triage.requester.email)
         store.insert_many(session, Event, events + self._note_events(ticket_id, triage))
-        return Outcome("created", number, None, inbound_id)
+        notices = [] if quiet else outbox.notify(session, self.settings, self.secret, number,
+                                                 "ticket_created")
+        return Outcome("created", number, None, inbound_id, outbox_ids=tuple(notices))
 
     @staticmethod
     def _note_events(ticket_id: int, triage: Triage) -> list[dict[str, Any]]:

@@ -22,6 +22,9 @@ from maildesk import db
 from maildesk.cli import main
 from maildesk.config import Settings, load_settings
 
+#: Fixtures shared by several test modules (the SMTP sink, Redis).
+pytest_plugins = ["tests.mailsink"]
+
 PG_URL = os.environ.get("MAILDESK_TEST_DATABASE_URL", "")
 IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
 BACKENDS = ["sqlite", "postgresql"]

@@ -31,7 +31,9 @@ from pathlib import Path
 
 from maildesk.config import ImapAccountSettings
 
-_users = itertools.count(1)
+#: Users in the passwd-file, written before Dovecot starts: it re-reads the
+#: file at most once a second, so users added later may not exist yet.
+USERS = 200
 
 
 def dovecot_binary() -> str | None:
@@ -86,8 +88,13 @@ service imap-login {{
     ssl = yes
   }}
 }}
+# No auth penalty (delays of 2 to 15 s after failed logins from one IP): the
+# tests log in wrongly on purpose, and everything comes from 127.0.0.1.
 service anvil {{
   chroot =
+  unix_listener anvil-auth-penalty {{
+    mode = 0
+  }}
 }}
 """
 
@@ -105,6 +112,7 @@ class Dovecot:
     tls_port: int
     process: subprocess.Popen[bytes]
     mail_uid: int
+    _next_user: Iterator[int] = field(default_factory=lambda: itertools.count(1))
 
     @property
     def cert(self) -> Path:
@@ -116,11 +124,12 @@ class Dovecot:
         path = self.root / "dovecot.log"
         return path.read_text(errors="replace") if path.exists() else ""
 
-    def add_user(self, password: str = "Geheim-123") -> ImapUser:
-        name = f"desk{next(_users)}"
-        with (self.root / "passwd").open("a") as passwd:
-            passwd.write(f"{name}:{{PLAIN}}{password}::::{self.root}/home/{name}::\n")
-        return ImapUser(name, password)
+    def add_user(self) -> ImapUser:
+        """A user of its own (so an empty mailbox of its own) for one test."""
+        number = next(self._next_user)
+        if number > USERS:
+            raise RuntimeError(f"all {USERS} test users are taken; raise USERS")
+        return ImapUser(f"desk{number}", f"Geheim-{number}")
 
     def account(self, user: ImapUser, **overrides: object) -> ImapAccountSettings:
         values: dict[str, object] = {
@@ -169,6 +178,11 @@ class Dovecot:
         base = self.root / "mail" / user.name
         return base if folder == "INBOX" else base / f".{folder}"
 
+    def files(self, user: ImapUser, folder: str = "INBOX") -> list[Path]:
+        """The message files of a folder (new/ and cur/)."""
+        box = self.maildir(user, folder)
+        return [f for sub in ("new", "cur") if (box / sub).is_dir() for f in (box / sub).iterdir()]
+
     def stop(self) -> None:
         if self.process.poll() is None:
             self.process.terminate()
@@ -211,7 +225,8 @@ def start_dovecot(binary: str, timeout: float = 15) -> Dovecot:
         (root / sub).mkdir()
     for sub in ("mail", "home"):
         os.chown(root / sub, mail_uid, mail_gid)
-    (root / "passwd").touch()
+    (root / "passwd").write_text("".join(
+        f"desk{n}:{{PLAIN}}Geheim-{n}::::{root}/home/desk{n}::\n" for n in range(1, USERS + 1)))
     subprocess.run(
         ["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2",
          "-keyout", str(root / "key.pem"), "-out", str(root / "cert.pem"),
@@ -221,13 +236,14 @@ def start_dovecot(binary: str, timeout: float = 15) -> Dovecot:
     port, tls_port = free_port(), free_port()
     (root / "dovecot.conf").write_text(CONFIG.format(root=root, port=port, tls_port=tls_port,
                                                      **ids))
-    process = subprocess.Popen([binary, "-F", "-c", str(root / "dovecot.conf")],
-                               stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    with (root / "stderr.log").open("wb") as stderr:
+        process = subprocess.Popen([binary, "-F", "-c", str(root / "dovecot.conf")],
+                                   stdin=subprocess.DEVNULL, stdout=stderr, stderr=stderr)
     server = Dovecot(root, port, tls_port, process, mail_uid)
     deadline = time.monotonic() + timeout
     while True:
         if process.poll() is not None:
-            stderr = process.stderr.read().decode(errors="replace") if process.stderr else ""
+            stderr = (root / "stderr.log").read_text(errors="replace")
             log = server.log
             server.stop()
             raise RuntimeError(f"dovecot exited with {process.returncode}: {stderr}\n{log}")
@@ -252,19 +268,25 @@ def trusting_context(server: Dovecot) -> ssl.SSLContext:
 class Proxy:
     """A TCP proxy in front of Dovecot, for faults a real server won't make.
 
-    `cut_fetch_after`: on the first `cuts` connections that send a body
-    fetch (BODY.PEEK[]), close both sides after that many bytes of the
-    server's answer. `strip`: capability words removed from what the server
-    says (e.g. b" MOVE" to test the COPY fallback).
+    The first `cuts` connections that reach the fault are cut (both sides
+    closed): `cut_fetch_after` bytes into the server's answer to the
+    connection's `cut_fetch_number`-th body fetch (BODY.PEEK[]), or, with
+    `cut_command`, when the client sends that command (it never reaches the
+    server). `strip`: capability words removed from what the server says
+    (e.g. b" MOVE" to make the poller use its COPY fallback).
     """
 
     target_port: int
     cut_fetch_after: int | None = None
+    cut_fetch_number: int = 1
+    cut_command: bytes | None = None
     cuts: int = 1
     strip: tuple[bytes, ...] = ()
     connections: int = 0
     cut_done: int = 0
     port: int = 0
+    sent: bytearray = field(default_factory=bytearray)  # everything the clients sent
+    connected_at: list[float] = field(default_factory=list)  # time.time() of each connection
     _server: asyncio.AbstractServer | None = None
     _writers: list[asyncio.StreamWriter] = field(default_factory=list)
 
@@ -280,8 +302,12 @@ class Proxy:
             self._server.close()
             await self._server.wait_closed()
 
+    def _may_cut(self) -> bool:
+        return self.cut_done < self.cuts
+
     async def _handle(self, client_r: asyncio.StreamReader, client_w: asyncio.StreamWriter) -> None:
         self.connections += 1
+        self.connected_at.append(time.time())
         try:
             server_r, server_w = await asyncio.open_connection("127.0.0.1", self.target_port)
         except OSError:
@@ -289,29 +315,35 @@ class Proxy:
             return
         self._writers += [client_w, server_w]
         armed = asyncio.Event()
+        body_fetches = 0
 
         async def upstream() -> None:
+            nonlocal body_fetches
             while data := await client_r.read(65536):
+                if self.cut_command and self.cut_command in data.upper() and self._may_cut():
+                    self.cut_done += 1
+                    return
                 if b"BODY.PEEK[]" in data.upper():
-                    armed.set()
+                    body_fetches += 1
+                    if body_fetches == self.cut_fetch_number:
+                        armed.set()
+                self.sent += data
                 server_w.write(data)
                 await server_w.drain()
 
         async def downstream() -> None:
-            sent_after_arming = 0
+            sent = 0
             while data := await server_r.read(65536):
                 for word in self.strip:
                     data = data.replace(word, b"")
-                cutting = (armed.is_set() and self.cut_fetch_after is not None
-                           and self.cut_done < self.cuts)
-                if cutting:
-                    room = self.cut_fetch_after - sent_after_arming
+                if armed.is_set() and self.cut_fetch_after is not None and self._may_cut():
+                    room = self.cut_fetch_after - sent
                     if len(data) >= room:
                         client_w.write(data[:room])
                         await client_w.drain()
                         self.cut_done += 1
                         return
-                    sent_after_arming += len(data)
+                    sent += len(data)
                 client_w.write(data)
                 await client_w.drain()
 

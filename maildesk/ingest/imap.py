@@ -20,7 +20,9 @@ the pending command (FETCH waits for its inactivity timeout, IDLE forever),
 so every command is raced against the connection-lost callback; there is no
 STARTTLS method (done here with `loop.start_tls`); LOGIN sends the user name
 unquoted (quoted here); untagged EXISTS outside IDLE/NOOP are dropped, so
-IDLE is left every `poll_seconds` for a safety poll.
+IDLE is left every `poll_seconds` (at most 25 minutes, under the 29-minute
+limit of RFC 2177) for a safety poll; a FETCH answer is re-scanned per line,
+so new UIDs are listed with UID SEARCH and fetched in batches.
 """
 
 from __future__ import annotations
@@ -160,6 +162,19 @@ _SIZE = re.compile(rb"\bRFC822\.SIZE (\d+)")
 _LITERAL = re.compile(rb"\{(\d+)\}$")
 
 
+def parse_search(lines: Sequence[Any]) -> list[int]:
+    """The UIDs of a `UID SEARCH` answer (aioimaplib drops the word SEARCH
+    from the untagged line; the last line is the tagged status text)."""
+    uids: list[int] = []
+    for line in lines[:-1]:
+        words = line.split() if isinstance(line, bytes) else []
+        if words[:1] == [b"SEARCH"]:
+            words = words[1:]
+        if words and all(w.isdigit() for w in words):
+            uids += [int(w) for w in words]
+    return uids
+
+
 def parse_sizes(lines: Sequence[Any]) -> list[tuple[int, int]]:
     """(uid, size) pairs from a `UID FETCH … (UID RFC822.SIZE)` response."""
     found = []
@@ -245,6 +260,9 @@ class Connection:
             watchers.append(asyncio.ensure_future(self.stop.wait()))
         try:
             done, _ = await asyncio.wait([task, *watchers], return_when=asyncio.FIRST_COMPLETED)
+        except asyncio.CancelledError:
+            task.cancel()
+            raise
         finally:
             for watcher in watchers:
                 watcher.cancel()
@@ -324,6 +342,11 @@ class Connection:
         if what.lower() != "fetch":  # aioimaplib times FETCH out by inactivity itself
             call = self._timed(call)
         return _check(await self.call(call, interruptible), f"UID {what.upper()}")
+
+    async def uid_search(self, criteria: str) -> Response:
+        assert self.client is not None
+        return _check(await self.call(self.client.uid_search(criteria, charset=None)),
+                      "UID SEARCH")
 
     async def create(self, folder: str) -> None:
         """Create a folder; one that exists already is fine."""
@@ -416,6 +439,10 @@ class ImapPoller:
         self.instance_id = instance_id
         self.clock = clock
         self.lease_span = max(MIN_LEASE, timedelta(seconds=2 * account.poll_seconds))
+        #: Completed polls (every message above last_uid taken) and when the
+        #: last one finished: for health checks and tests.
+        self.polls = 0
+        self.last_poll: datetime | None = None
         self._failures = 0
         self._good = False
         self._waiting_logged = False
@@ -426,7 +453,12 @@ class ImapPoller:
         return f"IMAP account {a.name!r} ({a.user}@{a.host}:{a.port}, folder {a.folder!r})"
 
     async def run(self, stop: asyncio.Event) -> None:
-        """Until stop is set: take the lease, run sessions, back off on errors."""
+        """Until stop is set: take the lease, run sessions, back off on errors.
+
+        Never raises (but for cancellation): every failure is one log line
+        naming the account and the wait before the next attempt.
+        """
+        a = self.account
         try:
             while not stop.is_set():
                 self._good = False
@@ -434,26 +466,33 @@ class ImapPoller:
                     continue
                 try:
                     await self._session(stop)
+                    continue  # returns only when stopped
                 except LoginFailed as exc:
-                    log.error("%s: login as %r on %s:%d failed: %s", self._where,
-                              self.account.user, self.account.host, self.account.port, exc)
+                    delay = self._next_delay()
+                    log.error("%s: login as %r on %s:%d failed: %s; retrying in %.1f s",
+                              self._where, a.user, a.host, a.port, exc, delay)
                 except LeaseLost:
+                    delay = self._next_delay()
                     log.warning("%s: the lease passed to another instance", self._where)
                 except _RETRYABLE as exc:
-                    log.warning("%s: %s", self._where, describe(exc))
+                    delay = self._next_delay()
+                    log.warning("%s: %s; reconnecting in %.1f s", self._where, describe(exc),
+                                delay)
                 except Exception:
-                    log.exception("%s: unexpected error", self._where)
-                if stop.is_set():
-                    break
-                self._failures = 1 if self._good else self._failures + 1
-                delay = backoff(self._failures)
-                log.info("%s: reconnecting in %.1f s", self._where, delay)
+                    delay = self._next_delay()
+                    log.exception("%s: unexpected error; reconnecting in %.1f s", self._where,
+                                  delay)
                 await _sleep(stop, delay)
         finally:
             try:
                 await asyncio.to_thread(self._release_lease)
             except SQLAlchemyError as exc:
                 log.warning("%s: could not release the lease: %s", self._where, describe(exc))
+
+    def _next_delay(self) -> float:
+        """The backoff before the next session: it starts over after a good one."""
+        self._failures = 1 if self._good else self._failures + 1
+        return backoff(self._failures)
 
     async def _lease_or_wait(self, stop: asyncio.Event) -> bool:
         try:
@@ -497,6 +536,8 @@ class ImapPoller:
                 while await self._poll(conn, position, flag):
                     pass  # more mail may have come while we worked
                 self._good = True
+                self.polls += 1
+                self.last_poll = self.clock()
                 if stop.is_set():
                     return
                 if not await asyncio.to_thread(self._take_lease):
@@ -529,33 +570,46 @@ class ImapPoller:
         return None
 
     async def _poll(self, conn: Connection, position: _Position, flag: str | None) -> int:
-        """Fetch and take every message above last_uid; returns how many."""
-        response = await conn.uid("fetch", f"{position.last_uid + 1}:*", "(UID RFC822.SIZE)")
+        """Fetch and take every message above last_uid; returns how many.
+
+        UID SEARCH lists the new UIDs (one line); sizes and bodies are then
+        fetched per BATCH_MESSAGES (aioimaplib re-scans a FETCH answer per
+        line, so one FETCH over a whole large mailbox would be quadratic).
+        """
+        response = await conn.uid_search(f"UID {position.last_uid + 1}:*")
         # `n:*` always matches the highest message, even below n (RFC 3501).
-        listing = [(u, s) for u, s in parse_sizes(response.lines) if u > position.last_uid]
-        listing.sort()
+        uids = sorted(u for u in parse_search(response.lines) if u > position.last_uid)
         taken = 0
-        for batch in batches(listing):
-            response = await conn.uid("fetch", uid_set(batch), "(UID BODY.PEEK[])")
-            bodies = parse_bodies(response.lines)
-            done: list[int] = []
-            try:
-                for uid in batch:
-                    if conn.stop.is_set():
-                        break
-                    raw = bodies.get(uid)
-                    if raw is not None:  # None: expunged meanwhile by someone else
-                        await self._take(uid, raw)
-                    done.append(uid)
-            finally:
-                if done:
-                    await self._mark_done(conn, done, flag)
-                    position.last_uid = max(done)
-                    await asyncio.to_thread(self._save_position, position)
-                    taken += len(done)
-            if conn.stop.is_set():
-                break
+        for start in range(0, len(uids), BATCH_MESSAGES):
+            chunk = uids[start:start + BATCH_MESSAGES]
+            response = await conn.uid("fetch", uid_set(chunk), "(UID RFC822.SIZE)")
+            for batch in batches(sorted(parse_sizes(response.lines))):
+                taken += await self._take_batch(conn, batch, position, flag)
+                if conn.stop.is_set():
+                    return taken
         return taken
+
+    async def _take_batch(self, conn: Connection, batch: list[int], position: _Position,
+                          flag: str | None) -> int:
+        """Ingest a batch in UID order; flag/move and record what was taken,
+        also when an ingest fails or stop is set half-way."""
+        response = await conn.uid("fetch", uid_set(batch), "(UID BODY.PEEK[])")
+        bodies = parse_bodies(response.lines)
+        done: list[int] = []
+        try:
+            for uid in batch:
+                if conn.stop.is_set():
+                    break
+                raw = bodies.get(uid)
+                if raw is not None:  # None: expunged meanwhile by someone else
+                    await self._take(uid, raw)
+                done.append(uid)
+        finally:
+            if done:
+                await self._mark_done(conn, done, flag)
+                position.last_uid = max(done)
+                await asyncio.to_thread(self._save_position, position)
+        return len(done)
 
     async def _take(self, uid: int, raw: bytes) -> None:
         message_id = message_id_of(raw)

@@ -1,0 +1,253 @@
+"""Turn a rendered notification into the EmailMessage the worker sends.
+
+:func:`compose` builds a multipart/alternative (text, then HTML; UTF-8,
+7bit when ASCII, otherwise quoted-printable or base64 as the email package
+finds shorter) with every header maildesk relies on:
+
+- From with an RFC 2047 display name, To/Cc (an address in To is not
+  repeated in Cc), Reply-To (the plus-address that threads back), Subject,
+  Date (RFC 5322), Message-ID;
+- In-Reply-To and References for threading: References keeps the given
+  order (oldest first), ends with In-Reply-To, and is capped at
+  :data:`MAX_REFERENCES` ids by keeping the first (the stable per-ticket
+  reference that keeps the conversation together in Outlook and Gmail) and
+  the newest;
+- Thread-Topic and Thread-Index for Outlook's conversation view
+  (:func:`thread_index`);
+- Auto-Submitted when given (RFC 3834) and always
+  ``X-Auto-Response-Suppress: All``: maildesk never wants auto-replies.
+
+Header values never carry a CR or LF: free text (subject, names, topic,
+extra header values) is flattened to one line, so "x\\r\\nBcc: victim@…"
+stays a harmless subject; an address, Message-ID, Thread-Index or header
+name with a line break is refused with ValueError.
+Pure: the standard library's email package only; no database, no network.
+"""
+
+from __future__ import annotations
+
+import base64
+import email.policy
+import hashlib
+import re
+import uuid
+from collections.abc import Mapping, Sequence
+from datetime import UTC, datetime
+from email.headerregistry import Address
+from email.message import EmailMessage
+from email.utils import format_datetime, getaddresses
+
+from maildesk.render import Rendered
+
+__all__ = ["MAX_REFERENCES", "compose", "thread_index"]
+
+#: At most this many Message-IDs in References (first + newest).
+MAX_REFERENCES = 20
+
+# SMTP line ends; "7bit" makes the email package encode non-ASCII bodies as
+# quoted-printable or base64 instead of sending raw 8-bit data, which not
+# every relay accepts.
+_POLICY = email.policy.SMTP.clone(cte_type="7bit")
+_FIELD_NAME = re.compile(r"^[!-9;-~]+$")  # RFC 5322 ftext: printable ASCII but ":"
+_BASE64 = re.compile(r"^[A-Za-z0-9+/]+={0,2}\Z")
+_LINE_BREAKS = re.compile(r"[\r\n\x00\u2028\u2029\x85\x0b\x0c]+")
+_OWN_HEADERS = frozenset(
+    name.lower()
+    for name in (
+        "From", "To", "Cc", "Bcc", "Reply-To", "Subject", "Date", "Message-ID",
+        "In-Reply-To", "References", "Thread-Topic", "Thread-Index", "Auto-Submitted",
+        "X-Auto-Response-Suppress", "MIME-Version", "Content-Type",
+        "Content-Transfer-Encoding",
+    )
+)  # fmt: skip
+
+# FILETIME counts 100 ns ticks since 1601-01-01 UTC.
+_FILETIME_EPOCH = datetime(1601, 1, 1, tzinfo=UTC)
+# A fixed namespace: the same root key always gives the same thread GUID.
+_THREAD_NAMESPACE = uuid.UUID("5b0c2f0e-6d1a-4c53-9a0e-6d61696c6465")
+
+
+def compose(
+    *,
+    rendered: Rendered,
+    from_address: str,
+    from_name: str,
+    to: Sequence[str],
+    cc: Sequence[str] = (),
+    reply_to: str | None,
+    message_id: str,
+    in_reply_to: str | None,
+    references: Sequence[str],
+    thread_topic: str,
+    thread_index: str | None,
+    auto_submitted: str | None,
+    date: datetime,
+    extra_headers: Mapping[str, str] | None = None,
+) -> EmailMessage:
+    """The complete message, ready for ``smtplib.SMTP.send_message``.
+
+    Addresses may be bare ("a@example.com") or with a name ("Erika
+    <a@example.com>"). Message-IDs are given with or without <>. A naive
+    ``date`` counts as UTC. Raises ValueError for an unusable address,
+    Message-ID or extra header name, and when there is no recipient.
+    """
+    to_list = _addresses(to, "To")
+    seen = {a.addr_spec.lower() for a in to_list}
+    cc_list = [a for a in _addresses(cc, "Cc") if a.addr_spec.lower() not in seen]
+    if not to_list and not cc_list:
+        raise ValueError("a mail needs at least one recipient in To or Cc")
+
+    msg = EmailMessage(policy=_POLICY)
+    msg["From"] = Address(display_name=_one_line(from_name), addr_spec=_addr_spec(from_address))
+    if to_list:
+        msg["To"] = to_list
+    if cc_list:
+        msg["Cc"] = cc_list
+    if reply_to:
+        msg["Reply-To"] = _addresses([reply_to], "Reply-To")
+    msg["Subject"] = _one_line(rendered.subject)
+    msg["Date"] = format_datetime(_aware(date))
+    msg["Message-ID"] = f"<{_msg_id(message_id)}>"
+    parent = _optional_msg_id(in_reply_to)
+    if parent:
+        msg["In-Reply-To"] = f"<{parent}>"
+    chain = _references(references, parent)
+    if chain:
+        msg["References"] = " ".join(f"<{ref}>" for ref in chain)
+    topic = _one_line(thread_topic)
+    if topic:
+        msg["Thread-Topic"] = topic
+    if thread_index:
+        if not _BASE64.match(thread_index):
+            raise ValueError(f"Thread-Index is not base64: {thread_index!r}")
+        msg["Thread-Index"] = thread_index
+    if auto_submitted:
+        msg["Auto-Submitted"] = _one_line(auto_submitted)
+    msg["X-Auto-Response-Suppress"] = "All"
+    for name, value in (extra_headers or {}).items():
+        if not _FIELD_NAME.match(name):
+            raise ValueError(f"invalid header name {name!r}")
+        if name.lower() in _OWN_HEADERS:
+            raise ValueError(f"header {name} is set by compose() itself")
+        msg[name] = _one_line(value)
+
+    msg.set_content(_body(rendered.text), subtype="plain", charset="utf-8")
+    msg.add_alternative(_body(rendered.html), subtype="html", charset="utf-8")
+    for part in msg.iter_parts():
+        del part["MIME-Version"]  # belongs to the top level only
+    return msg
+
+
+def thread_index(root_key: str, created: datetime, child_times: Sequence[datetime] = ()) -> str:
+    """Outlook's Thread-Index (PidTagConversationIndex, [MS-OXOMSG] 2.2.1.3).
+
+    A 22-byte header block – the upper 48 bits of the thread's creation time
+    as a FILETIME, big-endian (the first byte is the spec's "reserved" 0x01
+    for dates between 1829 and 2057), then a 16-byte GUID derived from
+    ``root_key`` (a name-based UUID, so every mail of a ticket shares the
+    header) – followed by one 5-byte response-level block per entry of
+    ``child_times``: a 1-bit code and 31 bits of the time since the
+    header's time (in units of 2**18 ticks ≈ 26 ms when under ~1.7 years,
+    else 2**23 ticks ≈ 0.84 s, capped), then 8 bits derived from the root
+    key and the position (deterministic, so a resend gives the same value).
+    Returned base64-encoded, as Outlook writes it.
+    """
+    start = _filetime(created) >> 16
+    header = start.to_bytes(6, "big") + uuid.uuid5(_THREAD_NAMESPACE, root_key).bytes
+    blocks = []
+    base = start << 16
+    for position, moment in enumerate(child_times):
+        delta = max(_filetime(moment) - base, 0)
+        if delta >> 49 == 0:
+            word = (delta >> 18) & 0x7FFFFFFF
+        else:
+            word = 0x80000000 | min(delta >> 23, 0x7FFFFFFF)
+        tail = hashlib.md5(f"{root_key}\0{position}".encode(), usedforsecurity=False).digest()[0]
+        blocks.append(word.to_bytes(4, "big") + bytes([tail]))
+    return base64.b64encode(header + b"".join(blocks)).decode("ascii")
+
+
+# -- helpers ------------------------------------------------------------------
+
+
+def _one_line(value: object) -> str:
+    """A header value without line breaks (header injection) or NULs."""
+    return " ".join(_LINE_BREAKS.sub(" ", str(value or "")).split())
+
+
+def _body(text: str) -> str:
+    text = text.replace("\r\n", "\n").replace("\r", "\n")
+    return text if text.endswith("\n") else text + "\n"
+
+
+def _addr_spec(value: str) -> str:
+    found = _addresses([value], "From")
+    if len(found) != 1:
+        raise ValueError(f"invalid sender address {value!r}")
+    return found[0].addr_spec
+
+
+def _addresses(values: Sequence[str], field: str) -> list[Address]:
+    if isinstance(values, str):
+        values = [values]
+    result: list[Address] = []
+    seen: set[str] = set()
+    for value in values:
+        if _LINE_BREAKS.search(value):
+            # Flattening would turn "a@x\r\nBcc: b@y" into a second recipient.
+            raise ValueError(f"line break in an address in {field}: {value!r}")
+        found = getaddresses([value])
+        if len(found) != 1 or not found[0][1]:
+            raise ValueError(f"not exactly one address in {field}: {value!r}")
+        name, addr = found[0]
+        if "@" not in addr or any(c in addr for c in " <>,;"):
+            raise ValueError(f"invalid address in {field}: {value!r}")
+        try:
+            address = Address(display_name=_one_line(name), addr_spec=addr)
+        except (ValueError, IndexError) as exc:
+            raise ValueError(f"invalid address in {field}: {value!r} ({exc})") from None
+        if address.addr_spec.lower() not in seen:
+            seen.add(address.addr_spec.lower())
+            result.append(address)
+    return result
+
+
+def _msg_id(value: str) -> str:
+    if _LINE_BREAKS.search(value):
+        raise ValueError(f"line break in Message-ID {value!r}")
+    ident = value.strip().removeprefix("<").removesuffix(">").strip()
+    if not ident or "@" not in ident or any(c in ident for c in " <>\t"):
+        raise ValueError(f"invalid Message-ID {value!r}")
+    return ident
+
+
+def _optional_msg_id(value: str | None) -> str | None:
+    """An id from someone else's mail: a broken one is left out, not fatal."""
+    try:
+        return _msg_id(value) if value else None
+    except ValueError:
+        return None
+
+
+def _references(references: Sequence[str], parent: str | None) -> list[str]:
+    chain: list[str] = []
+    for ref in references:
+        ident = _optional_msg_id(ref)
+        if ident and ident not in chain:
+            chain.append(ident)
+    if parent:
+        if parent in chain:
+            chain.remove(parent)
+        chain.append(parent)  # RFC 5322 3.6.4: the parent's id comes last
+    if len(chain) > MAX_REFERENCES:
+        chain = [chain[0], *chain[-(MAX_REFERENCES - 1) :]]
+    return chain
+
+
+def _aware(moment: datetime) -> datetime:
+    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment
+
+
+def _filetime(moment: datetime) -> int:
+    delta = _aware(moment) - _FILETIME_EPOCH
+    return (delta.days * 86_400 + delta.seconds) * 10_000_000 + delta.microseconds * 10

@@ -1,0 +1,1 @@
+"""The Deliver stage: Dramatiq actors that send outbox rows."""

@@ -1,0 +1,252 @@
+"""Send one outbox row: claim, render, compose, send, mark.
+
+The claim is a conditional UPDATE (queued -> sending): a second run for the
+same row, or a second worker, finds nothing to claim and sends nothing. A
+row already sent is never sent again. The window that remains: a worker
+killed after the relay took the mail but before the row is marked sent
+leaves it "sending"; after worker.stale_sending_seconds the sweep queues it
+again and it goes out a second time, with the same Message-ID (at least
+once, never silently lost).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from dataclasses import replace
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import insert, select, update
+from sqlalchemy.engine import Engine
+
+from maildesk import tokens
+from maildesk.compose import compose, thread_index
+from maildesk.config import Settings
+from maildesk.models import Agent, Customer, Event, Message, Outbox, Ticket, utcnow
+from maildesk.render import Renderer, labels
+from maildesk.secret import load_secret
+from maildesk.worker.transport import PermanentFailure, TemporaryFailure, send
+
+log = logging.getLogger(__name__)
+
+#: Messages of the thread quoted below an agent reply.
+THREAD_DEPTH = 5
+
+
+class Sender:
+    def __init__(self, settings: Settings, engine: Engine) -> None:
+        self.settings = settings
+        self.engine = engine
+        self.secret = load_secret(settings)
+        override = Path(settings.notify.templates_dir) if settings.notify.templates_dir else None
+        self.renderer = Renderer(override, settings.mail.default_language)
+
+    def __call__(self, outbox_id: int) -> None:
+        self.send(outbox_id)
+
+    def claim(self, outbox_id: int) -> dict[str, Any] | None:
+        table = Outbox.__table__
+        with self.engine.begin() as connection:
+            row = connection.execute(
+                update(table).where(table.c.id == outbox_id, table.c.state == "queued")
+                .values(state="sending", attempts=table.c.attempts + 1,
+                        next_attempt_at=utcnow())
+                .returning(*table.c)
+            ).first()
+        return None if row is None else dict(row._mapping)
+
+    def send(self, outbox_id: int) -> str:
+        """Returns the row's state afterwards ("skipped" if not claimable)."""
+        row = self.claim(outbox_id)
+        if row is None:
+            return "skipped"
+        try:
+            message, recipients, number = self.build(row)
+            envelope_from = self.settings.mail.addresses[0]
+            delivery = send(self.settings.relay, message, envelope_from, recipients)
+        except TemporaryFailure as exc:
+            return self._temporary(row, str(exc))
+        except PermanentFailure as exc:
+            return self._finish(row, "failed", str(exc))
+        except Exception as exc:  # a bug or bad data: retried, then visible as failed
+            log.exception("outbox %s: could not build or send", outbox_id)
+            return self._temporary(row, f"{type(exc).__name__}: {exc}")
+        if delivery.refused:
+            self._mark_bouncing(list(delivery.refused))
+        if not delivery.accepted:
+            return self._finish(row, "failed", "every recipient refused: " + "; ".join(
+                f"{r}: {code} {text}" for r, (code, text) in delivery.refused.items()))
+        note = ("refused: " + ", ".join(delivery.refused)) if delivery.refused else None
+        log.info("outbox %s: %s sent to %s", outbox_id, row["kind"],
+                 ", ".join(delivery.accepted),
+                 extra={"ticket": number, "message_id": row["message_id"]})
+        return self._finish(row, "sent", note, number=number, accepted=delivery.accepted)
+
+    def _temporary(self, row: dict[str, Any], error: str) -> str:
+        if row["attempts"] >= self.settings.worker.max_attempts:
+            log.error("outbox %s: giving up after %d attempts: %s", row["id"], row["attempts"],
+                      error)
+            return self._finish(row, "failed", f"after {row['attempts']} attempts: {error}")
+        delay = self.settings.worker.backoff_seconds * 2 ** (row["attempts"] - 1)
+        table = Outbox.__table__
+        with self.engine.begin() as connection:
+            connection.execute(
+                update(table).where(table.c.id == row["id"], table.c.state == "sending")
+                .values(state="queued", last_error=error,
+                        next_attempt_at=utcnow() + timedelta(seconds=delay))
+            )
+        log.warning("outbox %s: attempt %d failed (%s); next in %.0f s", row["id"],
+                    row["attempts"], error, delay)
+        return "queued"
+
+    def _finish(self, row: dict[str, Any], state: str, error: str | None, *,
+                number: int | None = None, accepted: tuple[str, ...] = ()) -> str:
+        table = Outbox.__table__
+        with self.engine.begin() as connection:
+            connection.execute(
+                update(table).where(table.c.id == row["id"])
+                .values(state=state, last_error=error,
+                        sent_at=utcnow() if state == "sent" else None)
+            )
+            if state == "sent":
+                connection.execute(insert(Event.__table__), {
+                    "ticket_id": row["ticket_id"], "at": utcnow(), "actor": "maildesk",
+                    "field": "mail_sent", "old": None,
+                    "new": f"{row['kind']} to {', '.join(accepted)} ({row['message_id']})",
+                })
+        return state
+
+    def _mark_bouncing(self, addresses: list[str]) -> None:
+        table = Customer.__table__
+        with self.engine.begin() as connection:
+            connection.execute(update(table).where(table.c.email.in_(addresses))
+                               .values(bouncing=True))
+
+    # -- building the mail -------------------------------------------------
+
+    def build(self, row: dict[str, Any]) -> tuple[Any, list[str], int]:
+        with self.engine.connect() as connection:
+            ticket = dict(connection.execute(
+                select(Ticket.__table__).where(Ticket.__table__.c.id == row["ticket_id"])
+            ).one()._mapping)
+            context = self._context(connection, row, ticket)
+            thread = self._thread_ids(connection, ticket["id"])
+            created = [ticket["created_at"]]
+        number = ticket["number"]
+        rendered = self.renderer.render(row["kind"], row["language"], context)
+        support = self.settings.mail.addresses[0]
+        to = [a for a in row["to_addrs"].split(", ") if a]
+        cc = [a for a in row["cc_addrs"].split(", ") if a]
+        customer_facing = not row["kind"].startswith(("agent_notice", "command_result"))
+        subject = tokens.tagged_subject(rendered.subject, number, self.settings.mail.subject_tag)
+        message = compose(
+            rendered=replace(rendered, subject=subject),
+            from_address=support, from_name=self.settings.notify.from_name, to=to, cc=cc,
+            reply_to=tokens.reply_address(self.secret, support, number),
+            message_id=row["message_id"],
+            in_reply_to=thread[-1] if thread else None,
+            references=[self._stable_reference(number), *thread],
+            thread_topic=tokens.remove_tag(ticket["subject"], self.settings.mail.subject_tag),
+            thread_index=thread_index(self._stable_reference(number), created[0]),
+            auto_submitted=row["auto_submitted"], date=utcnow(),
+            extra_headers={"X-Maildesk-Ticket": str(number)} if not customer_facing else {},
+        )
+        return message, to + cc, number
+
+    def _stable_reference(self, number: int) -> str:
+        """One reference every mail of a ticket carries, so that Outlook and
+        Gmail keep the whole conversation together."""
+        return f"ticket-{number}@{self.settings.message_id_domain}"
+
+    def _thread_ids(self, connection: Any, ticket_id: int) -> list[str]:
+        table = Message.__table__
+        ids = connection.execute(
+            select(table.c.message_id)
+            .where(table.c.ticket_id == ticket_id, table.c.message_id != "",
+                   table.c.direction != "internal")
+            .order_by(table.c.id)
+        ).scalars().all()
+        return list(ids[-10:])
+
+    def _context(self, connection: Any, row: dict[str, Any],
+                 ticket: dict[str, Any]) -> dict[str, Any]:
+        customer_table, agent_table = Customer.__table__, Agent.__table__
+        requester = connection.execute(
+            select(customer_table.c.name, customer_table.c.email)
+            .where(customer_table.c.id == ticket["requester_id"])).first()
+        message = None
+        if row["message_row_id"]:
+            message = connection.execute(
+                select(Message.__table__).where(Message.__table__.c.id == row["message_row_id"])
+            ).first()
+        agent = None
+        author = message.author if message is not None else None
+        if author:
+            agent = connection.execute(
+                select(agent_table.c.name, agent_table.c.email)
+                .where(agent_table.c.email == author)).first()
+        if agent is None and ticket["assignee_id"]:
+            agent = connection.execute(
+                select(agent_table.c.name, agent_table.c.email)
+                .where(agent_table.c.id == ticket["assignee_id"])).first()
+        text = self._text(connection, row, ticket, message)
+        names = labels(row["language"])
+        payload = json.loads(row["payload"] or "{}")
+        old = None
+        if ticket["follow_up_of"]:
+            old_row = connection.execute(
+                select(Ticket.__table__.c.number, Ticket.__table__.c.subject)
+                .where(Ticket.__table__.c.number == ticket["follow_up_of"])).first()
+            old = {"number": old_row.number, "subject": old_row.subject} if old_row else None
+        return {
+            "ticket": {
+                "number": ticket["number"], "subject": ticket["subject"],
+                "status": ticket["status"],
+                "status_label": names["status"].get(ticket["status"], ticket["status"]),
+                "request_type": ticket["request_type"],
+                "request_type_label": names["request_type"].get(ticket["request_type"],
+                                                                ticket["request_type"]),
+                "priority": ticket["priority"],
+                "priority_label": names["priority"].get(ticket["priority"], ticket["priority"]),
+                "tag": self.settings.mail.subject_tag.format(number=ticket["number"]),
+                "follow_up_of": ticket["follow_up_of"],
+            },
+            "customer": {"name": requester.name if requester else "",
+                         "email": requester.email if requester else ""},
+            "agent": {"name": agent.name, "email": agent.email} if agent else None,
+            "text": text,
+            "thread": self._thread(connection, ticket["id"], row["message_row_id"]),
+            "reference_line": tokens.body_reference(self.secret, ticket["number"]),
+            "signature_name": self.settings.notify.signature_name,
+            "brand": self.settings.notify.brand,
+            "old_ticket": old,
+            "commands": payload.get("commands", []),
+            "csat_url": payload.get("csat_url"),
+        }
+
+    def _text(self, connection: Any, row: dict[str, Any], ticket: dict[str, Any],
+              message: Any) -> str:
+        if message is not None:
+            return str(message.text_display or message.text)
+        table = Message.__table__
+        latest = connection.execute(
+            select(table.c.text_display, table.c.text)
+            .where(table.c.ticket_id == ticket["id"], table.c.direction == "in")
+            .order_by(table.c.id.desc()).limit(1)).first()
+        return str(latest.text_display or latest.text) if latest else ""
+
+    def _thread(self, connection: Any, ticket_id: int, exclude: int | None) -> list[dict[str, Any]]:
+        table = Message.__table__
+        rows = connection.execute(
+            select(table.c.id, table.c.author, table.c.from_addr, table.c.date,
+                   table.c.created_at, table.c.text_display, table.c.text)
+            .where(table.c.ticket_id == ticket_id, table.c.direction != "internal")
+            .order_by(table.c.id.desc()).limit(THREAD_DEPTH + 1)
+        ).all()
+        return [
+            {"author": r.author or r.from_addr, "date": r.date or r.created_at,
+             "text": r.text_display or r.text}
+            for r in rows if r.id != exclude
+        ][:THREAD_DEPTH]
