@@ -172,3 +172,46 @@ def test_permanent_refusal_marks_bouncing_and_fails_visibly(mailing: tuple[Desk,
     wait_until(lambda: len(sink.to("agent@example.com")) == 2)
     kinds = [r["kind"] for r in outbox_rows(desk)]
     assert kinds.count("acknowledgement") == 1
+
+
+def test_agent_answers_by_mail_with_commands(mailing: tuple[Desk, Sink]) -> None:
+    desk, sink = mailing
+    number = desk.ingest(make_mail(subject="Drucker", sender="Erika <erika@kunde.de>"))[1][
+        "ticket"]
+    sink.wait(1, "erika@kunde.de")
+    (notice,) = sink.wait(1, "agent@example.com")
+    # the agent answers the notice from their mail client, commands on top
+    answer = reply_to(notice, "#status pending\n#priority normal\n\nBitte starten Sie den "
+                      "Drucker neu.\n", sender="Demo Agent <agent@example.com>")
+    out = desk.ingest(answer)[1]
+    assert (out["action"], out["ticket"]) == ("appended", number)
+    ticket = desk.show(number)
+    assert (ticket["status"], ticket["priority"]) == ("pending", "normal")
+    to_customer = sink.wait(2, "erika@kunde.de")[-1]
+    body = to_customer.get_body(("plain",)).get_content()
+    assert "Bitte starten Sie den Drucker neu." in body
+    assert "#status" not in body
+    confirmations = sink.wait(2, "agent@example.com")
+    assert "#status pending" in confirmations[-1].get_body(("plain",)).get_content()
+
+    # the customer answers: open again, the agent is told
+    out = desk.ingest(reply_to(to_customer, "Hat geklappt, danke!\n"))[1]
+    assert out["action"] == "appended"
+    assert desk.show(number)["status"] == "open"
+    sink.wait(3, "agent@example.com")
+
+
+def test_invalid_agent_command_applies_nothing_and_says_why(mailing: tuple[Desk, Sink]) -> None:
+    desk, sink = mailing
+    number = desk.ingest(make_mail(subject="Monitor"))[1]["ticket"]
+    (notice,) = sink.wait(1, "agent@example.com")
+    out = desk.ingest(reply_to(notice, "#status pending\n#colour blue\n\nText\n",
+                               sender="agent@example.com"))[1]
+    assert out["reason"] == "agent_commands_rejected"
+    ticket = desk.show(number)
+    assert ticket["status"] == "new"  # nothing applied, nothing sent to the customer
+    assert ticket["messages"][-1]["direction"] == "internal"
+    report = sink.wait(2, "agent@example.com")[-1].get_body(("plain",)).get_content()
+    assert "#colour" in report
+    time.sleep(0.5)
+    assert len(sink.to("erika@kunde.de")) == 1  # only the acknowledgement
