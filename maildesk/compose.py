@@ -17,10 +17,11 @@ finds shorter) with every header maildesk relies on:
 - Auto-Submitted when given (RFC 3834) and always
   ``X-Auto-Response-Suppress: All``: maildesk never wants auto-replies.
 
-Header values never carry a CR or LF: free text (subject, names, topic,
-extra header values) is flattened to one line, so "x\\r\\nBcc: victim@…"
-stays a harmless subject; an address, Message-ID, Thread-Index or header
-name with a line break is refused with ValueError.
+Header values never carry a CR or LF: free text (subject, display names,
+topic, extra header values) is flattened to one line, so "x\\r\\nBcc:
+victim@…" stays a harmless subject; an address entry must parse as exactly
+one address, and a Message-ID, Thread-Index or header name with a line
+break is refused with ValueError.
 Pure: the standard library's email package only; no database, no network.
 """
 
@@ -193,14 +194,14 @@ def _addresses(values: Sequence[str], field: str) -> list[Address]:
     result: list[Address] = []
     seen: set[str] = set()
     for value in values:
-        if _LINE_BREAKS.search(value):
-            # Flattening would turn "a@x\r\nBcc: b@y" into a second recipient.
-            raise ValueError(f"line break in an address in {field}: {value!r}")
-        found = getaddresses([value])
+        # One entry is one address: a line break that would smuggle in a
+        # second recipient ("a@x\r\nBcc: b@y") parses as two and is refused;
+        # one inside a quoted display name just becomes a space.
+        found = getaddresses([_one_line(value)])
         if len(found) != 1 or not found[0][1]:
             raise ValueError(f"not exactly one address in {field}: {value!r}")
         name, addr = found[0]
-        if "@" not in addr or any(c in addr for c in " <>,;"):
+        if addr.count("@") != 1 or any(c in addr for c in " <>,;"):
             raise ValueError(f"invalid address in {field}: {value!r}")
         try:
             address = Address(display_name=_one_line(name), addr_spec=addr)

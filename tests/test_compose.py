@@ -147,7 +147,8 @@ def test_references_end_with_the_parent_and_skip_junk() -> None:
 
 def test_naive_date_counts_as_utc() -> None:
     naive = parsed(build(date=datetime(2026, 11, 2, 9, 15)))
-    other_zone = parsed(build(date=datetime(2026, 11, 2, 10, 15, tzinfo=timezone(timedelta(hours=1)))))
+    plus_one = timezone(timedelta(hours=1))
+    other_zone = parsed(build(date=datetime(2026, 11, 2, 10, 15, tzinfo=plus_one)))
     assert parsedate_to_datetime(str(naive["Date"])) == CREATED
     assert parsedate_to_datetime(str(other_zone["Date"])) == CREATED
 

@@ -265,7 +265,8 @@ def test_override_replaces_one_file_only(tmp_path: Path, renderer: Renderer) -> 
 def test_override_can_replace_a_layout_and_add_a_language(tmp_path: Path) -> None:
     fr = tmp_path / "fr"
     fr.mkdir()
-    for part, body in (("subject", "{{ ticket.tag }} Fermé"), ("txt", "Fermé.\n{{ reference_line }}"),
+    for part, body in (("subject", "{{ ticket.tag }} Fermé"),
+                       ("txt", "Fermé.\n{{ reference_line }}"),
                        ("html", "<p>Fermé {{ ticket.subject }}</p>")):  # fmt: skip
         (fr / f"closed.{part}.j2").write_text(body, encoding="utf-8")
     ops = Renderer(override_dir=tmp_path)

@@ -11,8 +11,10 @@ once, never silently lost).
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
+import threading
 from dataclasses import replace
 from datetime import timedelta
 from pathlib import Path
@@ -42,13 +44,17 @@ class Sender:
         self.secret = load_secret(settings)
         override = Path(settings.notify.templates_dir) if settings.notify.templates_dir else None
         self.renderer = Renderer(override, settings.mail.default_language)
+        # SQLite has one writer: worker threads queue here instead of in
+        # SQLite's busy handler, which sleeps in steps of up to 100 ms.
+        self._write_lock = (threading.Lock() if engine.dialect.name == "sqlite"
+                            else contextlib.nullcontext())
 
     def __call__(self, outbox_id: int) -> None:
         self.send(outbox_id)
 
     def claim(self, outbox_id: int) -> dict[str, Any] | None:
         table = Outbox.__table__
-        with self.engine.begin() as connection:
+        with self._write_lock, self.engine.begin() as connection:
             row = connection.execute(
                 update(table).where(table.c.id == outbox_id, table.c.state == "queued")
                 .values(state="sending", attempts=table.c.attempts + 1,
@@ -91,7 +97,7 @@ class Sender:
             return self._finish(row, "failed", f"after {row['attempts']} attempts: {error}")
         delay = self.settings.worker.backoff_seconds * 2 ** (row["attempts"] - 1)
         table = Outbox.__table__
-        with self.engine.begin() as connection:
+        with self._write_lock, self.engine.begin() as connection:
             connection.execute(
                 update(table).where(table.c.id == row["id"], table.c.state == "sending")
                 .values(state="queued", last_error=error,
@@ -104,7 +110,7 @@ class Sender:
     def _finish(self, row: dict[str, Any], state: str, error: str | None, *,
                 number: int | None = None, accepted: tuple[str, ...] = ()) -> str:
         table = Outbox.__table__
-        with self.engine.begin() as connection:
+        with self._write_lock, self.engine.begin() as connection:
             connection.execute(
                 update(table).where(table.c.id == row["id"])
                 .values(state=state, last_error=error,
@@ -120,7 +126,7 @@ class Sender:
 
     def _mark_bouncing(self, addresses: list[str]) -> None:
         table = Customer.__table__
-        with self.engine.begin() as connection:
+        with self._write_lock, self.engine.begin() as connection:
             connection.execute(update(table).where(table.c.email.in_(addresses))
                                .values(bouncing=True))
 
