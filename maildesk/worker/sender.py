@@ -29,7 +29,7 @@ from maildesk.config import Settings
 from maildesk.models import Agent, Customer, Event, Message, Outbox, Ticket, utcnow
 from maildesk.render import Renderer, labels
 from maildesk.secret import load_secret
-from maildesk.worker.transport import PermanentFailure, TemporaryFailure, send
+from maildesk.worker.transport import PermanentFailure, Relay, TemporaryFailure
 
 log = logging.getLogger(__name__)
 
@@ -44,6 +44,7 @@ class Sender:
         self.secret = load_secret(settings)
         override = Path(settings.notify.templates_dir) if settings.notify.templates_dir else None
         self.renderer = Renderer(override, settings.mail.default_language)
+        self.relay = Relay(settings.relay)
         # SQLite has one writer: worker threads queue here instead of in
         # SQLite's busy handler, which sleeps in steps of up to 100 ms.
         self._write_lock = (threading.Lock() if engine.dialect.name == "sqlite"
@@ -71,7 +72,7 @@ class Sender:
         try:
             message, recipients, number = self.build(row)
             envelope_from = self.settings.mail.addresses[0]
-            delivery = send(self.settings.relay, message, envelope_from, recipients)
+            delivery = self.relay.send(message, envelope_from, recipients)
         except TemporaryFailure as exc:
             return self._temporary(row, str(exc))
         except PermanentFailure as exc:

@@ -3,8 +3,11 @@ permanent (per recipient), because they are handled differently."""
 
 from __future__ import annotations
 
+import contextlib
 import smtplib
 import ssl
+import threading
+import time
 from dataclasses import dataclass
 from email.message import EmailMessage
 
@@ -21,27 +24,90 @@ class Delivery:
     refused: dict[str, tuple[int, str]]  # permanently refused recipients
 
 
+#: A kept connection idle longer than this is checked with NOOP before use.
+IDLE_CHECK_SECONDS = 5
+#: ... and closed when idle longer than this (relays drop idle sessions).
+IDLE_CLOSE_SECONDS = 60
+
+
+class Relay:
+    """Sends through the relay, keeping one SMTP session per worker thread
+    (a new TCP+EHLO(+TLS+AUTH) per mail costs more than the mail itself).
+
+    A kept session is only ever re-checked *before* a mail (NOOP); once a
+    mail's MAIL FROM is sent, any failure is reported, never retried here:
+    the relay may have taken it, and the outbox decides about retries.
+    """
+
+    def __init__(self, settings: RelaySettings) -> None:
+        self.settings = settings
+        self._local = threading.local()
+
+    def send(self, message: EmailMessage, envelope_from: str,
+             recipients: list[str]) -> Delivery:
+        client = self._client()
+        try:
+            refused = client.send_message(message, from_addr=envelope_from,
+                                          to_addrs=recipients)
+        except smtplib.SMTPRecipientsRefused as exc:
+            self._reset(client)
+            return _sorted(recipients, exc.recipients)
+        except smtplib.SMTPResponseException as exc:
+            self._reset(client)
+            if 500 <= exc.smtp_code < 600 and exc.smtp_code != 552:
+                raise PermanentFailure(f"relay refused the mail: {exc.smtp_code} "
+                                       f"{exc.smtp_error!r}") from exc
+            raise TemporaryFailure(f"relay said {exc.smtp_code} {exc.smtp_error!r}") from exc
+        except (OSError, smtplib.SMTPException) as exc:
+            self._drop()
+            raise TemporaryFailure(f"relay {self.settings.host}:{self.settings.port}: "
+                                   f"{exc}") from exc
+        self._local.used = time.monotonic()
+        return _sorted(recipients, refused)
+
+    def _client(self) -> smtplib.SMTP:
+        client: smtplib.SMTP | None = getattr(self._local, "client", None)
+        idle = time.monotonic() - getattr(self._local, "used", 0.0)
+        if client is not None and idle > IDLE_CLOSE_SECONDS:
+            self._drop()
+            client = None
+        if client is not None and idle > IDLE_CHECK_SECONDS:
+            try:
+                if client.noop()[0] != 250:
+                    raise smtplib.SMTPException("NOOP refused")
+            except (OSError, smtplib.SMTPException):
+                self._drop()
+                client = None
+        if client is None:
+            try:
+                client = _connect(self.settings)
+                if self.settings.user:
+                    client.login(self.settings.user, self.settings.read_password())
+            except (OSError, smtplib.SMTPException) as exc:
+                raise TemporaryFailure(
+                    f"relay {self.settings.host}:{self.settings.port}: {exc}") from exc
+            self._local.client = client
+            self._local.used = time.monotonic()
+        return client
+
+    def _reset(self, client: smtplib.SMTP) -> None:
+        try:
+            client.rset()
+        except (OSError, smtplib.SMTPException):
+            self._drop()
+
+    def _drop(self) -> None:
+        client = getattr(self._local, "client", None)
+        self._local.client = None
+        if client is not None:
+            with contextlib.suppress(OSError, smtplib.SMTPException):
+                client.close()
+
+
 def send(relay: RelaySettings, message: EmailMessage, envelope_from: str,
          recipients: list[str]) -> Delivery:
-    try:
-        client = _connect(relay)
-    except (OSError, smtplib.SMTPException) as exc:
-        raise TemporaryFailure(f"relay {relay.host}:{relay.port}: {exc}") from exc
-    try:
-        with client:
-            if relay.user:
-                client.login(relay.user, relay.read_password())
-            refused = client.send_message(message, from_addr=envelope_from, to_addrs=recipients)
-    except smtplib.SMTPRecipientsRefused as exc:
-        return _sorted(recipients, exc.recipients)
-    except smtplib.SMTPResponseException as exc:
-        if 500 <= exc.smtp_code < 600 and exc.smtp_code not in (552,):
-            raise PermanentFailure(f"relay refused the mail: {exc.smtp_code} "
-                                   f"{exc.smtp_error!r}") from exc
-        raise TemporaryFailure(f"relay said {exc.smtp_code} {exc.smtp_error!r}") from exc
-    except (OSError, smtplib.SMTPException) as exc:
-        raise TemporaryFailure(f"relay {relay.host}:{relay.port}: {exc}") from exc
-    return _sorted(recipients, refused)
+    """One mail over a fresh session (for callers without a Relay)."""
+    return Relay(relay).send(message, envelope_from, recipients)
 
 
 class PermanentFailure(Exception):
