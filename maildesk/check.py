@@ -85,8 +85,40 @@ def check_imap(settings: Settings) -> Iterator[CheckResult]:
         yield CheckResult(name, ok, detail)
 
 
+def check_relay(settings: Settings) -> CheckResult:
+    """Connect, EHLO (and STARTTLS/login as configured), QUIT."""
+    from maildesk.worker.transport import Relay, TemporaryFailure
+
+    relay = settings.relay
+    name = f"relay {relay.host}:{relay.port} ({relay.security})"
+    try:
+        code = Relay(relay).probe()  # the same connect path the worker uses
+    except TemporaryFailure as exc:
+        return CheckResult(name, False, str(exc))
+    except Exception as exc:  # noqa: BLE001
+        return CheckResult(name, False, f"{type(exc).__name__}: {exc}")
+    return CheckResult(name, code == 250, f"EHLO answered {code}")
+
+
+def check_broker(settings: Settings) -> CheckResult:
+    if not settings.broker.url:
+        return CheckResult("broker", True, "embedded (serve sends notifications itself)")
+    import redis
+
+    name = f"broker {db.safe_url(settings.broker.url)}"
+    try:
+        client = redis.Redis.from_url(settings.broker.url, socket_timeout=5,
+                                      socket_connect_timeout=5)
+        client.ping()
+        client.close()
+    except Exception as exc:  # noqa: BLE001
+        return CheckResult(name, False, f"{type(exc).__name__}: {exc}")
+    return CheckResult(name, True, "PING answered")
+
+
 def run_checks(settings: Settings) -> list[CheckResult]:
-    results = [check_data_dir(settings), check_database(settings)]
+    results = [check_data_dir(settings), check_database(settings), check_broker(settings),
+               check_relay(settings)]
     if settings.smtp.enabled:
         results.append(check_port("smtp", settings.smtp.host, settings.smtp.port))
     if settings.lmtp.enabled:

@@ -65,6 +65,14 @@ class Relay:
         self._local.used = time.monotonic()
         return _sorted(recipients, refused)
 
+    def probe(self) -> int:
+        """Connect (TLS, login as configured), EHLO, QUIT: the EHLO code."""
+        client = self._client()
+        try:
+            return int(client.ehlo()[0])
+        finally:
+            self._drop()
+
     def _client(self) -> smtplib.SMTP:
         client: smtplib.SMTP | None = getattr(self._local, "client", None)
         idle = time.monotonic() - getattr(self._local, "used", 0.0)
