@@ -166,6 +166,29 @@ class NotifySettings(_Section):
     auto_limit_hours: float = Field(default=3, gt=0)
 
 
+class CalendarSettings(_Section):
+    timezone: str = "Europe/Berlin"
+    workdays: tuple[int, ...] = (0, 1, 2, 3, 4)  # Monday = 0
+    country: str = "DE"
+    subdivision: str = ""  # e.g. "BY" for Bavaria; "" = national holidays only
+    closed_days: tuple[str, ...] = ()  # extra closed days, ISO dates
+    business_hours: tuple[str, str] = ("08:00", "17:00")
+
+    @field_validator("workdays")
+    @classmethod
+    def _workdays(cls, values: tuple[int, ...]) -> tuple[int, ...]:
+        if not values or any(v < 0 or v > 6 for v in values):
+            raise ValueError("workdays are numbers 0 (Monday) to 6 (Sunday), at least one")
+        return tuple(sorted(set(values)))
+
+
+class RulesSettings(_Section):
+    reminder_business_days: int = Field(default=5, ge=1)
+    second_reminder_business_days: int = Field(default=5, ge=1)
+    solved_close_days: int = Field(default=14, ge=1)
+    sweep_seconds: float = Field(default=60, gt=0)
+
+
 class SecuritySettings(_Section):
     secret: str = ""  # "" = a random secret kept in <data_dir>/secret
 
@@ -235,6 +258,8 @@ class Settings(_Section):
     worker: WorkerSettings = WorkerSettings()
     relay: RelaySettings = RelaySettings()
     notify: NotifySettings = NotifySettings()
+    calendar: CalendarSettings = CalendarSettings()
+    rules: RulesSettings = RulesSettings()
     security: SecuritySettings = SecuritySettings()
     log: LogSettings = LogSettings()
     routes: tuple[RouteSettings, ...] = ()

@@ -252,6 +252,22 @@ class Daemon:
         self.listeners.append(listener)
         return listener
 
+    async def rules_sweep(self) -> None:
+        """The time-based rules every rules.sweep_seconds (all instances may
+        run it: each ticket is claimed once)."""
+        from maildesk.models import utcnow
+        from maildesk.sweep import run_sweep
+
+        while not self.stop.is_set():
+            try:
+                report = await asyncio.to_thread(run_sweep, self.engine, self.settings,
+                                                 self.ingestor.secret, utcnow())
+                self.dispatch(report.outbox_ids)
+            except Exception:  # the next round tries again
+                log.exception("rules sweep failed")
+            with suppress(TimeoutError):
+                await asyncio.wait_for(self.stop.wait(), self.settings.rules.sweep_seconds)
+
     async def drain(self) -> None:
         """Pending rows on start (crash recovery), then every few seconds."""
         while True:
@@ -279,6 +295,7 @@ class Daemon:
             asyncio.create_task(self.processor.run(), name="processor"),
         ]
         drainer = asyncio.create_task(self.drain(), name="drainer")
+        scheduler = asyncio.create_task(self.rules_sweep(), name="rules")
         if self.settings.smtp.enabled:
             await self.start_listener("smtp")
         if self.settings.lmtp.enabled:
@@ -289,7 +306,7 @@ class Daemon:
         log.info("maildesk serve is ready (instance %s)", self.instance_id)
         await self.stop.wait()
         systemd.notify("STOPPING=1")
-        await self.shutdown([*pollers, drainer, watchdog])
+        await self.shutdown([*pollers, drainer, scheduler, watchdog])
         return 0
 
     def where(self) -> str:

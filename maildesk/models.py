@@ -100,7 +100,10 @@ class Counter(SQLModel, table=True):
 
 
 class Ticket(SQLModel, table=True):
-    __table_args__ = (Index("ix_ticket_status_updated", "status", "updated_at"),)
+    __table_args__ = (Index("ix_ticket_status_updated", "status", "updated_at"),
+                      Index("ix_ticket_status_pending", "status", "reminders_sent",
+                            "pending_since"),
+                      Index("ix_ticket_status_solved", "status", "solved_at"))
     id: int | None = Field(default=None, primary_key=True)
     number: int = Field(unique=True)
     subject: str = Field(sa_type=Text)
@@ -123,6 +126,11 @@ class Ticket(SQLModel, table=True):
     updated_at: datetime = _ts()
     solved_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
     closed_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    # The reminder clock (SPEC §3): set when the ticket becomes pending and
+    # again when reminder 1 goes out, cleared when it leaves pending (a
+    # customer reply does that).
+    pending_since: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    reminders_sent: int = 0
 
 
 class Participant(SQLModel, table=True):

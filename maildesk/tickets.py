@@ -179,6 +179,11 @@ def status_change(ticket: dict[str, Any], new_status: str, actor: str,
         values["closed_at"] = now
     elif old == "solved":
         values["solved_at"] = None
+    # The reminder clock runs while the ticket waits for the customer.
+    if new_status == "pending":
+        values["pending_since"], values["reminders_sent"] = now, 0
+    elif old == "pending":
+        values["pending_since"] = None
     events = [event(ticket["id"], actor, "status", new_status, old)]
     if effect == "reopened":
         events.append(event(ticket["id"], actor, "reopened", "customer replied to a solved ticket"))

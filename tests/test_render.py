@@ -77,8 +77,13 @@ def visible_after(html: str, needle: str) -> str:
     return re.sub(r"<[^>]+>", "", rest).strip()
 
 
+#: Kinds of the time rules; rendered in tests/test_rule_templates.py with
+#: their own context keys.
+RULE_KINDS = ["auto_close", "release_notice", "reminder_1", "reminder_2"]
+
+
 def test_kinds_lists_every_notification(renderer: Renderer) -> None:
-    assert renderer.kinds() == KINDS
+    assert renderer.kinds() == sorted(KINDS + RULE_KINDS)
 
 
 @pytest.mark.parametrize("language", LANGUAGES)
@@ -309,6 +314,7 @@ def test_subject_is_one_line(renderer: Renderer) -> None:
 def test_builtin_templates_are_complete_per_language() -> None:
     for language in LANGUAGES:
         names = sorted(p.name for p in (BUILTIN_DIR / language).iterdir())
-        expected = sorted([f"{k}.{part}.j2" for k in KINDS for part in ("subject", "txt", "html")]
+        expected = sorted([f"{k}.{part}.j2" for k in KINDS + RULE_KINDS
+                           for part in ("subject", "txt", "html")]
                           + ["_layout.html.j2", "_layout.txt.j2"])  # fmt: skip
         assert names == expected

@@ -207,7 +207,15 @@ class Sender:
                 select(Ticket.__table__.c.number, Ticket.__table__.c.subject)
                 .where(Ticket.__table__.c.number == ticket["follow_up_of"])).first()
             old = {"number": old_row.number, "subject": old_row.subject} if old_row else None
+        asked_at = connection.execute(
+            select(Message.__table__.c.created_at)
+            .where(Message.__table__.c.ticket_id == ticket["id"],
+                   Message.__table__.c.direction == "out")
+            .order_by(Message.__table__.c.id.desc()).limit(1)).scalar()
+        extra = {k: v for k, v in payload.items() if k not in ("commands", "csat_url")}
         return {
+            **extra,
+            "asked_at": asked_at,
             "ticket": {
                 "number": ticket["number"], "subject": ticket["subject"],
                 "status": ticket["status"],
