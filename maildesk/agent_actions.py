@@ -116,6 +116,8 @@ def write_reply(session: Session, settings: Settings, secret: bytes, ticket: dic
     if ticket["assignee_id"] is None:
         values["assignee_id"] = agent.id
         events.append(tickets.event(ticket["id"], agent.email, "assignee", agent.email))
+    if ticket["first_response_at"] is None:
+        values["first_response_at"] = utcnow()
     store.update_ticket(session, ticket["id"], **values)
     store.insert_many(session, Event, events)
     ids = outbox.notify(session, settings, secret, number,
@@ -144,13 +146,15 @@ def set_fields(
     engine: Engine, settings: Settings, number: int, actor: str, *,
     status: str | None = None, priority: str | None = None, request_type: str | None = None,
     assign: str | None = None, group: str | None = None,
+    planned_version: str | None = None, dev_item: str | None = None,
 ) -> list[str]:
     """Change fields; returns what changed as "field: old -> new" lines."""
     with session_scope(engine) as session:
         ticket = _ticket(session, number)
         changes, ids = change_fields(session, settings, ticket, actor, status=status,
                                      priority=priority, request_type=request_type,
-                                     assign=assign, group=group)
+                                     assign=assign, group=group,
+                                     planned_version=planned_version, dev_item=dev_item)
     hand_over(settings, ids)
     return changes
 
@@ -159,6 +163,7 @@ def change_fields(
     session: Session, settings: Settings, ticket: dict[str, Any], actor: str, *,
     status: str | None = None, priority: str | None = None, request_type: str | None = None,
     assign: str | None = None, group: str | None = None,
+    planned_version: str | None = None, dev_item: str | None = None,
 ) -> tuple[list[str], list[int]]:
     """The changes inside the caller's transaction: (change lines, outbox ids)."""
     if request_type is not None and request_type not in REQUEST_TYPES:
@@ -197,6 +202,10 @@ def change_fields(
         if group_id != ticket["group_id"]:
             values["group_id"] = group_id
             events.append(tickets.event(ticket["id"], actor, "group", group))
+    for name, value in (("planned_version", planned_version), ("dev_item", dev_item)):
+        if value is not None and (value or None) != ticket[name]:
+            values[name] = value or None
+            events.append(tickets.event(ticket["id"], actor, name, value or "-", ticket[name]))
     if values:
         store.update_ticket(session, ticket["id"], **values)
     store.insert_many(session, Event, events)

@@ -203,16 +203,20 @@ def tickets_group() -> None:
 @tickets_group.command("list")
 @click.option("--status", type=click.Choice(views.STATUSES), default=None)
 @click.option("--search", default=None, help="Text in subject, body or sender; or a number.")
+@click.option("--sla", type=click.Choice(["green", "yellow", "red"]), default=None,
+              help="Only tickets still being worked on with this SLA light.")
+@click.option("--overdue", is_flag=True, help="Only tickets past an SLA limit (red).")
 @click.option("--limit", default=200, show_default=True)
 @click.option("--json", "as_json", is_flag=True, help="JSON with stable keys, ISO 8601 times.")
 @pass_app
 @handles_errors
 def tickets_list(
-    app: App, status: str | None, search: str | None, limit: int, as_json: bool
+    app: App, status: str | None, search: str | None, sla: str | None, overdue: bool,
+    limit: int, as_json: bool,
 ) -> None:
-    """Tickets, newest first."""
+    """Tickets, newest first, with their SLA light (green/yellow/red)."""
     with db.session_scope(app.ready_engine()) as session:
-        rows = views.ticket_list(session, status, search, limit)
+        rows = views.ticket_list(session, app.settings, status, search, limit, sla, overdue)
     if as_json:
         emit_json(rows)
     else:
@@ -227,7 +231,7 @@ def tickets_list(
 def tickets_show(app: App, number: str, as_json: bool) -> None:
     """One ticket with its messages, attachments and history."""
     with db.session_scope(app.ready_engine()) as session:
-        data = views.ticket_detail(session, _number(number))
+        data = views.ticket_detail(session, app.settings, _number(number))
     if data is None:
         fail(f"no ticket #{number.lstrip('#')}", 1)
     if as_json:
@@ -321,22 +325,28 @@ def tickets_note(app: App, number: str, agent: str, text: str | None,
               help="Request type; the priority follows it unless set explicitly.")
 @click.option("--assign", default=None, help="Agent address, or 'none'.")
 @click.option("--group", default=None, help="Group name, or 'none'.")
+@click.option("--planned-version", default=None,
+              help="The version that will ship the fix (with --status on_hold); '' clears it.")
+@click.option("--dev-item", default=None, help="The development item (e.g. DEV-123).")
 @click.option("--agent", "actor", default=None,
               help="Who makes the change (default: cli:<user>), for the history.")
 @pass_app
 @handles_errors
 def tickets_set(app: App, number: str, status: str | None, priority: str | None,
                 request_type: str | None, assign: str | None, group: str | None,
-                actor: str | None) -> None:
-    """Change status, priority, request type, assignee or group."""
+                planned_version: str | None, dev_item: str | None, actor: str | None) -> None:
+    """Change status, priority, request type, assignee, group, or link the
+    ticket to a development item and planned version."""
     from maildesk import agent_actions
 
-    if not any(v is not None for v in (status, priority, request_type, assign, group)):
-        fail("nothing to set: give --status, --priority, --type, --assign or --group", 2)
+    if not any(v is not None for v in (status, priority, request_type, assign, group,
+                                       planned_version, dev_item)):
+        fail("nothing to set: give --status, --priority, --type, --assign, --group, "
+             "--planned-version or --dev-item", 2)
     changes = _run_action(lambda: agent_actions.set_fields(
         app.ready_engine(), app.settings, _number(number), actor or agent_actions.cli_actor(),
         status=status, priority=priority, request_type=request_type, assign=assign,
-        group=group,
+        group=group, planned_version=planned_version, dev_item=dev_item,
     ))
     click.echo("\n".join(f"#{_number(number)} {c}" for c in changes) or "nothing changed")
 
@@ -429,6 +439,36 @@ def sweep_command(app: App, now_text: str | None, dry_run: bool, as_json: bool) 
     if report.actions:
         click.echo(f"sweep at {now.isoformat()} {verb}: " + ", ".join(
             f"{n} {a}" for a, n in sorted(report.counts().items())))
+
+
+@main.group("release")
+def release_group() -> None:
+    """Releases that tickets wait for (status on_hold, --planned-version)."""
+
+
+@release_group.command("publish")
+@click.argument("version")
+@click.option("--note", default=None, help="A line about the release for the customers.")
+@click.option("--agent", "actor", default=None, help="Who publishes (for the history).")
+@click.option("--json", "as_json", is_flag=True)
+@pass_app
+@handles_errors
+def release_publish(app: App, version: str, note: str | None, actor: str | None,
+                    as_json: bool) -> None:
+    """Tell every requester whose ticket waits for VERSION, and move those
+    tickets on (rules.release_status). Publishing twice tells nobody twice."""
+    from maildesk.agent_actions import cli_actor
+    from maildesk.releases import publish
+    from maildesk.worker.broker import hand_over
+
+    result = publish(app.ready_engine(), app.settings, version, note, actor or cli_actor())
+    hand_over(app.settings, result.outbox_ids)
+    if as_json:
+        emit_json({"version": version, "tickets": result.tickets,
+                   "notifications": len(result.outbox_ids)})
+    else:
+        click.echo(f"version {version}: {len(result.tickets)} tickets "
+                   f"({', '.join(f'#{n}' for n in result.tickets) or 'none waiting'})")
 
 
 @main.command("replay")

@@ -187,6 +187,22 @@ class RulesSettings(_Section):
     second_reminder_business_days: int = Field(default=5, ge=1)
     solved_close_days: int = Field(default=14, ge=1)
     sweep_seconds: float = Field(default=60, gt=0)
+    release_status: Literal["solved", "open"] = "solved"
+
+
+class SlaThreshold(_Section):
+    first_response_hours: float = Field(gt=0)
+    resolution_hours: float = Field(gt=0)
+
+
+class SlaSettings(_Section):
+    """Business hours per request type; yellow from `yellow_at` of a limit."""
+
+    yellow_at: float = Field(default=0.75, gt=0, lt=1)
+    user_help: SlaThreshold = SlaThreshold(first_response_hours=16, resolution_hours=80)
+    incident: SlaThreshold = SlaThreshold(first_response_hours=8, resolution_hours=40)
+    product_request: SlaThreshold = SlaThreshold(first_response_hours=16, resolution_hours=160)
+    urgent: SlaThreshold = SlaThreshold(first_response_hours=2, resolution_hours=8)
 
 
 class SecuritySettings(_Section):
@@ -260,6 +276,7 @@ class Settings(_Section):
     notify: NotifySettings = NotifySettings()
     calendar: CalendarSettings = CalendarSettings()
     rules: RulesSettings = RulesSettings()
+    sla: SlaSettings = SlaSettings()
     security: SecuritySettings = SecuritySettings()
     log: LogSettings = LogSettings()
     routes: tuple[RouteSettings, ...] = ()

@@ -131,6 +131,12 @@ class Ticket(SQLModel, table=True):
     # customer reply does that).
     pending_since: datetime | None = Field(default=None, sa_type=UTCDateTime)
     reminders_sent: int = 0
+    # The first public answer of an agent (SLA first response).
+    first_response_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    # Waiting for development (seed 000/002): the item and the version that
+    # will ship the fix; `maildesk release publish` notifies the requesters.
+    dev_item: str | None = Field(default=None, max_length=255)
+    planned_version: str | None = Field(default=None, max_length=64, index=True)
 
 
 class Participant(SQLModel, table=True):

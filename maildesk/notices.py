@@ -18,7 +18,7 @@ AUTO_REPLIED = "auto-replied"
 AUTO_GENERATED = "auto-generated"
 
 EVENTS = ("ticket_created", "customer_reply", "reopened", "followup_created", "agent_reply",
-          "solution", "closed")
+          "solution", "closed", "release")
 
 
 @dataclass(frozen=True)
@@ -117,4 +117,6 @@ def plan(event: str, audience: Audience) -> list[NoticePlan]:
         return _customer("agent_reply", audience, None, with_cc=True)
     if event == "solution":
         return _customer("solution", audience, None, with_cc=True)
+    if event == "release":
+        return _customer("release_notice", audience, AUTO_GENERATED)
     return _customer("closed", audience, AUTO_GENERATED)

@@ -285,7 +285,8 @@ def ticket_by_number(session: Session, number: int) -> Ticket | None:
 
 
 def list_tickets(
-    session: Session, status: str | None = None, search: str | None = None, limit: int = 200
+    session: Session, status: str | None = None, search: str | None = None,
+    limit: int | None = 200,
 ) -> Sequence[Ticket]:
     statement = select(Ticket)
     if status:
@@ -302,7 +303,9 @@ def list_tickets(
         if search.lstrip("#").isdigit():
             conditions.append(Ticket.number == int(search.lstrip("#")))
         statement = statement.where(or_(*conditions))
-    statement = statement.order_by(col(Ticket.number).desc()).limit(limit)
+    statement = statement.order_by(col(Ticket.number).desc())
+    if limit is not None:
+        statement = statement.limit(limit)
     return session.exec(statement).all()
 
 

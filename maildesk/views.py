@@ -5,13 +5,16 @@ The dict keys are a stable interface: scripts read them. Times are ISO 8601.
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 from sqlmodel import Session
 
 from maildesk import store
+from maildesk.calendar import BusinessCalendar
+from maildesk.config import Settings
 from maildesk.models import InboundMail, Ticket
+from maildesk.sla import light
 
 STATUSES = ("new", "open", "pending", "on_hold", "solved", "closed")
 OUTCOMES = ("created", "appended", "reopened", "followup", "ignored", "rejected")
@@ -22,13 +25,28 @@ def iso(value: datetime | None) -> str | None:
 
 
 def ticket_list(
-    session: Session, status: str | None, search: str | None, limit: int
+    session: Session, settings: Settings, status: str | None, search: str | None, limit: int,
+    sla: str | None = None, overdue: bool = False,
 ) -> list[dict[str, Any]]:
-    tickets = store.list_tickets(session, status, search, limit)
-    return _ticket_dicts(session, tickets)
+    """Tickets, newest first. With an SLA filter only tickets still being
+    worked on (not solved or closed) are looked at, all of them."""
+    if sla or overdue:
+        tickets = [t for t in store.list_tickets(session, status, search, limit=None)
+                   if t.status not in ("solved", "closed")]
+        rows = _ticket_dicts(session, tickets, settings)
+        wanted = "red" if overdue else sla
+        return [r for r in rows if r["sla"]["state"] == wanted][:limit]
+    return _ticket_dicts(session, store.list_tickets(session, status, search, limit), settings)
 
 
-def _ticket_dicts(session: Session, tickets: list[Ticket] | Any) -> list[dict[str, Any]]:
+def _resolved_at(t: Ticket) -> datetime | None:
+    return t.solved_at or t.closed_at if t.status in ("solved", "closed") else None
+
+
+def _ticket_dicts(session: Session, tickets: list[Ticket] | Any,
+                  settings: Settings) -> list[dict[str, Any]]:
+    calendar = BusinessCalendar.from_settings(settings.calendar)
+    now = datetime.now(UTC)
     customers = store.customers_by_id(session, (t.requester_id for t in tickets))
     organisations = store.organisations_by_id(session, (t.organisation_id for t in tickets))
     participants = store.participants_of(session, (t.id for t in tickets))
@@ -56,17 +74,24 @@ def _ticket_dicts(session: Session, tickets: list[Ticket] | Any) -> list[dict[st
             "subcategory": t.subcategory,
             "language": t.language,
             "follow_up_of": t.follow_up_of,
+            "planned_version": t.planned_version,
+            "dev_item": t.dev_item,
+            "sla": light(t.request_type, t.created_at, t.first_response_at, _resolved_at(t),
+                         now, settings.sla, calendar).as_dict(),
             "created_at": iso(t.created_at),
             "updated_at": iso(t.updated_at),
+            "first_response_at": iso(t.first_response_at),
+            "solved_at": iso(t.solved_at),
+            "closed_at": iso(t.closed_at),
         })
     return rows
 
 
-def ticket_detail(session: Session, number: int) -> dict[str, Any] | None:
+def ticket_detail(session: Session, settings: Settings, number: int) -> dict[str, Any] | None:
     ticket = store.ticket_by_number(session, number)
     if ticket is None or ticket.id is None:
         return None
-    data = _ticket_dicts(session, [ticket])[0]
+    data = _ticket_dicts(session, [ticket], settings)[0]
     messages = store.messages_of(session, ticket.id)
     attachments = store.attachments_of(session, (m.id for m in messages))
     data["messages"] = [
@@ -149,10 +174,11 @@ def _clip(text: str, width: int) -> str:
 
 def ticket_table(rows: list[dict[str, Any]]) -> str:
     return table(
-        ["NUMBER", "STATUS", "TYPE", "PRIO", "REQUESTER", "UPDATED", "SUBJECT"],
+        ["NUMBER", "STATUS", "TYPE", "PRIO", "SLA", "REQUESTER", "UPDATED", "SUBJECT"],
         [
             [
                 f"#{r['number']}", r["status"], r["request_type"], r["priority"],
+                r["sla"]["state"] if r["status"] not in ("solved", "closed") else "-",
                 _clip(r["requester"]["email"] if r["requester"] else "-", 32),
                 (r["updated_at"] or "")[:16].replace("T", " "),
                 _clip(r["subject"], 60),
