@@ -205,6 +205,13 @@ class SlaSettings(_Section):
     urgent: SlaThreshold = SlaThreshold(first_response_hours=2, resolution_hours=8)
 
 
+class WebSettings(_Section):
+    enabled: bool = True
+    host: str = "127.0.0.1"
+    port: int = Field(default=8025, ge=0, le=65535)
+    base_url: str = "http://127.0.0.1:8025"  # how customers reach the pages (links in mails)
+
+
 class SecuritySettings(_Section):
     secret: str = ""  # "" = a random secret kept in <data_dir>/secret
 
@@ -277,6 +284,7 @@ class Settings(_Section):
     calendar: CalendarSettings = CalendarSettings()
     rules: RulesSettings = RulesSettings()
     sla: SlaSettings = SlaSettings()
+    web: WebSettings = WebSettings()
     security: SecuritySettings = SecuritySettings()
     log: LogSettings = LogSettings()
     routes: tuple[RouteSettings, ...] = ()
