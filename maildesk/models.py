@@ -258,7 +258,7 @@ class Outbox(SQLModel, table=True):
     """
 
     __table_args__ = (Index("ix_outbox_state_next", "state", "next_attempt_at"),
-                      Index("ix_outbox_kind_to_created", "kind", "to_addrs", "created_at"))
+                      Index("ix_outbox_to_created", "to_addrs", "created_at"))
     id: int | None = Field(default=None, primary_key=True)
     created_at: datetime = _ts()
     kind: str = Field(max_length=40)

@@ -13,7 +13,7 @@ from collections.abc import Iterable, Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import func, insert, select, update
+from sqlalchemy import bindparam, func, insert, select, update
 from sqlmodel import Session
 
 from maildesk import notices, tokens
@@ -32,56 +32,68 @@ from maildesk.models import (
 STATES = ("queued", "sending", "sent", "failed")
 
 
-def _audience(session: Session, settings: Settings, ticket: dict[str, Any],
-              skip_agent: str | None) -> notices.Audience:
-    connection = session.connection()
+def _statements() -> dict[str, Any]:
+    """The hot-path queries, built once: building SQLAlchemy statement
+    objects per call cost more than running them."""
     customer, participant = Customer.__table__, Participant.__table__
     agent, member, group = Agent.__table__, GroupMember.__table__, AgentGroup.__table__
-    requester = connection.execute(
-        select(customer.c.email, customer.c.language).where(customer.c.id == ticket["requester_id"])
-    ).first()
-    cc = connection.execute(
-        select(participant.c.email).where(participant.c.ticket_id == ticket["id"])
-        .order_by(participant.c.id)
-    ).scalars().all()
-    assignee = None
-    if ticket["assignee_id"]:
-        assignee = connection.execute(
-            select(agent.c.email).where(agent.c.id == ticket["assignee_id"])).scalar()
+    ticket, outbox = Ticket.__table__, Outbox.__table__
+    cc_customer = customer.alias("cc_customer")
+    return {
+        "ticket": select(ticket).where(ticket.c.number == bindparam("number")),
+        "people": select(customer.c.email, customer.c.language, customer.c.bouncing)
+        .where(customer.c.id == bindparam("requester_id"))
+        .union_all(
+            select(participant.c.email, cc_customer.c.language, cc_customer.c.bouncing)
+            .outerjoin(cc_customer, cc_customer.c.email == participant.c.email)
+            .where(participant.c.ticket_id == bindparam("ticket_id"))
+        ),
+        "agents": select(agent.c.id, agent.c.email).where(agent.c.active),
+        "members": select(agent.c.email).join(member, member.c.agent_id == agent.c.id)
+        .where(member.c.group_id == bindparam("group_id"), agent.c.active),
+        "group": select(group.c.email).where(group.c.id == bindparam("group_id")),
+        "recent": select(outbox.c.to_addrs, func.count())
+        .where(outbox.c.to_addrs.in_(bindparam("addresses", expanding=True)),
+               outbox.c.created_at >= bindparam("since"), outbox.c.auto_submitted.is_not(None))
+        .group_by(outbox.c.to_addrs),
+    }
+
+
+_SQL = _statements()
+
+
+def _audience(session: Session, settings: Settings, ticket: dict[str, Any],
+              skip_agent: str | None) -> notices.Audience:
+    """Who could be told: a few small indexed queries (this runs for every
+    new ticket, so it is on the ingest hot path)."""
+    connection = session.connection()
+    people = connection.execute(
+        _SQL["people"], {"requester_id": ticket["requester_id"], "ticket_id": ticket["id"]}
+    ).all()
+    requester = people[0] if people and ticket["requester_id"] else None
+    cc = [p.email for p in people[1 if requester else 0:]]
+    agents = connection.execute(_SQL["agents"]).all()
+    assignee = next((a.email for a in agents if a.id == ticket["assignee_id"]), None)
     members: Sequence[str] = ()
     group_address = None
     if ticket["group_id"]:
         members = connection.execute(
-            select(agent.c.email).join(member, member.c.agent_id == agent.c.id)
-            .where(member.c.group_id == ticket["group_id"], agent.c.active)
-        ).scalars().all()
+            _SQL["members"], {"group_id": ticket["group_id"]}).scalars().all()
         group_address = connection.execute(
-            select(group.c.email).where(group.c.id == ticket["group_id"])).scalar()
-    everyone = connection.execute(select(agent.c.email).where(agent.c.active)).scalars().all()
-    candidates = [a for a in (requester.email if requester else None, *cc) if a]
+            _SQL["group"], {"group_id": ticket["group_id"]}).scalar()
+    candidates = [p.email for p in people]
     return notices.Audience(
         requester=requester.email if requester else None,
         requester_language=(requester.language if requester else None) or ticket["language"],
         participants=tuple(cc), assignee=assignee, group_members=tuple(members),
-        group_address=group_address, all_agents=tuple(everyone),
+        group_address=group_address, all_agents=tuple(a.email for a in agents),
         agent_language=settings.mail.default_language,
         ours=frozenset(settings.mail.addresses),
-        bouncing=_bouncing(session, candidates),
+        bouncing=frozenset(p.email for p in people if p.bouncing),
         over_limit=_over_limit(session, settings, candidates),
         channel=ticket["channel"],
         agents_to_skip=frozenset({skip_agent}) if skip_agent else frozenset(),
     )
-
-
-def _bouncing(session: Session, addresses: Iterable[str]) -> frozenset[str]:
-    wanted = list(addresses)
-    if not wanted:
-        return frozenset()
-    table = Customer.__table__
-    rows = session.connection().execute(
-        select(table.c.email).where(table.c.email.in_(wanted), table.c.bouncing)
-    ).scalars().all()
-    return frozenset(rows)
 
 
 def _over_limit(session: Session, settings: Settings, addresses: Iterable[str]) -> frozenset[str]:
@@ -89,14 +101,9 @@ def _over_limit(session: Session, settings: Settings, addresses: Iterable[str]) 
     wanted = list(addresses)
     if not wanted:
         return frozenset()
-    table = Outbox.__table__
     since = utcnow() - timedelta(hours=settings.notify.auto_limit_hours)
     rows = session.connection().execute(
-        select(table.c.to_addrs, func.count())
-        .where(table.c.to_addrs.in_(wanted), table.c.created_at >= since,
-               table.c.auto_submitted.is_not(None))
-        .group_by(table.c.to_addrs)
-    ).all()
+        _SQL["recent"], {"addresses": wanted, "since": since}).all()
     return frozenset(to for to, count in rows if count >= settings.notify.auto_limit_count)
 
 
@@ -104,30 +111,31 @@ def notify(session: Session, settings: Settings, secret: bytes, ticket_number: i
            *, message_row_id: int | None = None, payload: dict[str, Any] | None = None,
            skip_agent: str | None = None) -> list[int]:
     """Write the outbox rows `event` causes; returns their ids."""
-    ticket_table = Ticket.__table__
-    ticket = session.connection().execute(
-        select(ticket_table).where(ticket_table.c.number == ticket_number)
-    ).first()
+    ticket = session.connection().execute(_SQL["ticket"], {"number": ticket_number}).first()
     if ticket is None:
         return []
     row = dict(ticket._mapping)
     plans = notices.plan(event, _audience(session, settings, row, skip_agent))
-    ids = []
-    for item in plans:
-        ids.append(session.connection().execute(
-            insert(Outbox.__table__).returning(Outbox.__table__.c.id),
-            {
-                "created_at": utcnow(), "kind": item.kind, "ticket_id": row["id"],
-                "message_row_id": message_row_id, "to_addrs": ", ".join(item.to),
-                "cc_addrs": ", ".join(item.cc), "language": item.language,
-                "auto_submitted": item.auto_submitted,
-                "message_id": _message_id(session, secret, settings, ticket_number,
-                                          message_row_id, item.kind),
-                "payload": json.dumps(payload or {}, ensure_ascii=False),
-                "state": "queued", "attempts": 0, "next_attempt_at": utcnow(),
-            },
-        ).scalar_one())
-    return ids
+    if not plans:
+        return []
+    now = utcnow()
+    rows = [
+        {
+            "created_at": now, "kind": item.kind, "ticket_id": row["id"],
+            "message_row_id": message_row_id, "to_addrs": ", ".join(item.to),
+            "cc_addrs": ", ".join(item.cc), "language": item.language,
+            "auto_submitted": item.auto_submitted,
+            "message_id": _message_id(session, secret, settings, ticket_number,
+                                      message_row_id, item.kind),
+            "payload": json.dumps(payload or {}, ensure_ascii=False),
+            "state": "queued", "attempts": 0, "next_attempt_at": now,
+        }
+        for item in plans
+    ]
+    table = Outbox.__table__
+    return list(session.connection().execute(
+        insert(table).returning(table.c.id, sort_by_parameter_order=True), rows
+    ).scalars().all())
 
 
 def notify_agent(session: Session, settings: Settings, secret: bytes, ticket_number: int,

@@ -40,7 +40,7 @@ def upgrade() -> None:
     sa.PrimaryKeyConstraint('id')
     )
     with op.batch_alter_table('outbox', schema=None) as batch_op:
-        batch_op.create_index('ix_outbox_kind_to_created', ['kind', 'to_addrs', 'created_at'], unique=False)
+        batch_op.create_index('ix_outbox_to_created', ['to_addrs', 'created_at'], unique=False)
         batch_op.create_index('ix_outbox_state_next', ['state', 'next_attempt_at'], unique=False)
         batch_op.create_index(batch_op.f('ix_outbox_ticket_id'), ['ticket_id'], unique=False)
 
@@ -52,7 +52,7 @@ def downgrade() -> None:
     with op.batch_alter_table('outbox', schema=None) as batch_op:
         batch_op.drop_index(batch_op.f('ix_outbox_ticket_id'))
         batch_op.drop_index('ix_outbox_state_next')
-        batch_op.drop_index('ix_outbox_kind_to_created')
+        batch_op.drop_index('ix_outbox_to_created')
 
     op.drop_table('outbox')
     # ### end Alembic commands ###
