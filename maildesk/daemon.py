@@ -19,11 +19,13 @@ import multiprocessing
 import os
 import signal
 import socket
+import time
 import uuid
 from collections.abc import Callable, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from contextlib import suppress
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from sqlalchemy import select
 from sqlalchemy.engine import Engine
@@ -35,8 +37,12 @@ from maildesk.ingest.spool import Accepted, Incoming, accept
 from maildesk.models import InboundMail
 from maildesk.pipeline.context import make_context
 from maildesk.service import Ingestor, Outcome
+from maildesk.web.metrics import DaemonMetrics
 from maildesk.worker.broker import dispatch, embedded, make_broker
 from maildesk.worker.runner import WorkerRunner
+
+if TYPE_CHECKING:
+    from aiohttp import web
 
 log = logging.getLogger(__name__)
 
@@ -113,9 +119,13 @@ class Processor:
     """
 
     def __init__(self, ingestor: Ingestor, workers: int = 1,
-                 notify: Callable[[list[int]], None] = lambda ids: None) -> None:
+                 notify: Callable[[list[int]], None] = lambda ids: None,
+                 observe: Callable[[float], None] = lambda seconds: None) -> None:
         self.ingestor = ingestor
         self.notify = notify
+        # metrics: accept time per inbound id (monotonic), observed once processed
+        self.observe = observe
+        self.accepted_at: dict[int, float] = {}
         self.queue: asyncio.Queue[int] = asyncio.Queue()
         self.processed = 0
         self.idle = asyncio.Event()
@@ -136,7 +146,9 @@ class Processor:
         if self._pool is not None:
             self._pool.shutdown(wait=True, cancel_futures=True)
 
-    def submit(self, inbound_id: int) -> None:
+    def submit(self, inbound_id: int, accepted_at: float | None = None) -> None:
+        if accepted_at is not None:  # metrics: from a listener, not the drainer
+            self.accepted_at.setdefault(inbound_id, accepted_at)
         self.idle.clear()
         self.queue.put_nowait(inbound_id)
 
@@ -160,6 +172,10 @@ class Processor:
                 outcomes = await asyncio.to_thread(self.ingestor.process, ids)
                 outbox_ids = [i for o in outcomes.values() for i in o.outbox_ids]
             self.processed += len(ids)
+            done = time.monotonic()  # metrics: accept -> ticket committed
+            for inbound_id in ids:
+                if (accepted_at := self.accepted_at.pop(inbound_id, None)) is not None:
+                    self.observe(done - accepted_at)
             if outbox_ids:
                 self.notify(outbox_ids)
         except Exception:  # the rows stay pending; the drainer tries again
@@ -196,7 +212,11 @@ class Daemon:
         self.committer = GroupCommitter(engine)
         self.broker = make_broker(settings)
         self.worker: WorkerRunner | None = None
-        self.processor = Processor(self.ingestor, settings.serve.processors, self.dispatch)
+        # web: metrics on a private registry; the web server (if enabled) serves them
+        self.metrics = DaemonMetrics(lambda: [(lst.name, lst.stats) for lst in self.listeners])
+        self.web: web.AppRunner | None = None
+        self.processor = Processor(self.ingestor, settings.serve.processors, self.dispatch,
+                                   self.metrics.ingest_seconds.observe)
         self.instance_id = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:6]}"
         self.listeners: list[Listener] = []
         self.stop = asyncio.Event()
@@ -205,9 +225,10 @@ class Daemon:
 
     async def store(self, incoming: Incoming) -> Accepted:
         """What a listener calls: commit, then queue the row for processing."""
+        started = time.monotonic()  # metrics: maildesk_ingest_seconds
         accepted = await self.committer.store(incoming)
         if not accepted.duplicate or accepted.state == "pending":
-            self.processor.submit(accepted.inbound_id)
+            self.processor.submit(accepted.inbound_id, started)
         return accepted
 
     async def ingest_now(self, raw: bytes) -> Outcome:
@@ -300,6 +321,10 @@ class Daemon:
             await self.start_listener("smtp")
         if self.settings.lmtp.enabled:
             await self.start_listener("lmtp")
+        if self.settings.web.enabled:  # web: /healthz, /metrics (OSError if the port is taken)
+            from maildesk.web.server import start_web
+
+            self.web = await start_web(self)
         pollers = self._start_pollers()
         systemd.notify("READY=1", f"STATUS=listening on {self.where()}")
         watchdog = asyncio.create_task(systemd.watchdog(self.stop), name="watchdog")
@@ -340,6 +365,8 @@ class Daemon:
                 log.warning("%s: %d sessions still open after %.0f s were closed "
                             "(their mails were not acknowledged; the senders retry)",
                             listener.name, cut, grace)
+        if self.web is not None:  # web: stops after the listeners (health says 503 meanwhile)
+            await self.web.cleanup()
         with suppress(TimeoutError):  # pollers stop on their own when stop is set
             await asyncio.wait_for(asyncio.gather(*tasks, return_exceptions=True), grace)
         # What was acknowledged gets processed now, within the grace period;

@@ -56,3 +56,5 @@ def setup_logging(settings: LogSettings) -> None:
     # aioimaplib logs whole mails at DEBUG (and a password containing '"'
     # or '\\'), and every ignored server response at INFO.
     logging.getLogger("aioimaplib").setLevel(max(logging.WARNING, root.level))
+    # One access line per health check or scrape would drown the mail lines.
+    logging.getLogger("aiohttp.access").setLevel(max(logging.WARNING, root.level))

@@ -59,7 +59,8 @@ def start_serve(env: dict[str, str], tmp: Path, **overrides: str) -> ServeProces
     port = free_port()
     full = {**os.environ, **env, "MAILDESK_SMTP__PORT": str(port),
             "MAILDESK_SERVE__DRAIN_INTERVAL_SECONDS": "1",
-            "MAILDESK_SERVE__GRACE_SECONDS": "5", **overrides}
+            "MAILDESK_SERVE__GRACE_SECONDS": "5", "MAILDESK_WEB__PORT": str(free_port()),
+            **overrides}
     log = tmp / f"serve-{port}.log"
     handle = open(log, "wb")
     process = subprocess.Popen([sys.executable, "-m", "maildesk", "serve"], env=full,

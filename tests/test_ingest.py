@@ -282,3 +282,14 @@ def test_base64_attachment_roundtrips_byte_exact(desk: Desk) -> None:
     (attachment,) = desk.show(out["ticket"])["messages"][0]["attachments"]
     assert attachment["sha256"] == hashlib.sha256(data).hexdigest()
     assert attachment["size"] == len(data)
+
+
+def test_nul_and_control_bytes_in_message_id_are_stored(desk: Desk) -> None:
+    """Found by the fuzzer: PostgreSQL refuses NUL in text; the mail must
+    still be taken (raw kept as it came)."""
+    raw = (b"From: kunde@kunde.de\r\nTo: support@example.com\r\n"
+           b"Message-ID: <a\x00b\x01c@kunde.de>\r\nSubject: NUL\r\n\r\nText\r\n")
+    code, out = desk.ingest(raw)
+    assert (code, out["action"]) == (0, "created")
+    assert raw_of(desk, inbound_rows(desk)[-1].id) == raw
+    assert desk.ingest(raw)[1]["action"] == "duplicate"

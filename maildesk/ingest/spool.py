@@ -52,7 +52,16 @@ def message_id_of(raw: bytes) -> str:
     except Exception:  # noqa: BLE001 — garbage headers just mean "no id"
         return ""
     value = " ".join(value.split()).strip().strip("<>").strip()
-    return value[:998]
+    return clean_text(value)[:998]
+
+
+def clean_text(value: str) -> str:
+    """Only characters every database stores: no NUL or other control
+    characters, no lone surrogates (undecodable bytes). A Message-ID made of
+    them is garbage anyway; the raw bytes keep the original."""
+    return "".join(
+        c for c in value if c.isprintable() and not 0xD800 <= ord(c) <= 0xDFFF
+    )
 
 
 def dedup_key(raw: bytes, message_id: str) -> tuple[str, str]:
@@ -81,8 +90,8 @@ def _accept_one(session: Session, item: Incoming) -> Accepted:
     inbound_id = store.insert_inbound(session, {
         "received_at": datetime.now(UTC),
         "source": item.source,
-        "envelope_from": item.envelope_from,
-        "envelope_to": ",".join(item.recipients),
+        "envelope_from": clean_text(item.envelope_from)[:998] if item.envelope_from else None,
+        "envelope_to": clean_text(",".join(item.recipients)),
         "message_id": message_id,
         "sha256": digest,
         "dedup_key": key,

@@ -1,0 +1,185 @@
+"""Prometheus metrics of one `maildesk serve`, on a private registry.
+
+Each daemon owns its own `CollectorRegistry` (never prometheus_client's
+global default one), so several daemons in one test process never clash.
+
+Three kinds of series:
+
+- Counters the listeners already keep (`smtp.ListenerStats`), read at
+  scrape time by `ListenerCollector`: the SMTP/LMTP code needs no metrics
+  code of its own.
+- `maildesk_ingest_seconds`, observed by the daemon's Processor: from the
+  moment a listener hands a mail over to the commit of its ticket.
+- Gauges from the database (`DatabaseCollector`): three grouped counts,
+  queried once per scrape by the web server (in a thread, with a timeout)
+  and handed to `render`. A failed query leaves those gauges out of that
+  scrape and counts `maildesk_scrape_errors_total`; the scrape still
+  answers 200.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass, field
+
+from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
+from prometheus_client.registry import Collector
+from sqlalchemy import func, select, text
+from sqlalchemy.engine import Engine
+
+from maildesk.ingest.smtp import ListenerStats
+from maildesk.lifecycle import STATUSES as TICKET_STATUSES
+from maildesk.models import InboundMail, Outbox, Ticket
+from maildesk.outbox import STATES as OUTBOX_STATES
+
+#: Accept -> ticket committed. A mail usually takes well under a second;
+#: the long buckets show a backlog (processors busy, database slow).
+INGEST_BUCKETS = (0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 300.0)
+#: Inbound states without an outcome that the gauges always show (0 if none).
+INBOUND_STATES = ("pending", "failed")
+#: The label for an inbound row without an outcome (pending, failed).
+NO_OUTCOME = "none"
+#: Longest a scrape's database queries may run on PostgreSQL.
+STATEMENT_TIMEOUT_MS = 5000
+
+ListenerSource = Callable[[], Iterable[tuple[str, ListenerStats]]]
+
+
+@dataclass
+class DatabaseSnapshot:
+    """What the database held at one scrape."""
+
+    inbound: dict[tuple[str, str], int] = field(default_factory=dict)  # (state, outcome)
+    tickets: dict[str, int] = field(default_factory=dict)
+    outbox: dict[str, int] = field(default_factory=dict)
+
+
+def query_database(engine: Engine) -> DatabaseSnapshot:
+    """Three GROUP BY counts in one short read transaction. Blocking: the
+    web server runs it in a thread."""
+    inbound = InboundMail.__table__.c  # type: ignore[attr-defined]
+    ticket = Ticket.__table__.c  # type: ignore[attr-defined]
+    outbox = Outbox.__table__.c  # type: ignore[attr-defined]
+    snapshot = DatabaseSnapshot()
+    with engine.connect() as connection:
+        if connection.dialect.name == "postgresql":
+            connection.execute(text(f"SET LOCAL statement_timeout = {STATEMENT_TIMEOUT_MS}"))
+        for state, outcome, count in connection.execute(
+            select(inbound.state, inbound.outcome, func.count()).group_by(inbound.state,
+                                                                          inbound.outcome)
+        ):
+            snapshot.inbound[(state, outcome or NO_OUTCOME)] = count
+        for status, count in connection.execute(
+            select(ticket.status, func.count()).group_by(ticket.status)
+        ):
+            snapshot.tickets[status] = count
+        for state, count in connection.execute(
+            select(outbox.state, func.count()).group_by(outbox.state)
+        ):
+            snapshot.outbox[state] = count
+    return snapshot
+
+
+class ListenerCollector(Collector):
+    """The listeners' own counters, read when Prometheus scrapes."""
+
+    #: ListenerStats attribute -> the `reason` label of refused mail. Size
+    #: refusals (552) are answered by aiosmtpd itself, without a handler
+    #: hook; their series appears once ListenerStats counts `refused_size`.
+    REFUSED = (("refused_rcpt", "rcpt"), ("refused_size", "size"), ("tempfailed", "tempfail"),
+               ("refused_connections", "connection_limit"))
+
+    def __init__(self, listeners: ListenerSource) -> None:
+        self.listeners = listeners
+
+    def collect(self) -> Iterator[Metric]:
+        sessions = CounterMetricFamily("maildesk_smtp_sessions",
+                                       "SMTP/LMTP sessions opened, by listener",
+                                       labels=["listener"])
+        accepted = CounterMetricFamily("maildesk_mails_accepted",
+                                       "Mails acknowledged (250) and stored, by source",
+                                       labels=["source"])
+        duplicates = CounterMetricFamily("maildesk_mails_duplicate",
+                                         "Mails acknowledged that were already stored "
+                                         "(redelivery), by source", labels=["source"])
+        refused = CounterMetricFamily("maildesk_mails_refused",
+                                      "Recipients, mails or connections refused, by reason",
+                                      labels=["reason"])
+        active = GaugeMetricFamily("maildesk_smtp_sessions_active",
+                                   "SMTP/LMTP sessions open now, by listener",
+                                   labels=["listener"])
+        totals: dict[str, int] = {}
+        for name, stats in self.listeners():
+            sessions.add_metric([name], stats.sessions)
+            accepted.add_metric([name], stats.accepted)
+            duplicates.add_metric([name], stats.duplicates)
+            active.add_metric([name], len(stats.active))
+            for attribute, reason in self.REFUSED:
+                value = getattr(stats, attribute, None)
+                if value is not None:
+                    totals[reason] = totals.get(reason, 0) + value
+        for reason, value in totals.items():
+            refused.add_metric([reason], value)
+        yield from (sessions, accepted, duplicates, refused, active)
+
+
+class DatabaseCollector(Collector):
+    """Exposes the snapshot the current scrape fetched (nothing without one)."""
+
+    def __init__(self) -> None:
+        self.snapshot: DatabaseSnapshot | None = None
+
+    def collect(self) -> Iterator[Metric]:
+        snapshot = self.snapshot
+        if snapshot is None:
+            return
+        inbound = GaugeMetricFamily("maildesk_inbound_mails",
+                                    "Stored inbound mails by state and outcome",
+                                    labels=["state", "outcome"])
+        counts = {**{(state, NO_OUTCOME): 0 for state in INBOUND_STATES}, **snapshot.inbound}
+        for (state, outcome), value in sorted(counts.items()):
+            inbound.add_metric([state, outcome], value)
+        tickets = GaugeMetricFamily("maildesk_tickets", "Tickets by status", labels=["status"])
+        for status, value in _with_zeros(TICKET_STATUSES, snapshot.tickets):
+            tickets.add_metric([status], value)
+        outbox = GaugeMetricFamily("maildesk_outbox", "Outbox rows by state", labels=["state"])
+        for state, value in _with_zeros(OUTBOX_STATES, snapshot.outbox):
+            outbox.add_metric([state], value)
+        yield from (inbound, tickets, outbox)
+
+
+def _with_zeros(known: Iterable[str], counts: dict[str, int]) -> list[tuple[str, int]]:
+    return sorted({**dict.fromkeys(known, 0), **counts}.items())
+
+
+class DaemonMetrics:
+    """The registry of one daemon and the instruments it updates."""
+
+    def __init__(self, listeners: ListenerSource) -> None:
+        self.registry = CollectorRegistry()
+        self.ingest_seconds = Histogram(
+            "maildesk_ingest_seconds",
+            "From a listener handing a mail over to its ticket being committed",
+            buckets=INGEST_BUCKETS, registry=self.registry,
+        )
+        self.scrape_errors = Counter(
+            "maildesk_scrape_errors",
+            "Scrapes whose database gauges could not be read (left out of that scrape)",
+            registry=self.registry,
+        )
+        self.registry.register(ListenerCollector(listeners))
+        self.database = DatabaseCollector()
+        self.registry.register(self.database)
+
+    def render(self, snapshot: DatabaseSnapshot | None) -> bytes:
+        """The exposition text; `snapshot` None = the database failed this
+        time (counted, its gauges left out). Synchronous and quick: call it
+        without awaiting in between, so concurrent scrapes never mix."""
+        if snapshot is None:
+            self.scrape_errors.inc()
+        self.database.snapshot = snapshot
+        try:
+            return generate_latest(self.registry)
+        finally:
+            self.database.snapshot = None
