@@ -5,12 +5,13 @@ participants are written all or nothing.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Table, delete, exists, func, insert, or_, update
+from sqlalchemy import Table, bindparam, delete, exists, func, insert, or_, update
 from sqlalchemy import select as sa_select
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
@@ -98,11 +99,8 @@ class StoreLookup:
         return self._connection.execute(statement).first() is not None
 
     def mails_from_since(self, email: str, since: datetime) -> int:
-        table = InboundMail.__table__
-        statement = sa_select(func.count()).where(
-            table.c.sender == email, table.c.received_at >= since
-        )
-        return int(self._connection.execute(statement).scalar() or 0)
+        return int(self._connection.execute(
+            _recent_stmt(), {"_sender": email, "_since": since}).scalar() or 0)
 
     def is_our_outgoing(self, message_id: str) -> bool:
         table = Message.__table__
@@ -112,10 +110,49 @@ class StoreLookup:
         return self._connection.execute(statement).first() is not None
 
 
+@functools.cache
+def _insert_stmt(table: Table, returning_id: bool = False) -> Any:
+    """Statement objects cost more to build than to run on the hot path:
+    built once per table and reused (SQLAlchemy caches their compilation)."""
+    statement = insert(table)
+    return statement.returning(table.c.id) if returning_id else statement
+
+
+@functools.cache
+def _upsert_stmt(dialect: str, table: Table, unique: tuple[str, ...]) -> Any:
+    insert_for = pg_insert if dialect == "postgresql" else sqlite_insert
+    return (insert_for(table).on_conflict_do_nothing(index_elements=list(unique))
+            .returning(table.c[_primary_key(table)]))
+
+
+@functools.cache
+def _update_by_id(table: Table) -> Any:
+    return update(table).where(table.c.id == bindparam("_row_id"))
+
+
+@functools.cache
+def _select_where(table: Table, key: str, *columns: str) -> Any:
+    cols = [table.c[c] for c in columns] if columns else [table]
+    return sa_select(*cols).where(table.c[key] == bindparam("_key"))
+
+
+@functools.cache
+def _recent_stmt() -> Any:
+    table = InboundMail.__table__
+    return sa_select(func.count()).where(table.c.sender == bindparam("_sender"),
+                                         table.c.received_at >= bindparam("_since"))
+
+
+@functools.cache
+def _bump_stmt() -> Any:
+    table = Counter.__table__
+    return (update(table).where(table.c.name == bindparam("_name"))
+            .values(value=table.c.value + 1).returning(table.c.value))
+
+
 def organisation_for_domain(session: Session, domain: str) -> int | None:
-    table = OrganisationDomain.__table__
-    statement = sa_select(table.c.organisation_id).where(table.c.domain == domain.lower())
-    return session.connection().execute(statement).scalar()
+    statement = _select_where(OrganisationDomain.__table__, "domain", "organisation_id")
+    return session.connection().execute(statement, {"_key": domain.lower()}).scalar()
 
 
 def next_ticket_number(session: Session, first: int) -> int:
@@ -124,18 +161,14 @@ def next_ticket_number(session: Session, first: int) -> int:
     counter row is made on first use (race-safe), after any existing ticket."""
     table = Counter.__table__
     connection = session.connection()
-    bump = (
-        update(table).where(table.c.name == TICKET_COUNTER)
-        .values(value=table.c.value + 1).returning(table.c.value)
-    )
-    value = connection.execute(bump).scalar()
+    value = connection.execute(_bump_stmt(), {"_name": TICKET_COUNTER}).scalar()
     if value is None:
         highest = connection.execute(sa_select(func.max(Ticket.__table__.c.number))).scalar()
         start = max(first, (highest or 0) + 1)
         _insert_ignoring_conflict(
             session, table, {"name": TICKET_COUNTER, "value": start - 1}, ["name"]
         )
-        value = connection.execute(bump).scalar_one()
+        value = connection.execute(_bump_stmt(), {"_name": TICKET_COUNTER}).scalar_one()
     return int(value)
 
 
@@ -143,11 +176,7 @@ def _insert_ignoring_conflict(session: Session, table: Table, values: dict[str, 
                               unique: list[str]) -> Any:
     """INSERT .. ON CONFLICT DO NOTHING RETURNING id, for SQLite and PostgreSQL."""
     connection = session.connection()
-    insert = pg_insert if connection.dialect.name == "postgresql" else sqlite_insert
-    statement = (
-        insert(table).on_conflict_do_nothing(index_elements=unique)
-        .returning(table.c[_primary_key(table)])
-    )
+    statement = _upsert_stmt(connection.dialect.name, table, tuple(unique))
     return connection.execute(statement, values).scalar()
 
 
@@ -162,13 +191,26 @@ def insert_inbound(session: Session, values: dict[str, Any], raw: bytes) -> int 
     )
     if inbound_id is not None:
         session.connection().execute(
-            insert(InboundRaw.__table__), {"inbound_id": inbound_id, "data": raw}
+            _insert_stmt(InboundRaw.__table__), {"inbound_id": inbound_id, "data": raw}
         )
     return inbound_id
 
 
 def find_inbound_by_key(session: Session, dedup_key: str) -> InboundMail | None:
     return session.exec(select(InboundMail).where(InboundMail.dedup_key == dedup_key)).first()
+
+
+@functools.cache
+def _claim_stmt() -> Any:
+    table = InboundMail.__table__
+    return (
+        update(table)
+        .where(table.c.id == bindparam("_row_id"),
+               table.c.state.in_(bindparam("_states", expanding=True)))
+        .values(state="processing")
+        .returning(table.c.source, table.c.envelope_from, table.c.envelope_to,
+                   table.c.message_id)
+    )
 
 
 def claim_inbound(
@@ -180,26 +222,19 @@ def claim_inbound(
     the transaction ends, so exactly one processor wins. Returns what
     processing needs to know of the row.
     """
-    table = InboundMail.__table__
     row = session.connection().execute(
-        update(table)
-        .where(table.c.id == inbound_id, table.c.state.in_(states))
-        .values(state="processing")
-        .returning(table.c.source, table.c.envelope_from, table.c.envelope_to,
-                   table.c.message_id)
-    ).first()
+        _claim_stmt(), {"_row_id": inbound_id, "_states": list(states)}).first()
     return None if row is None else dict(row._mapping)
 
 
 def finish_inbound(session: Session, inbound_id: int, **values: Any) -> None:
-    table = InboundMail.__table__
-    session.connection().execute(update(table).where(table.c.id == inbound_id), values)
+    session.connection().execute(_update_by_id(InboundMail.__table__),
+                                 {"_row_id": inbound_id, **values})
 
 
 def raw_bytes(session: Session, inbound_id: int) -> bytes:
-    table = InboundRaw.__table__
     data = session.connection().execute(
-        sa_select(table.c.data).where(table.c.inbound_id == inbound_id)
+        _select_where(InboundRaw.__table__, "inbound_id", "data"), {"_key": inbound_id}
     ).scalar()
     return b"" if data is None else bytes(data)
 
@@ -236,32 +271,29 @@ def customer_for(
 ) -> CustomerRef:
     """Find the customer by address or create them (race-safe)."""
     table = Customer.__table__
-    query = sa_select(table.c.id, table.c.organisation_id, table.c.language, table.c.name).where(
-        table.c.email == email
-    )
+    query = _select_where(table, "email", "id", "organisation_id", "language", "name")
     connection = session.connection()
-    row = connection.execute(query).first()
+    row = connection.execute(query, {"_key": email}).first()
     if row is None:
         _insert_ignoring_conflict(session, table, {
             "email": email, "name": name, "language": language,
             "organisation_id": organisation_id, "role": "user", "info_recipient": False,
             "confirmed": False, "bouncing": False, "created_at": utcnow(),
         }, ["email"])
-        row = connection.execute(query).one()
+        row = connection.execute(query, {"_key": email}).one()
     elif not row.name and name:
         connection.execute(update(table).where(table.c.id == row.id).values(name=name))
     return CustomerRef(row.id, row.organisation_id, row.language)
 
 
 def insert_returning_id(session: Session, model: type[SQLModel], values: dict[str, Any]) -> int:
-    table = model.__table__  # type: ignore[attr-defined]
-    statement = insert(table).returning(table.c.id)
+    statement = _insert_stmt(model.__table__, True)  # type: ignore[attr-defined]
     return int(session.connection().execute(statement, values).scalar_one())
 
 
 def insert_many(session: Session, model: type[SQLModel], rows: list[dict[str, Any]]) -> None:
     if rows:
-        session.connection().execute(insert(model.__table__), rows)  # type: ignore[attr-defined]
+        session.connection().execute(_insert_stmt(model.__table__), rows)  # type: ignore[attr-defined]
 
 
 def add_participant(session: Session, ticket_id: int, email: str, name: str,
@@ -408,17 +440,15 @@ def group_by_name(session: Session, name: str) -> AgentGroup | None:
 
 def ticket_row(session: Session, number: int) -> dict[str, Any] | None:
     """The ticket's columns as a dict (Core: the hot path avoids the ORM)."""
-    table = Ticket.__table__
     row = session.connection().execute(
-        sa_select(table).where(table.c.number == number)
-    ).first()
+        _select_where(Ticket.__table__, "number"), {"_key": number}).first()
     return None if row is None else dict(row._mapping)
 
 
 def update_ticket(session: Session, ticket_id: int, **values: Any) -> None:
-    table = Ticket.__table__
     values.setdefault("updated_at", utcnow())
-    session.connection().execute(update(table).where(table.c.id == ticket_id), values)
+    session.connection().execute(_update_by_id(Ticket.__table__),
+                                 {"_row_id": ticket_id, **values})
 
 
 def participants_of_ticket(session: Session, ticket_id: int) -> list[tuple[str, str, str]]:
