@@ -309,7 +309,10 @@ class Daemon:
             loop.add_signal_handler(sig, self.request_stop, sig)
         self.processor.start()
         if embedded(self.settings):  # nothing else would send: run the actors here
-            self.worker = WorkerRunner(self.settings, self.engine, self.broker)
+            # One sending thread: more would compete with the listeners for
+            # the interpreter and SQLite's lock (p99 of the 250 rose from
+            # ~100 ms to ~340 ms at 4 threads in bench/smtp_load.py).
+            self.worker = WorkerRunner(self.settings, self.engine, self.broker, threads=1)
             self.worker.start()
         self._tasks = [
             asyncio.create_task(self.committer.run(), name="committer"),

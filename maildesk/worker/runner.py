@@ -57,14 +57,15 @@ def sweep(engine: Engine, settings: Settings, broker: dramatiq.Broker) -> int:
 
 
 class WorkerRunner:
-    def __init__(self, settings: Settings, engine: Engine, broker: dramatiq.Broker) -> None:
+    def __init__(self, settings: Settings, engine: Engine, broker: dramatiq.Broker,
+                 threads: int | None = None) -> None:
         self.settings = settings
         self.engine = engine
         self.broker = broker
         self.sender = Sender(settings, engine)
         declare(broker, self.sender)
-        self.worker = dramatiq.Worker(broker, worker_threads=settings.worker.threads,
-                                      worker_timeout=200)
+        self.threads = threads or settings.worker.threads
+        self.worker = dramatiq.Worker(broker, worker_threads=self.threads, worker_timeout=200)
         self.stopping = threading.Event()
         self._sweeper = threading.Thread(target=self._sweep_loop, name="outbox-sweep",
                                          daemon=True)
@@ -72,7 +73,7 @@ class WorkerRunner:
     def start(self) -> None:
         self.worker.start()
         self._sweeper.start()
-        log.info("worker started: %d threads on %s", self.settings.worker.threads,
+        log.info("worker started: %d threads on %s", self.threads,
                  type(self.broker).__name__)
 
     def _sweep_loop(self) -> None:
