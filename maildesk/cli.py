@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import sys
 from collections.abc import Callable
+from datetime import UTC, date, datetime
 from functools import wraps
 from pathlib import Path
 from typing import Any, TypeVar
@@ -469,6 +470,93 @@ def release_publish(app: App, version: str, note: str | None, actor: str | None,
     else:
         click.echo(f"version {version}: {len(result.tickets)} tickets "
                    f"({', '.join(f'#{n}' for n in result.tickets) or 'none waiting'})")
+
+
+@main.group("report")
+def report_group() -> None:
+    """Reports over tickets and ratings."""
+
+
+def _since(value: str | None) -> datetime | None:
+    if value is None:
+        return None
+    try:
+        day = date.fromisoformat(value)
+    except ValueError:
+        fail(f"--since {value!r} is not a date (YYYY-MM-DD)", 2)
+    return datetime(day.year, day.month, day.day, tzinfo=UTC)
+
+
+@report_group.command("csat")
+@click.option("--since", "since_text", default=None, metavar="DATE",
+              help="Only ratings given on or after this day (YYYY-MM-DD, UTC).")
+@click.option("--by", type=click.Choice(["agent", "group", "type"]), default=None,
+              help="One line per agent (assignee when rated), group or request type.")
+@click.option("--json", "as_json", is_flag=True)
+@pass_app
+@handles_errors
+def report_csat(app: App, since_text: str | None, by: str | None, as_json: bool) -> None:
+    """Customer satisfaction: ratings, average (1-5) and CSAT (share of
+    "zufrieden"/"sehr zufrieden" answers)."""
+    from maildesk import csat, customer_actions
+
+    rows = customer_actions.csat_rows(app.ready_engine(), _since(since_text))
+    buckets = csat.summarize(rows, by)
+    if as_json:
+        emit_json({"since": since_text, "by": by, "total": len(rows), "groups": buckets})
+        return
+    heads = [(by or "scope").upper(), "RATINGS", "AVERAGE", "CSAT %",
+             *[name.replace("_", " ").upper() for name in csat.SCALE], "WITH REASON"]
+    click.echo(views.table(
+        heads,
+        [[b["key"], str(b["ratings"]), f"{b['average']:.2f}", f"{b['csat']:.1f}",
+          *[str(b["counts"][name]) for name in csat.SCALE], str(b["with_reason"])]
+         for b in buckets],
+        "no ratings" + (f" since {since_text}" if since_text else "")))
+
+
+@main.group("customers")
+def customers_group() -> None:
+    """Customers: language and address confirmation."""
+
+
+@customers_group.command("list")
+@click.option("--unconfirmed", is_flag=True, help="Only customers who did not confirm yet.")
+@click.option("--limit", default=200, show_default=True)
+@click.option("--json", "as_json", is_flag=True)
+@pass_app
+@handles_errors
+def customers_list(app: App, unconfirmed: bool, limit: int, as_json: bool) -> None:
+    """Customers, newest first."""
+    with db.session_scope(app.ready_engine()) as session:
+        rows = views.customer_list(session, unconfirmed, limit)
+    if as_json:
+        emit_json(rows)
+        return
+    click.echo(views.table(
+        ["EMAIL", "NAME", "LANGUAGE", "CONFIRMED", "BOUNCING", "CREATED"],
+        [[r["email"], r["name"], r["language"], "yes" if r["confirmed"] else "no",
+          "yes" if r["bouncing"] else "no", (r["created_at"] or "")[:19]] for r in rows],
+        "no customers"))
+
+
+@customers_group.command("set")
+@click.argument("email")
+@click.option("--language", type=click.Choice(["de", "en"]), default=None,
+              help="Language of the customer's mails and pages.")
+@click.option("--confirmed/--unconfirmed", default=None,
+              help="Mark the address confirmed (e.g. confirmed by phone) or not.")
+@pass_app
+@handles_errors
+def customers_set(app: App, email: str, language: str | None, confirmed: bool | None) -> None:
+    """Change a customer's language or confirmation state."""
+    if language is None and confirmed is None:
+        fail("nothing to change: give --language and/or --confirmed/--unconfirmed", 2)
+    with db.session_scope(app.ready_engine()) as session:
+        found = views.set_customer(session, email, language, confirmed)
+    if not found:
+        fail(f"no customer {email}", 1)
+    click.echo(f"{email.lower()}: updated")
 
 
 @main.command("replay")

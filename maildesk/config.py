@@ -9,6 +9,7 @@ sends people guessing.
 from __future__ import annotations
 
 import os
+import re
 import tomllib
 from collections.abc import Mapping
 from pathlib import Path
@@ -210,6 +211,23 @@ class WebSettings(_Section):
     host: str = "127.0.0.1"
     port: int = Field(default=8025, ge=0, le=65535)
     base_url: str = "http://127.0.0.1:8025"  # how customers reach the pages (links in mails)
+    csat_link_days: int = Field(default=60, ge=1)  # the survey link in the solution mail
+    csat_change_days: float = Field(default=7, ge=0)  # a rating may be changed this long
+    solve_link_days: int = Field(default=30, ge=1)  # "mark as solved" in agent replies
+
+    @field_validator("base_url")
+    @classmethod
+    def _absolute(cls, value: str) -> str:
+        value = value.strip().rstrip("/")
+        if not re.match(r"^https?://[^/\s]+", value):
+            raise ValueError("must be an absolute http:// or https:// URL, "
+                             "e.g. https://support.example.com")
+        return value
+
+
+class RegistrationSettings(_Section):
+    confirm: bool = True  # new customers get a confirmation link by mail
+    link_days: int = Field(default=14, ge=1)
 
 
 class SecuritySettings(_Section):
@@ -285,6 +303,7 @@ class Settings(_Section):
     rules: RulesSettings = RulesSettings()
     sla: SlaSettings = SlaSettings()
     web: WebSettings = WebSettings()
+    registration: RegistrationSettings = RegistrationSettings()
     security: SecuritySettings = SecuritySettings()
     log: LogSettings = LogSettings()
     routes: tuple[RouteSettings, ...] = ()

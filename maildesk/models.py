@@ -67,6 +67,8 @@ class Customer(SQLModel, table=True):
     info_recipient: bool = False
     language: str = Field(default="de", max_length=8)
     confirmed: bool = False
+    # When the customer confirmed the address by the mailed link (SPEC §8).
+    confirmed_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
     bouncing: bool = False
     created_at: datetime = _ts()
 
@@ -275,3 +277,27 @@ class Outbox(SQLModel, table=True):
     next_attempt_at: datetime = _ts()
     last_error: str | None = Field(default=None, sa_type=Text)
     sent_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+
+
+class CsatRating(SQLModel, table=True):
+    """A customer's satisfaction rating of one ticket (seed 001, SPEC §7).
+
+    One per ticket (the unique key), changeable for `web.csat_change_days`
+    after `created_at`. Assignee, group and request type are copied at
+    rating time, so the report credits whoever handled the ticket then,
+    even if it is reassigned later.
+    """
+
+    __tablename__ = "csat_rating"
+    id: int | None = Field(default=None, primary_key=True)
+    ticket_id: int = Field(foreign_key="ticket.id", unique=True)
+    score: int  # 1 = sehr unzufrieden ... 5 = sehr zufrieden
+    reason: str = Field(default="", sa_type=Text)
+    customer_email: str = Field(default="", max_length=320)
+    agent_email: str | None = Field(default=None, max_length=320)
+    group_name: str | None = Field(default=None, max_length=255)
+    request_type: str = Field(default="user_help", max_length=30)
+    language: str = Field(default="de", max_length=8)
+    changes: int = 0  # how often the customer changed the rating
+    created_at: datetime = _ts(index=True)
+    updated_at: datetime = _ts()

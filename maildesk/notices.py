@@ -18,7 +18,7 @@ AUTO_REPLIED = "auto-replied"
 AUTO_GENERATED = "auto-generated"
 
 EVENTS = ("ticket_created", "customer_reply", "reopened", "followup_created", "agent_reply",
-          "solution", "closed", "release")
+          "solution", "closed", "release", "registration", "solved_by_customer")
 
 
 @dataclass(frozen=True)
@@ -119,4 +119,9 @@ def plan(event: str, audience: Audience) -> list[NoticePlan]:
         return _customer("solution", audience, None, with_cc=True)
     if event == "release":
         return _customer("release_notice", audience, AUTO_GENERATED)
+    if event == "registration":  # the confirmation link for a new customer (SPEC §8)
+        return _customer("registration", audience, AUTO_GENERATED)
+    if event == "solved_by_customer":  # the customer's own "solved": thanks and the survey
+        return _customer("solved_by_customer", audience, AUTO_REPLIED) + _staff(
+            "agent_notice_solved", audience)
     return _customer("closed", audience, AUTO_GENERATED)

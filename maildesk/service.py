@@ -22,6 +22,7 @@ from maildesk import outbox, pipeline, store, tickets, tokens
 from maildesk.config import Settings
 from maildesk.db import session_scope
 from maildesk.ingest.spool import Accepted, Incoming, accept
+from maildesk.language import mail_language
 from maildesk.models import Agent, Event, InboundMail, utcnow
 from maildesk.parse import looks_like_mail, parse_mail
 from maildesk.pipeline.context import make_context
@@ -342,7 +343,7 @@ class Ingestor:
         requester = store.customer_address(session, old["requester_id"]) or triage.requester
         route = Route(request_type=old["request_type"], category=old["category"],
                       subcategory=old["subcategory"], group=triage.route.group)
-        ticket_id, number = tickets.create_ticket(session, self.settings, tickets.NewTicket(
+        ticket_id, number, _ = tickets.create_ticket(session, self.settings, tickets.NewTicket(
             subject=tokens.remove_tag(old["subject"], self.settings.mail.subject_tag)
             or old["subject"],
             requester=requester, route=route, priority=old["priority"],
@@ -367,10 +368,12 @@ class Ingestor:
     def _apply_create(self, session: Session, mail: ParsedMail, triage: Triage,
                       inbound_id: int, message_id: str, quiet: bool = False) -> Outcome:
         assert triage.requester is not None
-        ticket_id, number = tickets.create_ticket(session, self.settings, tickets.NewTicket(
-            subject=mail.subject, requester=triage.requester, route=triage.route,
-            priority=triage.priority, organisation_domain=triage.organisation_domain,
-        ), triage.requester.email)
+        ticket_id, number, new_customer = tickets.create_ticket(
+            session, self.settings, tickets.NewTicket(
+                subject=mail.subject, requester=triage.requester, route=triage.route,
+                priority=triage.priority, organisation_domain=triage.organisation_domain,
+                language=mail_language(mail.headers, self.settings.mail.default_language),
+            ), triage.requester.email)
         events = tickets.add_mail_message(
             session, self.settings, ticket_id, mail, inbound_id=inbound_id,
             message_id=message_id, author=triage.requester,
@@ -380,6 +383,10 @@ class Ingestor:
         store.insert_many(session, Event, events + self._note_events(ticket_id, triage))
         notices = [] if quiet else outbox.notify(session, self.settings, self.secret, number,
                                                  "ticket_created")
+        if (new_customer and not quiet and self.settings.registration.confirm
+                and self.settings.web.enabled):
+            notices += outbox.notify(session, self.settings, self.secret, number,
+                                     "registration")
         return Outcome("created", number, None, inbound_id, outbox_ids=tuple(notices))
 
     @staticmethod

@@ -180,6 +180,12 @@ def _insert_ignoring_conflict(session: Session, table: Table, values: dict[str, 
     return connection.execute(statement, values).scalar()
 
 
+def insert_ignoring_conflict(session: Session, table: Table, values: dict[str, Any],
+                             unique: list[str]) -> Any:
+    """The new row's id; None when a row with the same unique key exists."""
+    return _insert_ignoring_conflict(session, table, values, unique)
+
+
 def _primary_key(table: Table) -> str:
     return next(iter(table.primary_key.columns)).name
 
@@ -264,6 +270,8 @@ class CustomerRef:
     id: int
     organisation_id: int | None
     language: str
+    created: bool = False  # made by this call: a new customer
+    confirmed: bool = False
 
 
 def customer_for(
@@ -271,11 +279,13 @@ def customer_for(
 ) -> CustomerRef:
     """Find the customer by address or create them (race-safe)."""
     table = Customer.__table__
-    query = _select_where(table, "email", "id", "organisation_id", "language", "name")
+    query = _select_where(table, "email", "id", "organisation_id", "language", "name",
+                          "confirmed")
     connection = session.connection()
     row = connection.execute(query, {"_key": email}).first()
+    created = False
     if row is None:
-        _insert_ignoring_conflict(session, table, {
+        created = None is not _insert_ignoring_conflict(session, table, {
             "email": email, "name": name, "language": language,
             "organisation_id": organisation_id, "role": "user", "info_recipient": False,
             "confirmed": False, "bouncing": False, "created_at": utcnow(),
@@ -283,7 +293,7 @@ def customer_for(
         row = connection.execute(query, {"_key": email}).one()
     elif not row.name and name:
         connection.execute(update(table).where(table.c.id == row.id).values(name=name))
-    return CustomerRef(row.id, row.organisation_id, row.language)
+    return CustomerRef(row.id, row.organisation_id, row.language, created, bool(row.confirmed))
 
 
 def insert_returning_id(session: Session, model: type[SQLModel], values: dict[str, Any]) -> int:

@@ -8,7 +8,7 @@ complete whoever changed it.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 from sqlmodel import Session
 
@@ -51,18 +51,25 @@ class NewTicket:
     organisation_domain: str | None
     channel: str = "email"
     follow_up_of: int | None = None
+    language: str | None = None  # a new customer's language; None: the default
+
+
+class CreatedTicket(NamedTuple):
+    ticket_id: int
+    number: int
+    new_customer: bool  # the requester was created with the ticket
 
 
 def create_ticket(session: Session, settings: Settings, new: NewTicket,
-                  actor: str) -> tuple[int, int]:
+                  actor: str) -> CreatedTicket:
     """Requester (found or created), organisation, the ticket row and its
-    creation event. Returns (ticket id, number)."""
+    creation event."""
     organisation_id = None
     if new.organisation_domain:
         organisation_id = store.organisation_id_for(session, new.organisation_domain)
     customer = store.customer_for(
-        session, new.requester.email, new.requester.name, settings.mail.default_language,
-        organisation_id,
+        session, new.requester.email, new.requester.name,
+        new.language or settings.mail.default_language, organisation_id,
     )
     group = store.group_by_name(session, new.route.group) if new.route.group else None
     now = utcnow()
@@ -94,7 +101,7 @@ def create_ticket(session: Session, settings: Settings, new: NewTicket,
         events.append(event(ticket_id, SYSTEM_ACTOR, "note",
                             f"route names group {new.route.group!r}, which does not exist"))
     store.insert_many(session, Event, events)
-    return ticket_id, number
+    return CreatedTicket(ticket_id, number, customer.created)
 
 
 def add_mail_message(

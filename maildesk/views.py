@@ -9,11 +9,12 @@ from datetime import UTC, datetime
 from typing import Any
 
 from sqlmodel import Session
+from sqlmodel import select as sa_select
 
 from maildesk import store
 from maildesk.calendar import BusinessCalendar
 from maildesk.config import Settings
-from maildesk.models import InboundMail, Ticket
+from maildesk.models import Customer, InboundMail, Ticket, utcnow
 from maildesk.sla import light
 
 STATUSES = ("new", "open", "pending", "on_hold", "solved", "closed")
@@ -63,7 +64,9 @@ def _ticket_dicts(session: Session, tickets: list[Ticket] | Any,
             "request_type": t.request_type,
             "priority": t.priority,
             "channel": t.channel,
-            "requester": {"email": requester.email, "name": requester.name} if requester else None,
+            "requester": {"email": requester.email, "name": requester.name,
+                          "language": requester.language, "confirmed": requester.confirmed,
+                          "confirmed_at": iso(requester.confirmed_at)} if requester else None,
             "organisation": organisation.name if organisation else None,
             "participants": [
                 {"email": p.email, "name": p.name, "role": p.role} for p in participants[t.id]
@@ -212,6 +215,8 @@ def ticket_text(data: dict[str, Any]) -> str:
         f"status: {data['status']}   type: {data['request_type']}   "
         f"priority: {data['priority']}   channel: {data['channel']}",
         f"requester: {_person(requester)}"
+        + (("   (address confirmed)" if requester["confirmed"] else "   (address not confirmed)")
+           if requester else "")
         + (f"   organisation: {data['organisation']}" if data["organisation"] else ""),
     ]
     if data["participants"]:
@@ -238,3 +243,30 @@ def _person(person: dict[str, str] | None) -> str:
     if not person:
         return "-"
     return f"{person['name']} <{person['email']}>" if person["name"] else person["email"]
+
+
+def customer_list(session: Session, unconfirmed: bool, limit: int) -> list[dict[str, Any]]:
+    statement = sa_select(Customer).order_by(Customer.id.desc()).limit(limit)  # type: ignore[union-attr]
+    if unconfirmed:
+        statement = statement.where(Customer.confirmed.is_(False))  # type: ignore[attr-defined]
+    return [
+        {"email": c.email, "name": c.name, "language": c.language, "confirmed": c.confirmed,
+         "confirmed_at": iso(c.confirmed_at), "bouncing": c.bouncing,
+         "created_at": iso(c.created_at)}
+        for c in session.exec(statement).all()
+    ]
+
+
+def set_customer(session: Session, email: str, language: str | None,
+                 confirmed: bool | None) -> bool:
+    """False when there is no such customer."""
+    customer = session.exec(sa_select(Customer).where(Customer.email == email.lower())).first()
+    if customer is None:
+        return False
+    if language is not None:
+        customer.language = language
+    if confirmed is not None and confirmed != customer.confirmed:
+        customer.confirmed = confirmed
+        customer.confirmed_at = utcnow() if confirmed else None
+    session.add(customer)
+    return True

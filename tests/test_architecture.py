@@ -14,6 +14,7 @@ from maildesk import db
 
 PACKAGE = Path(__file__).resolve().parent.parent / "maildesk"
 PURE = ["pipeline", "parse.py", "filenames.py", "htmlsafe.py", "config.py", "render.py",
+        "links.py", "csat.py", "language.py",
         "compose.py", "notices.py", "lifecycle.py", "tokens.py", "quoting.py", "calendar.py",
         "rules.py"]
 FORBIDDEN = ("sqlalchemy", "sqlmodel", "alembic", "maildesk.db", "maildesk.store",

@@ -18,11 +18,12 @@ from maildesk.quoting import display_text
 from maildesk.render import BUILTIN_DIR, Renderer, UnknownTemplate, labels
 
 KINDS = [
-    "acknowledgement", "agent_notice_new", "agent_notice_reply", "agent_reply", "closed",
-    "command_result", "followup_created", "reopened", "solution",
+    "acknowledgement", "agent_notice_new", "agent_notice_reply", "agent_notice_solved",
+    "agent_reply", "closed", "command_result", "followup_created", "registration", "reopened",
+    "solution", "solved_by_customer",
 ]  # fmt: skip
-CUSTOMER_KINDS = ["acknowledgement", "agent_reply", "closed", "followup_created", "reopened",
-                  "solution"]  # fmt: skip
+CUSTOMER_KINDS = ["acknowledgement", "agent_reply", "closed", "followup_created", "registration",
+                  "reopened", "solution", "solved_by_customer"]  # fmt: skip
 LANGUAGES = ["de", "en"]
 MARKER = {"de": "## Bitte oberhalb dieser Zeile antworten ##",
           "en": "## Please reply above this line ##"}  # fmt: skip
@@ -60,6 +61,9 @@ def context(**changes: Any) -> dict[str, Any]:
             {"line": "#stauts solved", "ok": False, "message": "unknown command 'stauts'"},
         ],
         "csat_url": "https://support.example/csat/abc?x=1&y=2",
+        "solve_url": "https://support.example/solve/abc?x=1&y=2",
+        "confirm_url": "https://support.example/confirm/abc?x=1&y=2",
+        "confirm_days": 14,
         "brand": "Beispiel Support",
     }  # fmt: skip
     values.update(changes)

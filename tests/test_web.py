@@ -275,8 +275,10 @@ class FakeListener:
 
 
 def fake_daemon(engine: Any, broker_url: str = "", listeners: list | None = None) -> Any:
-    settings = Settings.model_validate({"web": {"port": 0}, "broker": {"url": broker_url}})
-    daemon = SimpleNamespace(settings=settings, engine=engine, listeners=listeners or [])
+    settings = Settings.model_validate({"web": {"port": 0}, "broker": {"url": broker_url},
+                                        "security": {"secret": "test-secret"}})
+    daemon = SimpleNamespace(settings=settings, engine=engine, listeners=listeners or [],
+                             dispatch=lambda ids: None)
     daemon.metrics = DaemonMetrics(lambda: [(lst.name, lst.stats) for lst in daemon.listeners])
     return daemon
 

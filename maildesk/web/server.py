@@ -1,4 +1,5 @@
-"""The HTTP server of `maildesk serve`: /healthz, /metrics (customer pages later).
+"""The HTTP server of `maildesk serve`: /healthz, /metrics and the
+customers' pages (web/pages.py).
 
 aiohttp, because it runs on the same asyncio event loop as the aiosmtpd
 listeners, the processor and the scheduler: one process, no second server
@@ -38,7 +39,9 @@ from prometheus_client import CONTENT_TYPE_LATEST
 from sqlalchemy import text
 from sqlalchemy.engine import Engine
 
+from maildesk.secret import load_secret
 from maildesk.web.metrics import DaemonMetrics, query_database
+from maildesk.web.pages import PAGES, Pages, add_customer_pages
 
 if TYPE_CHECKING:
     from maildesk.daemon import Daemon
@@ -271,13 +274,19 @@ def add_ops_routes(app: web.Application) -> None:
 ROUTES: list[Callable[[web.Application], None]] = [add_ops_routes]
 
 
-def create_app(state: WebState) -> web.Application:
-    app = web.Application(middlewares=[_errors])
+def create_app(state: WebState, pages: Pages | None = None) -> web.Application:
+    """The application; with `pages`, the customers' pages too."""
+    app = web.Application(middlewares=[_errors], client_max_size=64 * 1024)
     app[STATE] = state
     app.on_response_prepare.append(_security_headers)
+    if pages is not None:
+        app[PAGES] = pages
+        add_customer_pages(app)
 
     async def close(_app: web.Application) -> None:
         state.health.close()
+        if pages is not None:
+            pages.close()
 
     app.on_cleanup.append(close)
     for register in ROUTES:
@@ -297,7 +306,9 @@ async def start_web(daemon: Daemon) -> web.AppRunner:
     settings = daemon.settings.web
     calls = OffLoop()
     health = Health(daemon.engine, daemon.settings.broker.url, lambda: daemon.listeners, calls)
-    app = create_app(WebState(daemon.engine, daemon.metrics, health, calls))
+    pages = Pages.create(daemon.settings, daemon.engine, load_secret(daemon.settings),
+                         daemon.dispatch)
+    app = create_app(WebState(daemon.engine, daemon.metrics, health, calls), pages)
     runner = web.AppRunner(app, shutdown_timeout=SHUTDOWN_TIMEOUT)
     await runner.setup()
     try:
@@ -307,5 +318,6 @@ async def start_web(daemon: Daemon) -> web.AppRunner:
         raise OSError(exc.errno, f"web server on {settings.host}:{settings.port} "
                                  f"(see [web] in the config): {exc.strerror or exc}") from exc
     where = ", ".join(_format(address) for address in runner.addresses)
-    log.info("web server on http://%s (/healthz, /metrics)", where)
+    log.info("web server on http://%s (/healthz, /metrics, customer pages; links in mails "
+             "start with %s)", where, settings.base_url)
     return runner

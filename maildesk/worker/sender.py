@@ -23,7 +23,7 @@ from typing import Any
 from sqlalchemy import insert, select, update
 from sqlalchemy.engine import Engine
 
-from maildesk import tokens
+from maildesk import links, tokens
 from maildesk.compose import compose, thread_index
 from maildesk.config import Settings
 from maildesk.models import Agent, Customer, Event, Message, Outbox, Ticket, utcnow
@@ -35,6 +35,8 @@ log = logging.getLogger(__name__)
 
 #: Messages of the thread quoted below an agent reply.
 THREAD_DEPTH = 5
+#: Kinds that carry the satisfaction survey link under the signature.
+CSAT_KINDS = ("solution", "solved_by_customer")
 
 
 class Sender:
@@ -239,7 +241,28 @@ class Sender:
             "old_ticket": old,
             "commands": payload.get("commands", []),
             "csat_url": payload.get("csat_url"),
+            **self._links(row, ticket),
         }
+
+    def _links(self, row: dict[str, Any], ticket: dict[str, Any]) -> dict[str, Any]:
+        """The signed page links a kind carries. Issued at the row's creation,
+        so every retry of the mail carries the very same link."""
+        web, kind, number = self.settings.web, row["kind"], ticket["number"]
+        if not web.enabled:
+            return {}
+        issued = row["created_at"]
+        if kind in CSAT_KINDS:
+            return {"csat_url": links.make_url(web.base_url, self.secret, "csat", number,
+                                               issued, web.csat_link_days)}
+        if kind == "agent_reply" and ticket["status"] not in ("solved", "closed"):
+            return {"solve_url": links.make_url(web.base_url, self.secret, "solve", number,
+                                                issued, web.solve_link_days)}
+        if kind == "registration" and ticket["requester_id"]:
+            days = self.settings.registration.link_days
+            return {"confirm_url": links.make_url(web.base_url, self.secret, "confirm",
+                                                  ticket["requester_id"], issued, days),
+                    "confirm_days": days}
+        return {}
 
     def _text(self, connection: Any, row: dict[str, Any], ticket: dict[str, Any],
               message: Any) -> str:

@@ -1,0 +1,303 @@
+"""The customers' pages: satisfaction survey, "mark as solved" and the
+registration confirmation (SPEC §7, §8; seed 001).
+
+Every page is reached by a signed, expiring link from a mail (links.py).
+Opening a link (GET) only shows a page: mail security scanners open every
+link, so anything that changes state needs the form's explicit POST, with
+its CSRF token (csrf.py). A tampered link answers 404, an expired one 410,
+each with a page that says so in the customer's language; nothing is
+stored for either.
+
+Database work runs in a small thread pool with a timeout, so a slow
+database never stalls the event loop that the SMTP listeners share.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from functools import partial
+from pathlib import Path
+from typing import Any, TypeVar
+
+from aiohttp import web
+
+from maildesk import csat, customer_actions, links
+from maildesk.config import Settings
+from maildesk.language import mail_language
+from maildesk.models import utcnow
+from maildesk.web import csrf
+from maildesk.web.page_render import PageRenderer
+
+log = logging.getLogger(__name__)
+
+T = TypeVar("T")
+
+#: Longest a page's database work may take before the page answers 503.
+DB_TIMEOUT = 10.0
+
+
+@dataclass
+class Pages:
+    """What the page handlers need: reached through `request.app[PAGES]`."""
+
+    settings: Settings
+    engine: Any
+    secret: bytes
+    renderer: PageRenderer
+    dispatch: Callable[[list[int]], None]
+    pool: ThreadPoolExecutor
+
+    @classmethod
+    def create(cls, settings: Settings, engine: Any, secret: bytes,
+               dispatch: Callable[[list[int]], None]) -> Pages:
+        override = Path(settings.notify.templates_dir) if settings.notify.templates_dir else None
+        renderer = PageRenderer(override, settings.mail.default_language,
+                                timezone=settings.calendar.timezone)
+        pool = ThreadPoolExecutor(max_workers=4, thread_name_prefix="maildesk-page")
+        return cls(settings, engine, secret, renderer, dispatch, pool)
+
+    async def run(self, fn: Callable[..., T], *args: Any) -> T:
+        loop = asyncio.get_running_loop()
+        return await asyncio.wait_for(loop.run_in_executor(self.pool, partial(fn, *args)),
+                                      DB_TIMEOUT)
+
+    def close(self) -> None:
+        self.pool.shutdown(wait=False, cancel_futures=True)
+
+
+PAGES = web.AppKey("maildesk-pages", Pages)
+
+
+# -- rendering -------------------------------------------------------------------------------
+
+
+def _browser_language(request: web.Request) -> str | None:
+    """For pages that know no customer (a broken link): the browser's choice."""
+    return mail_language({"accept-language": request.headers.get("Accept-Language", "")}, "")
+
+
+def _page(request: web.Request, name: str, language: str | None, status: int = 200,
+          **context: Any) -> web.Response:
+    pages = request.app[PAGES]
+    response = web.Response(status=status, content_type="text/html", charset="utf-8")
+    token = csrf.issue(request, response, pages.secret,
+                       secure=pages.settings.web.base_url.startswith("https://"))
+    response.text = pages.renderer.render(name, language, {
+        **context, "csrf_field": csrf.FIELD, "csrf_token": token,
+        "brand": pages.settings.notify.brand, "action": request.path,
+    })
+    return response
+
+
+def _link_error(request: web.Request, error: links.BadLink, language: str | None) -> web.Response:
+    status = 410 if error.reason == "expired" else 404
+    log.info("web: %s link refused (%s): %s", request.path.split("/")[1], error.reason, error)
+    return _page(request, "link_error", language or _browser_language(request), status,
+                 reason=error.reason)
+
+
+async def _verify(request: web.Request, purpose: str) -> links.LinkTarget | web.Response:
+    pages = request.app[PAGES]
+    try:
+        return links.verify(pages.secret, purpose, request.match_info["token"], utcnow())
+    except links.BadLink as error:
+        language = None
+        if error.reason == "expired":  # genuine: we may look up whom it was for
+            language = await _language_of_expired(request, purpose)
+        return _link_error(request, error, language)
+
+
+async def _language_of_expired(request: web.Request, purpose: str) -> str | None:
+    pages = request.app[PAGES]
+    subject = int(request.match_info["token"].split(".", 1)[0])
+    if purpose == "confirm":
+        customer = await pages.run(customer_actions.customer_page, pages.engine, subject)
+        return customer.language if customer else None
+    ticket = await pages.run(customer_actions.ticket_page, pages.engine, subject)
+    return ticket.language if ticket else None
+
+
+async def _form(request: web.Request) -> tuple[dict[str, str], bool]:
+    """The posted fields, and whether the CSRF check passed."""
+    pages = request.app[PAGES]
+    data = await request.post()
+    fields = {k: str(v) for k, v in data.items() if isinstance(v, str)}
+    ok = csrf.valid(request, fields.get(csrf.FIELD), pages.secret,
+                    csrf.origins(pages.settings.web.base_url, request))
+    return fields, ok
+
+
+def _forbidden(request: web.Request, language: str | None) -> web.Response:
+    log.warning("web: POST %s refused: CSRF token missing or wrong", request.path)
+    return _page(request, "form_expired", language, 403)
+
+
+# -- satisfaction survey ---------------------------------------------------------------------
+
+
+def _survey(request: web.Request, ticket: customer_actions.TicketPage,
+            rating: customer_actions.Rating | None, status: int = 200, *,
+            score: int | None = None, reason: str = "", error: str | None = None,
+            result: str | None = None) -> web.Response:
+    settings = request.app[PAGES].settings
+    now = utcnow()
+    changeable_until: datetime | None = None
+    locked = False
+    if rating is not None:
+        changeable_until = rating.created_at + _days(settings.web.csat_change_days)
+        locked = not csat.can_change(rating.created_at, now, settings.web.csat_change_days)
+    chosen = score if score is not None else (rating.score if rating else None)
+    return _page(request, "csat", ticket.language, status, ticket=ticket, rating=rating,
+                 scale=list(enumerate(csat.SCALE, start=1)),
+                 satisfied_from=csat.SATISFIED_FROM, chosen=chosen,
+                 reason=reason if score is not None else (rating.reason if rating else ""),
+                 changeable_until=changeable_until, locked=locked, error=error, result=result)
+
+
+def _days(days: float) -> timedelta:
+    return timedelta(days=days)
+
+
+async def _ticket_for(request: web.Request, target: links.LinkTarget
+                      ) -> customer_actions.TicketPage | web.Response:
+    pages = request.app[PAGES]
+    ticket = await pages.run(customer_actions.ticket_page, pages.engine, target.subject)
+    if ticket is None:
+        return _link_error(request, links.BadLink("malformed", "no such ticket"), None)
+    return ticket
+
+
+async def csat_form(request: web.Request) -> web.Response:
+    """GET: the survey. Records nothing, whoever opens it."""
+    target = await _verify(request, "csat")
+    if isinstance(target, web.Response):
+        return target
+    ticket = await _ticket_for(request, target)
+    if isinstance(ticket, web.Response):
+        return ticket
+    pages = request.app[PAGES]
+    rating = await pages.run(customer_actions.rating_of, pages.engine, ticket.id)
+    return _survey(request, ticket, rating)
+
+
+async def csat_submit(request: web.Request) -> web.Response:
+    target = await _verify(request, "csat")
+    if isinstance(target, web.Response):
+        return target
+    ticket = await _ticket_for(request, target)
+    if isinstance(ticket, web.Response):
+        return ticket
+    pages = request.app[PAGES]
+    fields, ok = await _form(request)
+    if not ok:
+        return _forbidden(request, ticket.language)
+    reason = csat.clean_reason(fields.get("reason"))
+    try:
+        score = csat.parse_score(fields.get("score"))
+    except csat.InvalidRating:
+        rating = await pages.run(customer_actions.rating_of, pages.engine, ticket.id)
+        return _survey(request, ticket, rating, 400, reason=reason, error="no_score")
+    if not csat.needs_reason(score):
+        reason = ""  # a reason belongs to an answer below "satisfied" only
+    result = await pages.run(customer_actions.record_rating, pages.engine, pages.settings,
+                             ticket, score, reason)
+    log.info("web: csat for #%s: %s (%s)", ticket.number, result.outcome, score,
+             extra={"ticket": ticket.number})
+    if result.outcome == "locked":
+        return _survey(request, ticket, result.rating, 409, result="locked")
+    return _page(request, "csat_thanks", ticket.language, ticket=ticket, rating=result.rating,
+                 scale=dict(enumerate(csat.SCALE, start=1)), outcome=result.outcome,
+                 changeable_until=result.rating.created_at
+                 + _days(pages.settings.web.csat_change_days))
+
+
+# -- mark as solved --------------------------------------------------------------------------
+
+
+async def solve_form(request: web.Request) -> web.Response:
+    """GET: asks to confirm. Changes nothing."""
+    target = await _verify(request, "solve")
+    if isinstance(target, web.Response):
+        return target
+    ticket = await _ticket_for(request, target)
+    if isinstance(ticket, web.Response):
+        return ticket
+    return _page(request, "solve", ticket.language, ticket=ticket, done=None)
+
+
+async def solve_submit(request: web.Request) -> web.Response:
+    target = await _verify(request, "solve")
+    if isinstance(target, web.Response):
+        return target
+    ticket = await _ticket_for(request, target)
+    if isinstance(ticket, web.Response):
+        return ticket
+    pages = request.app[PAGES]
+    _, ok = await _form(request)
+    if not ok:
+        return _forbidden(request, ticket.language)
+    result = await pages.run(customer_actions.mark_solved, pages.engine, pages.settings,
+                             pages.secret, ticket.number)
+    if result.outbox_ids:
+        pages.dispatch(list(result.outbox_ids))
+    log.info("web: #%s marked solved by the customer: %s", ticket.number, result.outcome,
+             extra={"ticket": ticket.number})
+    csat_url = None
+    if result.outcome in ("solved", "already_solved"):
+        csat_url = links.make_url(pages.settings.web.base_url, pages.secret, "csat",
+                                  ticket.number, utcnow(), pages.settings.web.csat_link_days)
+    return _page(request, "solve", ticket.language, ticket=ticket, done=result.outcome,
+                 csat_url=csat_url)
+
+
+# -- registration confirmation ---------------------------------------------------------------
+
+
+async def _customer_for(request: web.Request, target: links.LinkTarget
+                        ) -> customer_actions.CustomerPage | web.Response:
+    pages = request.app[PAGES]
+    customer = await pages.run(customer_actions.customer_page, pages.engine, target.subject)
+    if customer is None:
+        return _link_error(request, links.BadLink("malformed", "no such customer"), None)
+    return customer
+
+
+async def confirm_form(request: web.Request) -> web.Response:
+    target = await _verify(request, "confirm")
+    if isinstance(target, web.Response):
+        return target
+    customer = await _customer_for(request, target)
+    if isinstance(customer, web.Response):
+        return customer
+    return _page(request, "confirm", customer.language, customer=customer, done=None)
+
+
+async def confirm_submit(request: web.Request) -> web.Response:
+    target = await _verify(request, "confirm")
+    if isinstance(target, web.Response):
+        return target
+    customer = await _customer_for(request, target)
+    if isinstance(customer, web.Response):
+        return customer
+    pages = request.app[PAGES]
+    _, ok = await _form(request)
+    if not ok:
+        return _forbidden(request, customer.language)
+    changed = await pages.run(customer_actions.confirm_customer, pages.engine, customer.id)
+    log.info("web: customer %s %s", customer.email,
+             "confirmed the address" if changed else "was already confirmed")
+    return _page(request, "confirm", customer.language, customer=customer,
+                 done="confirmed" if changed else "already")
+
+
+def add_customer_pages(app: web.Application) -> None:
+    for path, show, submit in (("/csat/{token}", csat_form, csat_submit),
+                               ("/solve/{token}", solve_form, solve_submit),
+                               ("/confirm/{token}", confirm_form, confirm_submit)):
+        app.router.add_get(path, show)
+        app.router.add_post(path, submit)
