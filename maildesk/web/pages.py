@@ -142,7 +142,7 @@ def _forbidden(request: web.Request, language: str | None) -> web.Response:
 
 def _survey(request: web.Request, ticket: customer_actions.TicketPage,
             rating: customer_actions.Rating | None, status: int = 200, *,
-            score: int | None = None, reason: str = "", error: str | None = None,
+            score: int | None = None, reason: str | None = None, error: str | None = None,
             result: str | None = None) -> web.Response:
     settings = request.app[PAGES].settings
     now = utcnow()
@@ -155,7 +155,7 @@ def _survey(request: web.Request, ticket: customer_actions.TicketPage,
     return _page(request, "csat", ticket.language, status, ticket=ticket, rating=rating,
                  scale=list(enumerate(csat.SCALE, start=1)),
                  satisfied_from=csat.SATISFIED_FROM, chosen=chosen,
-                 reason=reason if score is not None else (rating.reason if rating else ""),
+                 reason=reason if reason is not None else (rating.reason if rating else ""),
                  changeable_until=changeable_until, locked=locked, error=error, result=result)
 
 
