@@ -384,6 +384,7 @@ async def test_customers_set_language_and_confirmation(site: Site) -> None:
                            "--confirmed")
     assert result.exit_code == 0, result.output
     status, page = await site.get(site.path("csat", number))
+    assert status == 200
     assert "How satisfied" in page
     listed = json.loads(site.desk.cli("customers", "list", "--json").stdout)
     assert [(c["email"], c["language"], c["confirmed"]) for c in listed] == [
