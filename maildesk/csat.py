@@ -6,6 +6,7 @@ Pure: plain values in, plain values out; the pages and the CLI do the I/O.
 
 from __future__ import annotations
 
+import unicodedata
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -33,7 +34,7 @@ def needs_reason(score: int) -> bool:
 def parse_score(value: str | None) -> int:
     """The score of a submitted form field ("1".."5")."""
     text = (value or "").strip()
-    if not text.isdigit() or not 1 <= int(text) <= len(SCALE):
+    if not (text.isascii() and text.isdigit()) or not 1 <= int(text) <= len(SCALE):
         raise InvalidRating(f"score must be one of 1..{len(SCALE)}, not {text!r}")
     return int(text)
 
@@ -41,7 +42,7 @@ def parse_score(value: str | None) -> int:
 def clean_reason(value: str | None) -> str:
     """The reason as kept: control characters out, line breaks kept, bounded."""
     text = (value or "").replace("\r\n", "\n").replace("\r", "\n")
-    text = "".join(ch for ch in text if ch in "\n\t" or ch >= " ")
+    text = "".join(ch for ch in text if ch in "\n\t" or unicodedata.category(ch) != "Cc")
     return text.strip()[:MAX_REASON]
 
 

@@ -28,7 +28,7 @@ PURPOSES = {"csat": "/csat/", "solve": "/solve/", "confirm": "/confirm/"}
 SIGNATURE_LENGTH = 26
 _DAY = 86_400
 
-_TOKEN = re.compile(r"^(\d{1,12})\.([0-9a-z]{1,8})\.([a-z2-7]{" + str(SIGNATURE_LENGTH) + "})$")
+_TOKEN = re.compile(r"^([0-9]{1,12})\.([0-9a-z]{1,8})\.([a-z2-7]{" + str(SIGNATURE_LENGTH) + "})$")
 
 
 class BadLink(ValueError):
@@ -98,7 +98,10 @@ def verify(secret: bytes, purpose: str, token: str, now: datetime) -> LinkTarget
     The signature is checked before the expiry, so a tampered token is never
     reported as merely expired."""
     _check_purpose(purpose)
-    match = _TOKEN.match(token.strip().lower())
+    token = token.strip()
+    # ASCII first: str.lower() turns some non-ASCII letters (the Kelvin sign)
+    # into ASCII ones, and a token is ASCII by construction.
+    match = _TOKEN.match(token.lower()) if token.isascii() else None
     if not match:
         raise BadLink("malformed", "this is not a valid link")
     subject_text, expiry, signature = match.groups()
