@@ -40,7 +40,8 @@ def test_german_outlook_mail_becomes_a_new_ticket_with_umlauts_intact(desk: Desk
     assert ticket["channel"] == "email"
     assert ticket["subject"] == "AW: Prüfung der Nebenkostenabrechnung für Straße"
     assert ticket["requester"] == {"email": "j.mueller@hausverwaltung-nord.de",
-                                   "name": "Jürgen Müller"}
+                                   "name": "Jürgen Müller", "language": "de",
+                                   "confirmed": False, "confirmed_at": None}
     assert ticket["organisation"] == "hausverwaltung-nord.de"
     assert [p["email"] for p in ticket["participants"]] == ["p.kraemer@hausverwaltung-nord.de"]
     (message,) = ticket["messages"]

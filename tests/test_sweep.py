@@ -89,7 +89,7 @@ def test_dry_run_changes_nothing(desk: Desk) -> None:
     number = pending_ticket(desk)
     report = sweep(desk, datetime(2026, 11, 10, 12, 0, tzinfo=UTC), "--dry-run")
     assert report["actions"] == [{"ticket": number, "action": "reminder_1"}]
-    assert kinds(desk) == ["acknowledgement", "agent_notice_new"]
+    assert kinds(desk) == ["acknowledgement", "agent_notice_new", "registration"]
     assert sweep(desk, datetime(2026, 11, 10, 12, 0, tzinfo=UTC))["actions"] != []
 
 

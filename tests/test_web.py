@@ -94,6 +94,10 @@ def assert_security_headers(reply: Reply) -> None:
 # -- the real daemon -----------------------------------------------------------------------------
 
 
+#: The served daemon's message size limit (SIZE, 552).
+SIZE_LIMIT = 200_000
+
+
 @dataclass
 class Served:
     process: ServeProcess
@@ -103,7 +107,8 @@ class Served:
 @pytest.fixture
 def served(desk: Desk, tmp_path: Path) -> Iterator[Served]:
     web_port = free_port()
-    process = start_serve(desk.env, tmp_path, MAILDESK_WEB__PORT=str(web_port))
+    process = start_serve(desk.env, tmp_path, MAILDESK_WEB__PORT=str(web_port),
+                          MAILDESK_LIMITS__MAX_MESSAGE_BYTES=str(SIZE_LIMIT))
     try:
         wait_until(lambda: port_open(web_port) or process.process.poll() is not None, 20)
         assert process.process.poll() is None, process.output()
@@ -144,6 +149,11 @@ def test_metrics_move_when_a_mail_comes_in_over_smtp(desk: Desk, served: Served)
         client.sendmail("erika@kunde.de", ["support@example.com"], make_mail(subject="Metrik"))
         with pytest.raises(smtplib.SMTPRecipientsRefused):
             client.sendmail("erika@kunde.de", ["someone@elsewhere.org"], make_mail())
+        limit = SIZE_LIMIT
+        with pytest.raises(smtplib.SMTPSenderRefused) as refused:  # SIZE= says it: 552 at once
+            client.sendmail("erika@kunde.de", ["support@example.com"],
+                            make_mail(body="x" * (limit + 10)))
+        assert refused.value.smtp_code == 552
 
     def ticket_counted() -> dict | None:
         now = samples(served.web_port)
@@ -154,6 +164,7 @@ def test_metrics_move_when_a_mail_comes_in_over_smtp(desk: Desk, served: Served)
     assert value(after, "maildesk_mails_accepted_total", source="smtp") == 1
     assert value(after, "maildesk_smtp_sessions_total", listener="smtp") >= 1
     assert value(after, "maildesk_mails_refused_total", reason="rcpt") == 1
+    assert value(after, "maildesk_mails_refused_total", reason="size") == 1
     assert value(after, "maildesk_ingest_seconds_count") == 1
     assert 0 < value(after, "maildesk_ingest_seconds_sum") < 20
     assert value(after, "maildesk_inbound_mails", state="done", outcome="created") == 1
@@ -180,7 +191,8 @@ def test_healthz_turns_503_while_the_daemon_drains(desk: Desk, tmp_path: Path) -
     """SIGTERM with a session still open: the listener is closed but the web
     server still answers, so a load balancer sees the instance going away."""
     web_port = free_port()
-    process = start_serve(desk.env, tmp_path, MAILDESK_WEB__PORT=str(web_port))
+    process = start_serve(desk.env, tmp_path, MAILDESK_WEB__PORT=str(web_port),
+                          MAILDESK_LIMITS__MAX_MESSAGE_BYTES=str(SIZE_LIMIT))
     try:
         wait_until(lambda: port_open(web_port), 20)
         with smtplib.SMTP("127.0.0.1", process.port, timeout=10) as client:

@@ -42,6 +42,7 @@ class ListenerStats:
     accepted: int = 0
     duplicates: int = 0
     refused_rcpt: int = 0
+    refused_size: int = 0  # 552: over the SIZE limit (aiosmtpd answers it itself)
     tempfailed: int = 0
     refused_connections: int = 0
     active: set[Any] = field(default_factory=set)
@@ -117,6 +118,15 @@ class _TrackedSMTP(SMTP):
     def connection_lost(self, error: Exception | None) -> None:
         self._stats.active.discard(self)
         super().connection_lost(error)
+
+    async def push(self, status: Any) -> None:
+        """Every reply passes here: the one place that sees the 552s aiosmtpd
+        gives itself (SIZE= too big at MAIL FROM, too much data in DATA)."""
+        text = status.decode(errors="replace") if isinstance(status, bytes) else str(status)
+        if text.startswith("552"):
+            self._stats.refused_size += 1
+            log.info("refused a mail over the size limit (%s)", text)
+        await super().push(status)
 
 
 class _TrackedLMTP(_TrackedSMTP, LMTP):

@@ -84,9 +84,7 @@ def query_database(engine: Engine) -> DatabaseSnapshot:
 class ListenerCollector(Collector):
     """The listeners' own counters, read when Prometheus scrapes."""
 
-    #: ListenerStats attribute -> the `reason` label of refused mail. Size
-    #: refusals (552) are answered by aiosmtpd itself, without a handler
-    #: hook; their series appears once ListenerStats counts `refused_size`.
+    #: ListenerStats attribute -> the `reason` label of refused mail.
     REFUSED = (("refused_rcpt", "rcpt"), ("refused_size", "size"), ("tempfailed", "tempfail"),
                ("refused_connections", "connection_limit"))
 
