@@ -126,5 +126,7 @@ def run_checks(settings: Settings) -> list[CheckResult]:
             results.append(check_unix_socket("lmtp", settings.lmtp.socket))
         else:
             results.append(check_port("lmtp", settings.lmtp.host, settings.lmtp.port))
+    if settings.web.enabled:
+        results.append(check_port("web", settings.web.host, settings.web.port))
     results.extend(check_imap(settings))
     return results

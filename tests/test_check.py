@@ -12,12 +12,14 @@ from tests.mailsink import Sink
 
 def test_all_ok_with_a_reachable_relay(desk: Desk, sink: Sink) -> None:
     desk.env.update({"MAILDESK_RELAY__PORT": str(sink.port),
-                     "MAILDESK_SMTP__PORT": str(free_port())})
+                     "MAILDESK_SMTP__PORT": str(free_port()),
+                     "MAILDESK_WEB__PORT": str(free_port())})
     result = desk.cli("check")
     assert result.exit_code == 0, result.output
     lines = result.stdout.splitlines()
     assert all(line.startswith("OK") for line in lines)
-    for item in ("config", "database", "data dir", "broker", "relay", "smtp listener"):
+    for item in ("config", "database", "data dir", "broker", "relay", "smtp listener",
+                 "web listener"):
         assert any(item in line for line in lines), item
 
 
@@ -27,12 +29,13 @@ def test_failures_are_named_and_exit_1(desk: Desk) -> None:
         busy.listen()
         port = busy.getsockname()[1]
         desk.env.update({"MAILDESK_RELAY__PORT": str(free_port()),
-                         "MAILDESK_SMTP__PORT": str(port)})
+                         "MAILDESK_SMTP__PORT": str(port), "MAILDESK_WEB__PORT": str(port)})
         result = desk.cli("check", "--json")
     assert result.exit_code == 1
     items = {r["name"].split()[0]: r for r in json.loads(result.stdout)}
     assert not items["relay"]["ok"] and "refused" in items["relay"]["detail"]
     assert not items["smtp"]["ok"] and items["smtp"]["detail"] == "in use"
+    assert not items["web"]["ok"] and items["web"]["detail"] == "in use"
     assert items["database"]["ok"]
 
 
