@@ -311,14 +311,19 @@ class Ingestor:
         ids: list[int] = []
         internal = any(c.name == "internal" for c in commands)
         replied = bool(body) and not internal
-        if replied:
-            ids += agent_actions.write_reply(session, self.settings, self.secret, ticket,
-                                             agent, body).outbox_ids
         fields: dict[str, str | None] = dict.fromkeys(
             ("status", "priority", "type", "assign", "group"))
         for command in commands:
             if command.name in fields:
                 fields[command.name] = command.value
+        # A reply with "#status solved" is the solution: it goes out as the
+        # solution mail, with the satisfaction survey (seed 001).
+        solve = replied and fields["status"] == "solved"
+        if replied:
+            ids += agent_actions.write_reply(session, self.settings, self.secret, ticket,
+                                             agent, body, solve=solve).outbox_ids
+        if solve:
+            fields["status"] = None
         if any(v is not None for v in fields.values()):
             current = store.ticket_row(session, ticket["number"]) or ticket
             _, more = agent_actions.change_fields(

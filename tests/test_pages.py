@@ -394,3 +394,20 @@ async def test_customers_set_language_and_confirmation(site: Site) -> None:
     assert missing.exit_code == 1 and "no customer" in missing.stderr
     with site.desk.engine().connect() as connection:
         assert connection.execute(select(Customer.__table__.c.confirmed_at)).scalar()
+
+
+async def test_an_agents_mail_with_status_solved_is_the_solution_with_the_survey(
+        site: Site) -> None:
+    number = new_ticket(site.desk)
+    answer = make_mail(subject=f"AW: [#{number}] Frage zur Abrechnung",
+                       sender="Demo Agent <agent@example.com>",
+                       body="#status solved\n\nDie Rechnung ist korrigiert.\n")
+    code, outcome = site.desk.ingest(answer)
+    assert code == 0 and (outcome["action"], outcome["ticket"]) == ("appended", number)
+    assert site.desk.show(number)["status"] == "solved"
+    kinds = [r["kind"] for r in outbox(site.desk)]
+    assert "solution" in kinds and "agent_reply" not in kinds
+    text = rendered(site.desk, "solution")
+    assert "Die Rechnung ist korrigiert." in text and "#status" not in text
+    links.verify(site.secret, "csat", link_in(text, "csat").rsplit("/", 1)[1],
+                 datetime.now(UTC))
