@@ -163,21 +163,28 @@ def _days(days: float) -> timedelta:
     return timedelta(days=days)
 
 
-async def _ticket_for(request: web.Request, target: links.LinkTarget
-                      ) -> customer_actions.TicketPage | web.Response:
+async def _linked(request: web.Request, purpose: str,
+                  load: Callable[[Any, int], T | None]) -> T | web.Response:
+    """What a link points at (a ticket, a customer), or the error page to
+    answer with: a bad or expired link, or nothing behind a good one."""
+    target = await _verify(request, purpose)
+    if isinstance(target, web.Response):
+        return target
     pages = request.app[PAGES]
-    ticket = await pages.run(customer_actions.ticket_page, pages.engine, target.subject)
-    if ticket is None:
-        return _link_error(request, links.BadLink("malformed", "no such ticket"), None)
-    return ticket
+    found = await pages.run(load, pages.engine, target.subject)
+    if found is None:
+        return _link_error(request, links.BadLink("malformed", f"no {purpose} subject"), None)
+    return found
+
+
+async def _ticket_link(request: web.Request, purpose: str
+                       ) -> customer_actions.TicketPage | web.Response:
+    return await _linked(request, purpose, customer_actions.ticket_page)
 
 
 async def csat_form(request: web.Request) -> web.Response:
     """GET: the survey. Records nothing, whoever opens it."""
-    target = await _verify(request, "csat")
-    if isinstance(target, web.Response):
-        return target
-    ticket = await _ticket_for(request, target)
+    ticket = await _ticket_link(request, "csat")
     if isinstance(ticket, web.Response):
         return ticket
     pages = request.app[PAGES]
@@ -186,10 +193,7 @@ async def csat_form(request: web.Request) -> web.Response:
 
 
 async def csat_submit(request: web.Request) -> web.Response:
-    target = await _verify(request, "csat")
-    if isinstance(target, web.Response):
-        return target
-    ticket = await _ticket_for(request, target)
+    ticket = await _ticket_link(request, "csat")
     if isinstance(ticket, web.Response):
         return ticket
     pages = request.app[PAGES]
@@ -221,20 +225,14 @@ async def csat_submit(request: web.Request) -> web.Response:
 
 async def solve_form(request: web.Request) -> web.Response:
     """GET: asks to confirm. Changes nothing."""
-    target = await _verify(request, "solve")
-    if isinstance(target, web.Response):
-        return target
-    ticket = await _ticket_for(request, target)
+    ticket = await _ticket_link(request, "solve")
     if isinstance(ticket, web.Response):
         return ticket
     return _page(request, "solve", ticket.language, ticket=ticket, done=None)
 
 
 async def solve_submit(request: web.Request) -> web.Response:
-    target = await _verify(request, "solve")
-    if isinstance(target, web.Response):
-        return target
-    ticket = await _ticket_for(request, target)
+    ticket = await _ticket_link(request, "solve")
     if isinstance(ticket, web.Response):
         return ticket
     pages = request.app[PAGES]
@@ -258,30 +256,19 @@ async def solve_submit(request: web.Request) -> web.Response:
 # -- registration confirmation ---------------------------------------------------------------
 
 
-async def _customer_for(request: web.Request, target: links.LinkTarget
-                        ) -> customer_actions.CustomerPage | web.Response:
-    pages = request.app[PAGES]
-    customer = await pages.run(customer_actions.customer_page, pages.engine, target.subject)
-    if customer is None:
-        return _link_error(request, links.BadLink("malformed", "no such customer"), None)
-    return customer
+async def _customer_link(request: web.Request) -> customer_actions.CustomerPage | web.Response:
+    return await _linked(request, "confirm", customer_actions.customer_page)
 
 
 async def confirm_form(request: web.Request) -> web.Response:
-    target = await _verify(request, "confirm")
-    if isinstance(target, web.Response):
-        return target
-    customer = await _customer_for(request, target)
+    customer = await _customer_link(request)
     if isinstance(customer, web.Response):
         return customer
     return _page(request, "confirm", customer.language, customer=customer, done=None)
 
 
 async def confirm_submit(request: web.Request) -> web.Response:
-    target = await _verify(request, "confirm")
-    if isinstance(target, web.Response):
-        return target
-    customer = await _customer_for(request, target)
+    customer = await _customer_link(request)
     if isinstance(customer, web.Response):
         return customer
     pages = request.app[PAGES]
