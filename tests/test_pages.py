@@ -24,7 +24,7 @@ from maildesk.config import Settings
 from maildesk.models import CsatRating, Customer, Outbox
 from maildesk.secret import load_secret
 from maildesk.web import server as web_server
-from maildesk.web.metrics import DaemonMetrics
+from maildesk.web.metrics import DaemonMetrics, query_database
 from maildesk.worker.sender import Sender
 from tests.conftest import Desk
 from tests.mailfactory import make_mail
@@ -369,6 +369,7 @@ async def test_report_csat_counts_and_scores_by_agent_and_type(site: Site) -> No
     by_type = json.loads(desk.cli("report", "csat", "--by", "type", "--json").stdout)
     assert {g["key"]: g["ratings"] for g in by_type["groups"]} == {"user_help": 3,
                                                                   "incident": 1}
+    assert query_database(desk.engine()).csat == {"1": 1, "4": 1, "5": 2}  # for /metrics
     tomorrow = (datetime.now(UTC) + timedelta(days=1)).date().isoformat()
     later = json.loads(desk.cli("report", "csat", "--since", tomorrow, "--json").stdout)
     assert later["total"] == 0 and later["groups"] == []

@@ -10,7 +10,7 @@ Three kinds of series:
   code of its own.
 - `maildesk_ingest_seconds`, observed by the daemon's Processor: from the
   moment a listener hands a mail over to the commit of its ticket.
-- Gauges from the database (`DatabaseCollector`): three grouped counts,
+- Gauges from the database (`DatabaseCollector`): four grouped counts,
   queried once per scrape by the web server (in a thread, with a timeout)
   and handed to `render`. A failed query leaves those gauges out of that
   scrape and counts `maildesk_scrape_errors_total`; the scrape still
@@ -28,9 +28,10 @@ from prometheus_client.registry import Collector
 from sqlalchemy import func, select, text
 from sqlalchemy.engine import Engine
 
+from maildesk.csat import SCALE
 from maildesk.ingest.smtp import ListenerStats
 from maildesk.lifecycle import STATUSES as TICKET_STATUSES
-from maildesk.models import InboundMail, Outbox, Ticket
+from maildesk.models import CsatRating, InboundMail, Outbox, Ticket
 from maildesk.outbox import STATES as OUTBOX_STATES
 
 #: Accept -> ticket committed. A mail usually takes well under a second;
@@ -40,6 +41,8 @@ INGEST_BUCKETS = (0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 300.0)
 INBOUND_STATES = ("pending", "failed")
 #: The label for an inbound row without an outcome (pending, failed).
 NO_OUTCOME = "none"
+#: The scores a rating can have, as labels.
+CSAT_SCORES = tuple(str(score) for score in range(1, len(SCALE) + 1))
 #: Longest a scrape's database queries may run on PostgreSQL.
 STATEMENT_TIMEOUT_MS = 5000
 
@@ -53,14 +56,16 @@ class DatabaseSnapshot:
     inbound: dict[tuple[str, str], int] = field(default_factory=dict)  # (state, outcome)
     tickets: dict[str, int] = field(default_factory=dict)
     outbox: dict[str, int] = field(default_factory=dict)
+    csat: dict[str, int] = field(default_factory=dict)  # score ("1".."5") -> ratings
 
 
 def query_database(engine: Engine) -> DatabaseSnapshot:
-    """Three GROUP BY counts in one short read transaction. Blocking: the
+    """Four GROUP BY counts in one short read transaction. Blocking: the
     web server runs it in a thread."""
     inbound = InboundMail.__table__.c  # type: ignore[attr-defined]
     ticket = Ticket.__table__.c  # type: ignore[attr-defined]
     outbox = Outbox.__table__.c  # type: ignore[attr-defined]
+    rating = CsatRating.__table__.c  # type: ignore[attr-defined]
     snapshot = DatabaseSnapshot()
     with engine.connect() as connection:
         if connection.dialect.name == "postgresql":
@@ -78,6 +83,10 @@ def query_database(engine: Engine) -> DatabaseSnapshot:
             select(outbox.state, func.count()).group_by(outbox.state)
         ):
             snapshot.outbox[state] = count
+        for score, count in connection.execute(
+            select(rating.score, func.count()).group_by(rating.score)
+        ):
+            snapshot.csat[str(score)] = count
     return snapshot
 
 
@@ -144,7 +153,12 @@ class DatabaseCollector(Collector):
         outbox = GaugeMetricFamily("maildesk_outbox", "Outbox rows by state", labels=["state"])
         for state, value in _with_zeros(OUTBOX_STATES, snapshot.outbox):
             outbox.add_metric([state], value)
-        yield from (inbound, tickets, outbox)
+        csat = GaugeMetricFamily("maildesk_csat_ratings",
+                                 "Satisfaction ratings by score (1 = sehr unzufrieden, "
+                                 "5 = sehr zufrieden)", labels=["score"])
+        for score, value in _with_zeros(CSAT_SCORES, snapshot.csat):
+            csat.add_metric([score], value)
+        yield from (inbound, tickets, outbox, csat)
 
 
 def _with_zeros(known: Iterable[str], counts: dict[str, int]) -> list[tuple[str, int]]:
