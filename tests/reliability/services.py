@@ -80,7 +80,7 @@ class PrivateRedis:
         return f"redis://127.0.0.1:{self.port}/0"
 
     def start(self) -> None:
-        log = open(self.directory / "redis.log", "ab")  # noqa: SIM115 — the child owns it
+        log = open(self.directory / "redis.log", "ab")
         self.process = subprocess.Popen(
             [self.binary, "--port", str(self.port), "--bind", "127.0.0.1", "--save", "",
              "--appendonly", "no", "--dir", str(self.directory)],
@@ -304,7 +304,7 @@ class Mta:
 
 def start_worker(env: dict[str, str], log: Path) -> subprocess.Popen[bytes]:
     """`maildesk worker` as ops run it, output to `log`."""
-    handle = open(log, "wb")  # noqa: SIM115 — the child owns it
+    handle = open(log, "wb")
     process = subprocess.Popen([sys.executable, "-m", "maildesk", "worker"],
                                env={**os.environ, **env}, cwd=REPO, stdout=handle,
                                stderr=subprocess.STDOUT)

@@ -42,9 +42,13 @@ def test_redis_killed_for_30s_loses_and_doubles_no_notification(sink: Sink,
                          f"sqlite:///{tmp_path / 'var' / 'maildesk.sqlite3'}",
                          MAILDESK_BROKER__URL=redis.url, MAILDESK_RELAY__HOST="127.0.0.1",
                          MAILDESK_RELAY__PORT=str(sink.port),
-                         # the sweep that re-enqueues what the broker lost: every
-                         # second instead of every 5, to keep the test short
-                         MAILDESK_WORKER__SWEEP_SECONDS="1", MAILDESK_WORKER__THREADS="2")
+                         # The sweep that re-enqueues what the broker lost, every
+                         # 0.5 s instead of 5: the test stays short, and when Redis
+                         # is back the sweep enqueues rows again before the worker's
+                         # consumer has reconnected (it waits 3 s), so ids reach the
+                         # queue twice and the claim must keep them from going out
+                         # twice.
+                         MAILDESK_WORKER__SWEEP_SECONDS="0.5", MAILDESK_WORKER__THREADS="2")
         worker = start_worker(desk.env, tmp_path / "worker.log")
         serve = start_serve(desk.env, tmp_path)
         mta = Mta(serve.port)
@@ -103,7 +107,13 @@ def test_redis_killed_for_30s_loses_and_doubles_no_notification(sink: Sink,
                     and len(sink.received) >= len(current))
 
         try:
-            wait_until(settled, timeout=60, step=0.2)
+            try:
+                wait_until(settled, timeout=60, step=0.2)
+            except AssertionError:
+                states = Counter(r.state for r in rows())
+                raise AssertionError(f"not settled 60 s after Redis came back: outbox {states}, "
+                                     f"{len(sink.received)} mails at the sink, "
+                                     f"{len(mta.delivered)} taken") from None
             time.sleep(2)  # anything sent twice would arrive now
             assert serve.process.poll() is None and worker.poll() is None
         finally:
