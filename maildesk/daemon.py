@@ -290,9 +290,18 @@ class Daemon:
                 await asyncio.wait_for(self.stop.wait(), self.settings.rules.sweep_seconds)
 
     async def drain(self) -> None:
-        """Pending rows on start (crash recovery), then every few seconds."""
+        """Pending rows on start (crash recovery), then every few seconds.
+
+        A database error ends one round, never the loop: after an outage this
+        is what processes the mails whose processing failed meanwhile (they
+        stay pending, and nothing else looks at them again).
+        """
         while True:
-            ids = await asyncio.to_thread(pending_ids, self.engine)
+            try:
+                ids = await asyncio.to_thread(pending_ids, self.engine)
+            except Exception:  # the next round tries again
+                log.exception("drainer: could not look for pending mails; will retry")
+                ids = []
             if ids:
                 log.info("drainer: %d accepted mails wait for processing", len(ids))
                 for inbound_id in ids:
