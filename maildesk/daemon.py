@@ -98,7 +98,8 @@ def _worker_start(settings: Settings) -> None:
 
     setup_logging(settings.log)
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the daemon decides when to stop
-    _WORKER_INGESTOR = Ingestor(settings, make_engine(settings.database_url))
+    _WORKER_INGESTOR = Ingestor(settings, make_engine(settings.database_url),
+                                requeue_when_full=True)
 
 
 def _worker_process(ids: list[int]) -> list[int]:
@@ -208,7 +209,7 @@ class Daemon:
     def __init__(self, settings: Settings, engine: Engine) -> None:
         self.settings = settings
         self.engine = engine
-        self.ingestor = Ingestor(settings, engine)
+        self.ingestor = Ingestor(settings, engine, requeue_when_full=True)
         self.committer = GroupCommitter(engine)
         self.broker = make_broker(settings)
         self.worker: WorkerRunner | None = None
