@@ -14,6 +14,7 @@ mount) skips the test on a developer's machine and fails it in CI
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import glob
 import os
@@ -310,3 +311,34 @@ def start_worker(env: dict[str, str], log: Path) -> subprocess.Popen[bytes]:
                                stderr=subprocess.STDOUT)
     handle.close()
     return process
+
+
+def reap(process: subprocess.Popen[bytes]) -> None:
+    """Stop a daemon that is still running (a test failed half-way): SIGTERM
+    first, which also closes serve's processor pool, then SIGKILL for it and
+    for the children it leaves behind."""
+    if process.poll() is not None:
+        return
+    children = _children(process.pid)
+    process.terminate()
+    try:
+        process.wait(timeout=15)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait(timeout=10)
+    for pid in children:
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, signal.SIGKILL)
+
+
+def _children(pid: int) -> list[int]:
+    """The pids whose parent is `pid` (from /proc)."""
+    found = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if int(fields[1]) == pid:
+            found.append(int(stat.parent.name))
+    return found

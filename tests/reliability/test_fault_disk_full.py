@@ -17,6 +17,7 @@ its test.
 
 from __future__ import annotations
 
+import subprocess
 import time
 from collections import Counter
 from collections.abc import Iterator
@@ -33,7 +34,7 @@ from tests.conftest import Desk
 from tests.daemon_helpers import ServeProcess, start_serve, wait_until
 from tests.mailfactory import make_mail
 from tests.mailsink import Sink
-from tests.reliability.services import Mta, fill, make_desk, small_filesystem
+from tests.reliability.services import Mta, fill, make_desk, reap, small_filesystem
 
 #: Large enough for the schema, a few mails and SQLite's WAL; small enough
 #: to fill in a moment.
@@ -110,7 +111,11 @@ def full_disk(sink: Sink, tmp_path: Path) -> Iterator[FullDisk]:
             assert serve.process.poll() is None, "serve died:\n" + serve.output()
         finally:
             engine.dispose()
-            code = serve.stop()
+            try:
+                code = serve.stop()
+            except subprocess.TimeoutExpired:  # hung: killed, so the unmount can work
+                reap(serve.process)
+                code = None
         assert code == 0, serve.output()
 
 

@@ -30,11 +30,12 @@ OUTAGE_SECONDS = 5
 
 
 def test_postgres_restart_during_traffic_refuses_temporarily_and_loses_nothing(
-        sink: Sink, tmp_path: Path) -> None:
+        sink: Sink, tmp_path: Path, reaper: list) -> None:
     with private_postgres() as pg:
         desk = make_desk(tmp_path, tmp_path / "var", pg.url,
                          MAILDESK_RELAY__HOST="127.0.0.1", MAILDESK_RELAY__PORT=str(sink.port))
         serve = start_serve(desk.env, tmp_path)
+        reaper.append(serve.process)
         mta = Mta(serve.port, retry_seconds=0.5)
         stop = threading.Event()
         errors: list[BaseException] = []

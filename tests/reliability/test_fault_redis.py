@@ -35,8 +35,8 @@ def _aware(value: datetime) -> datetime:
     return value if value.tzinfo else value.replace(tzinfo=UTC)
 
 
-def test_redis_killed_for_30s_loses_and_doubles_no_notification(sink: Sink,
-                                                                tmp_path: Path) -> None:
+def test_redis_killed_for_30s_loses_and_doubles_no_notification(
+        sink: Sink, tmp_path: Path, reaper: list) -> None:
     with private_redis(tmp_path / "redis") as redis:
         desk = make_desk(tmp_path, tmp_path / "var",
                          f"sqlite:///{tmp_path / 'var' / 'maildesk.sqlite3'}",
@@ -50,7 +50,9 @@ def test_redis_killed_for_30s_loses_and_doubles_no_notification(sink: Sink,
                          # twice.
                          MAILDESK_WORKER__SWEEP_SECONDS="0.5", MAILDESK_WORKER__THREADS="2")
         worker = start_worker(desk.env, tmp_path / "worker.log")
+        reaper.append(worker)
         serve = start_serve(desk.env, tmp_path)
+        reaper.append(serve.process)
         mta = Mta(serve.port)
         stop = threading.Event()
         errors: list[BaseException] = []
