@@ -98,7 +98,8 @@ def _worker_start(settings: Settings) -> None:
 
     setup_logging(settings.log)
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the daemon decides when to stop
-    _WORKER_INGESTOR = Ingestor(settings, make_engine(settings.database_url))
+    _WORKER_INGESTOR = Ingestor(settings, make_engine(settings.database_url),
+                                requeue_when_full=True)
 
 
 def _worker_process(ids: list[int]) -> list[int]:
@@ -208,7 +209,7 @@ class Daemon:
     def __init__(self, settings: Settings, engine: Engine) -> None:
         self.settings = settings
         self.engine = engine
-        self.ingestor = Ingestor(settings, engine)
+        self.ingestor = Ingestor(settings, engine, requeue_when_full=True)
         self.committer = GroupCommitter(engine)
         self.broker = make_broker(settings)
         self.worker: WorkerRunner | None = None
@@ -290,9 +291,18 @@ class Daemon:
                 await asyncio.wait_for(self.stop.wait(), self.settings.rules.sweep_seconds)
 
     async def drain(self) -> None:
-        """Pending rows on start (crash recovery), then every few seconds."""
+        """Pending rows on start (crash recovery), then every few seconds.
+
+        A database error ends one round, never the loop: after an outage this
+        is what processes the mails whose processing failed meanwhile (they
+        stay pending, and nothing else looks at them again).
+        """
         while True:
-            ids = await asyncio.to_thread(pending_ids, self.engine)
+            try:
+                ids = await asyncio.to_thread(pending_ids, self.engine)
+            except Exception:  # the next round tries again
+                log.exception("drainer: could not look for pending mails; will retry")
+                ids = []
             if ids:
                 log.info("drainer: %d accepted mails wait for processing", len(ids))
                 for inbound_id in ids:

@@ -8,6 +8,7 @@ written and the mail can be replayed.
 
 from __future__ import annotations
 
+import errno
 import logging
 import traceback
 from collections.abc import Sequence
@@ -33,6 +34,8 @@ log = logging.getLogger(__name__)
 
 #: Inbound states a redelivery processes again.
 RETRY_STATES = ("pending", "failed")
+#: Failures of the machine, not of the mail: the disk or the quota is full.
+NO_SPACE = frozenset({errno.ENOSPC, errno.EDQUOT})
 #: A pending row this old was abandoned (its process died before processing
 #: it); younger ones belong to a delivery still at work.
 STALE_PENDING = timedelta(minutes=5)
@@ -76,10 +79,18 @@ class Prepared:
 class Ingestor:
     """Accept and process mails for one configured maildesk."""
 
-    def __init__(self, settings: Settings, engine: Engine) -> None:
+    def __init__(self, settings: Settings, engine: Engine, *,
+                 requeue_when_full: bool = False) -> None:
         self.settings = settings
         self.engine = engine
         self.secret = load_secret(settings)
+        # serve: a mail whose processing fails for want of disk space goes
+        # back to pending, and serve's drainer processes it once there is
+        # space again; as failed it would wait for `maildesk replay`, and
+        # its sender, who got a 250, never delivers it again. The pipe
+        # leaves it failed: its MTA retries on exit 75, and that retry
+        # processes a failed mail at once.
+        self.requeue_when_full = requeue_when_full
 
     def ingest(self, incoming: Incoming) -> Outcome:
         """Accept then process one mail (the pipe transport's path)."""
@@ -162,6 +173,9 @@ class Ingestor:
             log.exception("processing inbound mail %s failed", inbound_id,
                           extra={"inbound_id": inbound_id, "message_id": inbound["message_id"]})
             error = "".join(traceback.format_exception_only(exc)).strip()[:4000]
+            if self.requeue_when_full and _no_space(exc):
+                store.finish_inbound(session, inbound_id, state="pending", error=error)
+                return Outcome("failed", reason=error, inbound_id=inbound_id)
             store.finish_inbound(session, inbound_id, state="failed", outcome=None, error=error,
                                  processed_at=utcnow())
             return Outcome("failed", reason=error, inbound_id=inbound_id)
@@ -400,6 +414,16 @@ class Ingestor:
         if triage.detail:  # e.g. why the subject tag alone was not trusted
             notes.append(triage.detail)
         return [tickets.event(ticket_id, tickets.SYSTEM_ACTOR, "note", n) for n in notes]
+
+
+def _no_space(exc: BaseException | None) -> bool:
+    """Whether `exc`, or an error it was raised from, is a full disk."""
+    seen = 0
+    while exc is not None and seen < 10:
+        if isinstance(exc, OSError) and exc.errno in NO_SPACE:
+            return True
+        exc, seen = exc.__cause__ or exc.__context__, seen + 1
+    return False
 
 
 def _worth_retrying(accepted: Accepted, now: datetime) -> bool:
