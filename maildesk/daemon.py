@@ -36,7 +36,7 @@ from maildesk.ingest import smtp
 from maildesk.ingest.spool import Accepted, Incoming, accept
 from maildesk.models import InboundMail
 from maildesk.pipeline.context import make_context
-from maildesk.service import Ingestor, Outcome
+from maildesk.service import RETRY_STATES, Ingestor, Outcome
 from maildesk.web.metrics import DaemonMetrics
 from maildesk.worker.broker import dispatch, embedded, make_broker
 from maildesk.worker.runner import WorkerRunner
@@ -106,7 +106,8 @@ def _worker_process(ids: list[int]) -> list[int]:
     """Process; returns the outbox ids the mails caused (the parent hands
     them to the broker: only it can reach the embedded one)."""
     assert _WORKER_INGESTOR is not None
-    return [i for o in _WORKER_INGESTOR.process(ids).values() for i in o.outbox_ids]
+    return [i for o in _WORKER_INGESTOR.process(ids, RETRY_STATES).values()
+            for i in o.outbox_ids]
 
 
 class Processor:
@@ -170,7 +171,7 @@ class Processor:
                 loop = asyncio.get_running_loop()
                 outbox_ids = await loop.run_in_executor(self._pool, _worker_process, ids)
             else:
-                outcomes = await asyncio.to_thread(self.ingestor.process, ids)
+                outcomes = await asyncio.to_thread(self.ingestor.process, ids, RETRY_STATES)
                 outbox_ids = [i for o in outcomes.values() for i in o.outbox_ids]
             self.processed += len(ids)
             done = time.monotonic()  # metrics: accept -> ticket committed
@@ -228,7 +229,9 @@ class Daemon:
         """What a listener calls: commit, then queue the row for processing."""
         started = time.monotonic()  # metrics: maildesk_ingest_seconds
         accepted = await self.committer.store(incoming)
-        if not accepted.duplicate or accepted.state == "pending":
+        # A redelivery of a mail whose processing failed (or never ran) is
+        # the moment to process it again, as with the pipe transport.
+        if not accepted.duplicate or accepted.state in RETRY_STATES:
             self.processor.submit(accepted.inbound_id, started)
         return accepted
 

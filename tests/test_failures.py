@@ -4,6 +4,7 @@ its next delivery: never lost, never half written."""
 from __future__ import annotations
 
 import json
+import smtplib
 
 import pytest
 from sqlmodel import Session, select
@@ -11,6 +12,7 @@ from sqlmodel import Session, select
 from maildesk import service, tickets
 from maildesk.models import InboundMail, Message, Ticket
 from tests.conftest import Desk
+from tests.daemon_helpers import start_serve, wait_until
 from tests.mailfactory import make_mail
 
 
@@ -95,3 +97,29 @@ def inbound_state(desk: Desk, inbound_id: int) -> str:
     with Session(desk.engine()) as session:
         row = session.get(InboundMail, inbound_id)
         return row.state if row else "missing"
+
+
+def test_serve_processes_a_failed_mail_again_when_it_is_delivered_again(
+    desk: Desk, monkeypatch: pytest.MonkeyPatch, tmp_path
+) -> None:
+    """The README's promise for every channel: a failed mail is processed
+    again on its next delivery (here: first by pipe, again over SMTP)."""
+    raw = make_mail(subject="erst kaputt, dann gut", message_id="<again@kunde.de>")
+    original = tickets.add_mail_message
+
+    def explode(*args: object, **kwargs: object) -> None:
+        raise RuntimeError("database hiccup")
+
+    monkeypatch.setattr(tickets, "add_mail_message", explode)
+    assert desk.ingest(raw)[1]["action"] == "failed"
+    monkeypatch.setattr(tickets, "add_mail_message", original)
+    serve = start_serve(desk.env, tmp_path)
+    try:
+        with smtplib.SMTP("127.0.0.1", serve.port, timeout=10) as client:
+            client.sendmail("erika@kunde.de", ["support@example.com"], raw)
+        wait_until(lambda: desk.list(), 20)
+    finally:
+        assert serve.stop() == 0, serve.output()
+    assert [t["subject"] for t in desk.list()] == ["erst kaputt, dann gut"]
+    failed = json.loads(desk.cli("inbound", "list", "--state", "failed", "--json").stdout)
+    assert failed == []
