@@ -51,6 +51,8 @@ ACCEPT_BATCH = 64
 #: Most inbound rows one processing transaction covers: small, so that
 #: SQLite's write lock is never held long against the listeners' commits.
 PROCESS_BATCH = 8
+#: prctl(2): the signal a process gets when its parent dies.
+PR_SET_PDEATHSIG = 1
 
 
 class GroupCommitter:
@@ -90,12 +92,27 @@ class GroupCommitter:
 _WORKER_INGESTOR: Ingestor | None = None
 
 
-def _worker_start(settings: Settings) -> None:
+def _die_with_parent(parent: int) -> None:
+    """Linux: end this processor process when serve ends, even by SIGKILL
+    (outside systemd nobody else would stop it; it would wait forever)."""
+    try:
+        import ctypes
+
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
+    except (OSError, AttributeError):  # not Linux: the pool's own checks remain
+        return
+    if os.getppid() != parent:  # serve died before prctl took effect
+        os._exit(1)
+
+
+def _worker_start(settings: Settings, parent: int) -> None:
     """In a processor process: its own engine and ingestor."""
     global _WORKER_INGESTOR
     from maildesk.db import make_engine
     from maildesk.logsetup import setup_logging
 
+    _die_with_parent(parent)
     setup_logging(settings.log)
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the daemon decides when to stop
     _WORKER_INGESTOR = Ingestor(settings, make_engine(settings.database_url),
@@ -141,7 +158,7 @@ class Processor:
             context = multiprocessing.get_context("spawn")
             self._pool = ProcessPoolExecutor(
                 self.workers, mp_context=context, initializer=_worker_start,
-                initargs=(self.ingestor.settings,),
+                initargs=(self.ingestor.settings, os.getpid()),
             )
 
     def close(self) -> None:

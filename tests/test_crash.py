@@ -16,6 +16,13 @@ from tests.daemon_helpers import start_serve, wait_until
 from tests.mailfactory import make_mail
 
 
+def _children(pid: int) -> list[int]:
+    found: list[int] = []
+    for task in Path(f"/proc/{pid}/task").iterdir():
+        found += [int(c) for c in (task / "children").read_text().split()]
+    return found
+
+
 def test_sigkill_during_a_stream_loses_no_acknowledged_mail(desk: Desk, tmp_path: Path) -> None:
     serve = start_serve(desk.env, tmp_path)
     acknowledged: list[str] = []
@@ -41,8 +48,12 @@ def test_sigkill_during_a_stream_loses_no_acknowledged_mail(desk: Desk, tmp_path
     for thread in threads:
         thread.start()
     wait_until(lambda: len(acknowledged) >= 60, timeout=60, step=0.01)
+    children = _children(serve.process.pid)
+    assert children, "serve runs its processor in a child process"
     serve.process.send_signal(signal.SIGKILL)
     serve.process.wait(timeout=10)
+    # its processor processes end with it (nothing left running outside systemd)
+    wait_until(lambda: not any(Path(f"/proc/{pid}").exists() for pid in children), 10)
     stop.set()
     for thread in threads:
         thread.join(timeout=30)
