@@ -184,7 +184,14 @@ def mark_solved(engine: Engine, settings: Settings, secret: bytes,
         values, events = tickets.status_change(ticket, transition.status, actor_email)
         events.append(tickets.event(ticket["id"], actor_email, "solved_by_customer",
                                     "marked solved through the link in an agent's reply"))
-        store.update_ticket(session, ticket["id"], **values)
+        table = Ticket.__table__
+        # Conditional on the status we read: of two submits at once (a double
+        # click), one changes the ticket and sends the mails, the other nothing.
+        changed = session.connection().execute(
+            update(table).where(table.c.id == ticket["id"], table.c.status == ticket["status"])
+            .values(updated_at=utcnow(), **values)).rowcount
+        if not changed:
+            return SolveResult("already_solved")
         store.insert_many(session, Event, events)
         ids = outbox.notify(session, settings, secret, number, "solved_by_customer")
         return SolveResult("solved", tuple(ids))

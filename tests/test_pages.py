@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import re
+import threading
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -19,7 +20,7 @@ import aiohttp
 import pytest
 from sqlalchemy import select
 
-from maildesk import links
+from maildesk import customer_actions, links
 from maildesk.config import Settings
 from maildesk.models import CsatRating, Customer, Outbox
 from maildesk.secret import load_secret
@@ -412,3 +413,27 @@ async def test_an_agents_mail_with_status_solved_is_the_solution_with_the_survey
     assert "Die Rechnung ist korrigiert." in text and "#status" not in text
     links.verify(site.secret, "csat", link_in(text, "csat").rsplit("/", 1)[1],
                  datetime.now(UTC))
+
+
+def test_two_solve_submits_at_once_send_one_set_of_mails(desk: Desk) -> None:
+    """A double click: of two concurrent "mark as solved", one wins."""
+    number = new_ticket(desk)
+    before = len(outbox(desk))
+    engine, secret = desk.engine(), load_secret(desk.settings)
+    barrier = threading.Barrier(2)
+    outcomes: list[str] = []
+
+    def submit() -> None:
+        barrier.wait()
+        outcomes.append(customer_actions.mark_solved(engine, desk.settings, secret,
+                                                     number).outcome)
+
+    threads = [threading.Thread(target=submit) for _ in range(2)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(30)
+    assert sorted(outcomes) == ["already_solved", "solved"]
+    assert [r["kind"] for r in outbox(desk)[before:]] == ["solved_by_customer",
+                                                         "agent_notice_solved"]
+    assert [e["field"] for e in desk.show(number)["events"]].count("solved_by_customer") == 1

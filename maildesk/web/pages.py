@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from aiohttp import web
+from sqlalchemy.engine import Engine
 
 from maildesk import csat, customer_actions, links
 from maildesk.config import Settings
@@ -46,14 +47,14 @@ class Pages:
     """What the page handlers need: reached through `request.app[PAGES]`."""
 
     settings: Settings
-    engine: Any
+    engine: Engine
     secret: bytes
     renderer: PageRenderer
     dispatch: Callable[[list[int]], None]
     pool: ThreadPoolExecutor
 
     @classmethod
-    def create(cls, settings: Settings, engine: Any, secret: bytes,
+    def create(cls, settings: Settings, engine: Engine, secret: bytes,
                dispatch: Callable[[list[int]], None]) -> Pages:
         override = Path(settings.notify.templates_dir) if settings.notify.templates_dir else None
         renderer = PageRenderer(override, settings.mail.default_language,
@@ -62,9 +63,20 @@ class Pages:
         return cls(settings, engine, secret, renderer, dispatch, pool)
 
     async def run(self, fn: Callable[..., T], *args: Any) -> T:
+        """fn in the pool; a database that does not answer in time is a 503
+        (the customer can try the link again later; nothing was changed or
+        the change rolls back)."""
         loop = asyncio.get_running_loop()
-        return await asyncio.wait_for(loop.run_in_executor(self.pool, partial(fn, *args)),
-                                      DB_TIMEOUT)
+        try:
+            return await asyncio.wait_for(loop.run_in_executor(self.pool, partial(fn, *args)),
+                                          DB_TIMEOUT)
+        except TimeoutError:
+            log.warning("web: %s gave no answer within %g s (answered 503)",
+                        getattr(fn, "__name__", fn), DB_TIMEOUT)
+            raise web.HTTPServiceUnavailable(
+                text="503: Bitte versuchen Sie es in einigen Minuten noch einmal. / "
+                     "Please try again in a few minutes.\n",
+                headers={"Retry-After": "120"}) from None
 
     def close(self) -> None:
         self.pool.shutdown(wait=False, cancel_futures=True)
