@@ -24,7 +24,7 @@ from sqlalchemy import insert, select, update
 from sqlalchemy.engine import Engine
 
 from maildesk import tokens
-from maildesk.compose import compose, thread_index
+from maildesk.compose import compose, compose_bytes, thread_index
 from maildesk.config import Settings
 from maildesk.models import Agent, Customer, Event, Message, Outbox, Ticket, utcnow
 from maildesk.render import Renderer, labels
@@ -70,7 +70,7 @@ class Sender:
         if row is None:
             return "skipped"
         try:
-            message, recipients, number = self.build(row)
+            message, recipients, number = self.build_for_relay(row)
             envelope_from = self.settings.mail.addresses[0]
             delivery = self.relay.send(message, envelope_from, recipients)
         except TemporaryFailure as exc:
@@ -134,6 +134,23 @@ class Sender:
     # -- building the mail -------------------------------------------------
 
     def build(self, row: dict[str, Any]) -> tuple[Any, list[str], int]:
+        """The mail as an EmailMessage, its recipients and the ticket number."""
+        fields, recipients, number = self.mail_fields(row)
+        return compose(**fields), recipients, number
+
+    def build_for_relay(self, row: dict[str, Any]) -> tuple[bytes | Any, list[str], int]:
+        """What the relay is given: the mail's bytes, written directly
+        (compose_bytes, the same bytes as build()'s message flattened); an
+        EmailMessage when an envelope address is not ASCII (smtplib then
+        sends it with SMTPUTF8 and UTF-8 headers)."""
+        fields, recipients, number = self.mail_fields(row)
+        envelope = [self.settings.mail.addresses[0], *recipients]
+        if all(address.isascii() for address in envelope):
+            return compose_bytes(**fields), recipients, number
+        return compose(**fields), recipients, number
+
+    def mail_fields(self, row: dict[str, Any]) -> tuple[dict[str, Any], list[str], int]:
+        """compose()'s arguments for the row, its recipients, the ticket number."""
         with self.engine.connect() as connection:
             ticket = dict(connection.execute(
                 select(Ticket.__table__).where(Ticket.__table__.c.id == row["ticket_id"])
@@ -148,7 +165,7 @@ class Sender:
         cc = [a for a in row["cc_addrs"].split(", ") if a]
         customer_facing = not row["kind"].startswith(("agent_notice", "command_result"))
         subject = tokens.tagged_subject(rendered.subject, number, self.settings.mail.subject_tag)
-        message = compose(
+        fields = dict(
             rendered=replace(rendered, subject=subject),
             from_address=support, from_name=self.settings.notify.from_name, to=to, cc=cc,
             reply_to=tokens.reply_address(self.secret, support, number),
@@ -160,7 +177,7 @@ class Sender:
             auto_submitted=row["auto_submitted"], date=utcnow(),
             extra_headers={"X-Maildesk-Ticket": str(number)} if not customer_facing else {},
         )
-        return message, to + cc, number
+        return fields, to + cc, number
 
     def _stable_reference(self, number: int) -> str:
         """One reference every mail of a ticket carries, so that Outlook and
