@@ -23,7 +23,7 @@ from typing import Any
 from sqlalchemy import insert, select, update
 from sqlalchemy.engine import Engine
 
-from maildesk import tokens
+from maildesk import db, tokens
 from maildesk.compose import compose, compose_bytes, thread_index
 from maildesk.config import Settings
 from maildesk.models import Agent, Customer, Event, Message, Outbox, Ticket, utcnow
@@ -54,8 +54,12 @@ class Sender:
         self.send(outbox_id)
 
     def claim(self, outbox_id: int) -> dict[str, Any] | None:
+        """queued -> sending, or None when the row is not queued. The claim's
+        commit need not be durable (db.begin_not_durable: lost in a power
+        failure, the row is sent again, as one left "sending" is); the
+        commit that marks the row sent is, and makes the claim durable too."""
         table = Outbox.__table__
-        with self._write_lock, self.engine.begin() as connection:
+        with self._write_lock, db.begin_not_durable(self.engine) as connection:
             row = connection.execute(
                 update(table).where(table.c.id == outbox_id, table.c.state == "queued")
                 .values(state="sending", attempts=table.c.attempts + 1,
