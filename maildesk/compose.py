@@ -30,6 +30,7 @@ from __future__ import annotations
 import base64
 import binascii
 import email.policy
+import functools
 import hashlib
 import random
 import re
@@ -294,23 +295,30 @@ def _addresses(values: Sequence[str], field: str) -> list[Address]:
     result: list[Address] = []
     seen: set[str] = set()
     for value in values:
-        # One entry is one address: a line break that would smuggle in a
-        # second recipient ("a@x\r\nBcc: b@y") parses as two and is refused;
-        # one inside a quoted display name just becomes a space.
-        found = getaddresses([_one_line(value)])
-        if len(found) != 1 or not found[0][1]:
-            raise ValueError(f"not exactly one address in {field}: {value!r}")
-        name, addr = found[0]
-        if addr.count("@") != 1 or any(c in addr for c in " <>,;"):
-            raise ValueError(f"invalid address in {field}: {value!r}")
-        try:
-            address = Address(display_name=_one_line(name), addr_spec=addr)
-        except (ValueError, IndexError) as exc:
-            raise ValueError(f"invalid address in {field}: {value!r} ({exc})") from None
+        address = _address(value, field)
         if address.addr_spec.lower() not in seen:
             seen.add(address.addr_spec.lower())
             result.append(address)
     return result
+
+
+@functools.lru_cache(maxsize=4096)
+def _address(value: str, field: str) -> Address:
+    """One entry as one Address (cached: the same support, reply and
+    customer addresses come back with every mail; Address is immutable)."""
+    # One entry is one address: a line break that would smuggle in a
+    # second recipient ("a@x\r\nBcc: b@y") parses as two and is refused;
+    # one inside a quoted display name just becomes a space.
+    found = getaddresses([_one_line(value)])
+    if len(found) != 1 or not found[0][1]:
+        raise ValueError(f"not exactly one address in {field}: {value!r}")
+    name, addr = found[0]
+    if addr.count("@") != 1 or any(c in addr for c in " <>,;"):
+        raise ValueError(f"invalid address in {field}: {value!r}")
+    try:
+        return Address(display_name=_one_line(name), addr_spec=addr)
+    except (ValueError, IndexError) as exc:
+        raise ValueError(f"invalid address in {field}: {value!r} ({exc})") from None
 
 
 def _msg_id(value: str) -> str:
@@ -485,13 +493,15 @@ def _encode_text(string: str) -> tuple[str, str]:
 
 def _make_boundary(parts: list[str]) -> str:
     """A random boundary as the email package makes one, that occurs in no
-    part. (The email package's own check looks for it before LF only, so
-    with CRLF line ends it never finds it; this one does.)"""
+    part. (The email package's own check looks for a boundary line ending
+    in LF only, so with CRLF line ends it never finds one; this one does.)"""
     token = random.randrange(sys.maxsize)
     boundary = "=" * 15 + f"{token:019d}" + "=="
     text = "\r\n".join(parts)
     candidate, counter = boundary, 0
-    while re.search("^--" + re.escape(candidate) + "(--)?\r?$", text, re.MULTILINE):
+    # any occurrence, not only a whole line: stricter, and no regex to
+    # compile for every mail
+    while "--" + candidate in text:
         candidate = f"{boundary}.{counter}"
         counter += 1
     return candidate

@@ -20,21 +20,26 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import insert, select, update
+from sqlalchemy import update
 from sqlalchemy.engine import Engine
 
 from maildesk import db, tokens
 from maildesk.compose import compose, compose_bytes, thread_index
 from maildesk.config import Settings
-from maildesk.models import Agent, Customer, Event, Message, Outbox, Ticket, utcnow
+from maildesk.models import Customer, Outbox, utcnow
 from maildesk.render import Renderer, labels
 from maildesk.secret import load_secret
+from maildesk.worker import queries
 from maildesk.worker.transport import PermanentFailure, Relay, TemporaryFailure
 
 log = logging.getLogger(__name__)
 
 #: Messages of the thread quoted below an agent reply.
 THREAD_DEPTH = 5
+#: Message-IDs of the thread named in References (the newest).
+THREAD_IDS = 10
+
+_SQL = queries.statements(THREAD_DEPTH, THREAD_IDS)
 
 
 class Sender:
@@ -58,14 +63,9 @@ class Sender:
         commit need not be durable (db.begin_not_durable: lost in a power
         failure, the row is sent again, as one left "sending" is); the
         commit that marks the row sent is, and makes the claim durable too."""
-        table = Outbox.__table__
         with self._write_lock, db.begin_not_durable(self.engine) as connection:
             row = connection.execute(
-                update(table).where(table.c.id == outbox_id, table.c.state == "queued")
-                .values(state="sending", attempts=table.c.attempts + 1,
-                        next_attempt_at=utcnow())
-                .returning(*table.c)
-            ).first()
+                _SQL["claim"], {"outbox_id": outbox_id, "now": utcnow()}).first()
         return None if row is None else dict(row._mapping)
 
     def send(self, outbox_id: int) -> str:
@@ -114,15 +114,12 @@ class Sender:
 
     def _finish(self, row: dict[str, Any], state: str, error: str | None, *,
                 number: int | None = None, accepted: tuple[str, ...] = ()) -> str:
-        table = Outbox.__table__
         with self._write_lock, self.engine.begin() as connection:
-            connection.execute(
-                update(table).where(table.c.id == row["id"])
-                .values(state=state, last_error=error,
-                        sent_at=utcnow() if state == "sent" else None)
-            )
+            connection.execute(_SQL["finish"], {
+                "outbox_id": row["id"], "state": state, "error": error,
+                "sent_at": utcnow() if state == "sent" else None})
             if state == "sent":
-                connection.execute(insert(Event.__table__), {
+                connection.execute(_SQL["event"], {
                     "ticket_id": row["ticket_id"], "at": utcnow(), "actor": "maildesk",
                     "field": "mail_sent", "old": None,
                     "new": f"{row['kind']} to {', '.join(accepted)} ({row['message_id']})",
@@ -157,8 +154,7 @@ class Sender:
         """compose()'s arguments for the row, its recipients, the ticket number."""
         with self.engine.connect() as connection:
             ticket = dict(connection.execute(
-                select(Ticket.__table__).where(Ticket.__table__.c.id == row["ticket_id"])
-            ).one()._mapping)
+                _SQL["ticket"], {"ticket_id": row["ticket_id"]}).one()._mapping)
             context = self._context(connection, row, ticket)
             thread = self._thread_ids(connection, ticket["id"])
             created = [ticket["created_at"]]
@@ -189,50 +185,34 @@ class Sender:
         return f"ticket-{number}@{self.settings.message_id_domain}"
 
     def _thread_ids(self, connection: Any, ticket_id: int) -> list[str]:
-        table = Message.__table__
-        ids = connection.execute(
-            select(table.c.message_id)
-            .where(table.c.ticket_id == ticket_id, table.c.message_id != "",
-                   table.c.direction != "internal")
-            .order_by(table.c.id)
-        ).scalars().all()
-        return list(ids[-10:])
+        newest_first = connection.execute(
+            _SQL["thread_ids"], {"ticket_id": ticket_id}).scalars().all()
+        return list(reversed(newest_first))
 
     def _context(self, connection: Any, row: dict[str, Any],
                  ticket: dict[str, Any]) -> dict[str, Any]:
-        customer_table, agent_table = Customer.__table__, Agent.__table__
         requester = connection.execute(
-            select(customer_table.c.name, customer_table.c.email)
-            .where(customer_table.c.id == ticket["requester_id"])).first()
+            _SQL["requester"], {"customer_id": ticket["requester_id"]}).first()
         message = None
         if row["message_row_id"]:
             message = connection.execute(
-                select(Message.__table__).where(Message.__table__.c.id == row["message_row_id"])
-            ).first()
+                _SQL["message"], {"message_id": row["message_row_id"]}).first()
         agent = None
         author = message.author if message is not None else None
         if author:
-            agent = connection.execute(
-                select(agent_table.c.name, agent_table.c.email)
-                .where(agent_table.c.email == author)).first()
+            agent = connection.execute(_SQL["agent_by_email"], {"email": author}).first()
         if agent is None and ticket["assignee_id"]:
             agent = connection.execute(
-                select(agent_table.c.name, agent_table.c.email)
-                .where(agent_table.c.id == ticket["assignee_id"])).first()
+                _SQL["agent_by_id"], {"agent_id": ticket["assignee_id"]}).first()
         text = self._text(connection, row, ticket, message)
         names = labels(row["language"])
         payload = json.loads(row["payload"] or "{}")
         old = None
         if ticket["follow_up_of"]:
             old_row = connection.execute(
-                select(Ticket.__table__.c.number, Ticket.__table__.c.subject)
-                .where(Ticket.__table__.c.number == ticket["follow_up_of"])).first()
+                _SQL["old_ticket"], {"number": ticket["follow_up_of"]}).first()
             old = {"number": old_row.number, "subject": old_row.subject} if old_row else None
-        asked_at = connection.execute(
-            select(Message.__table__.c.created_at)
-            .where(Message.__table__.c.ticket_id == ticket["id"],
-                   Message.__table__.c.direction == "out")
-            .order_by(Message.__table__.c.id.desc()).limit(1)).scalar()
+        asked_at = connection.execute(_SQL["asked_at"], {"ticket_id": ticket["id"]}).scalar()
         extra = {k: v for k, v in payload.items() if k not in ("commands", "csat_url")}
         return {
             **extra,
@@ -266,21 +246,11 @@ class Sender:
               message: Any) -> str:
         if message is not None:
             return str(message.text_display or message.text)
-        table = Message.__table__
-        latest = connection.execute(
-            select(table.c.text_display, table.c.text)
-            .where(table.c.ticket_id == ticket["id"], table.c.direction == "in")
-            .order_by(table.c.id.desc()).limit(1)).first()
+        latest = connection.execute(_SQL["latest_in"], {"ticket_id": ticket["id"]}).first()
         return str(latest.text_display or latest.text) if latest else ""
 
     def _thread(self, connection: Any, ticket_id: int, exclude: int | None) -> list[dict[str, Any]]:
-        table = Message.__table__
-        rows = connection.execute(
-            select(table.c.id, table.c.author, table.c.from_addr, table.c.date,
-                   table.c.created_at, table.c.text_display, table.c.text)
-            .where(table.c.ticket_id == ticket_id, table.c.direction != "internal")
-            .order_by(table.c.id.desc()).limit(THREAD_DEPTH + 1)
-        ).all()
+        rows = connection.execute(_SQL["thread"], {"ticket_id": ticket_id}).all()
         return [
             {"author": r.author or r.from_addr, "date": r.date or r.created_at,
              "text": r.text_display or r.text}
