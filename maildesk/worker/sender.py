@@ -30,6 +30,7 @@ from maildesk.models import Customer, Outbox, utcnow
 from maildesk.render import Renderer, labels
 from maildesk.secret import load_secret
 from maildesk.worker import queries
+from maildesk.worker.groupcommit import GroupCommit
 from maildesk.worker.transport import PermanentFailure, Relay, TemporaryFailure
 
 log = logging.getLogger(__name__)
@@ -54,6 +55,10 @@ class Sender:
         # SQLite's busy handler, which sleeps in steps of up to 100 ms.
         self._write_lock = (threading.Lock() if engine.dialect.name == "sqlite"
                             else contextlib.nullcontext())
+        # ... and the durable commits of several threads are shared
+        # (PostgreSQL groups concurrent commits' WAL flushes itself)
+        self._group = (GroupCommit(engine, self._write_lock)
+                       if engine.dialect.name == "sqlite" else None)
 
     def __call__(self, outbox_id: int) -> None:
         self.send(outbox_id)
@@ -114,7 +119,7 @@ class Sender:
 
     def _finish(self, row: dict[str, Any], state: str, error: str | None, *,
                 number: int | None = None, accepted: tuple[str, ...] = ()) -> str:
-        with self._write_lock, self.engine.begin() as connection:
+        def write(connection: Any) -> None:
             connection.execute(_SQL["finish"], {
                 "outbox_id": row["id"], "state": state, "error": error,
                 "sent_at": utcnow() if state == "sent" else None})
@@ -124,6 +129,12 @@ class Sender:
                     "field": "mail_sent", "old": None,
                     "new": f"{row['kind']} to {', '.join(accepted)} ({row['message_id']})",
                 })
+
+        if self._group is not None:  # SQLite: one fsync for the threads finishing now
+            self._group.run(write)
+        else:
+            with self._write_lock, self.engine.begin() as connection:
+                write(connection)
         return state
 
     def _mark_bouncing(self, addresses: list[str]) -> None:
