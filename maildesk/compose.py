@@ -38,7 +38,6 @@ import sys
 import uuid
 from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
-from email import quoprimime
 from email.headerregistry import Address
 from email.message import EmailMessage
 from email.utils import format_datetime, getaddresses
@@ -203,9 +202,7 @@ def _plan(
     if not to_list and not cc_list:
         raise ValueError("a mail needs at least one recipient in To or Cc")
 
-    headers: list[tuple[str, Any]] = [
-        ("From", Address(display_name=_one_line(from_name), addr_spec=_addr_spec(from_address)))
-    ]
+    headers: list[tuple[str, Any]] = [("From", _from_address(from_name, from_address))]
     if to_list:
         headers.append(("To", to_list))
     if cc_list:
@@ -280,6 +277,12 @@ def _one_line(value: object) -> str:
 def _body(text: str) -> str:
     text = text.replace("\r\n", "\n").replace("\r", "\n")
     return text if text.endswith("\n") else text + "\n"
+
+
+@functools.lru_cache(maxsize=64)
+def _from_address(name: str, address: str) -> Address:
+    """The sender (cached: the same for every mail)."""
+    return Address(display_name=_one_line(name), addr_spec=_addr_spec(address))
 
 
 def _addr_spec(value: str) -> str:
@@ -477,9 +480,12 @@ def _encode_text(string: str) -> tuple[str, str]:
             return "7bit", normal_body(lines).decode("ascii")
         except UnicodeDecodeError:
             pass
-    sniff = embedded_body(lines[:10])
-    sniff_qp = quoprimime.body_encode(sniff.decode("latin-1"), _MAX_LINE)
-    sniff_base64 = binascii.b2a_base64(sniff)
+    # quoprimime.body_encode encodes line by line, so the first ten lines'
+    # encoding (the email package's sample for choosing) is the start of
+    # the whole text's: each line is encoded once here
+    encoded = _quoted_printable_lines(lines)
+    sniff_qp = "\n".join(encoded[:10]) + "\n"
+    sniff_base64 = binascii.b2a_base64(embedded_body(lines[:10]))
     if len(sniff_qp) > len(sniff_base64):
         data = embedded_body(lines)
         step = _MAX_LINE // 4 * 3
@@ -487,8 +493,55 @@ def _encode_text(string: str) -> tuple[str, str]:
                                  for i in range(0, len(data), step))
     if len(lines) <= 10:
         return "quoted-printable", sniff_qp
-    return "quoted-printable", quoprimime.body_encode(normal_body(lines).decode("latin-1"),
-                                                      _MAX_LINE)
+    return "quoted-printable", "\n".join(encoded) + "\n"
+
+
+# Characters quoted-printable bodies keep as they are (quoprimime's body
+# map: printable ASCII but "=", space and tab; CR and LF never occur here).
+_QP_UNSAFE = re.compile(r"[^\t\n -<>-~]+")
+
+
+def _qp_escape(match: re.Match[str]) -> str:
+    return "=" + match.group().encode("latin-1").hex("=").upper()
+
+
+def _quoted_printable_lines(lines: list[bytes]) -> list[str]:
+    """quoprimime.body_encode(b"\\n".join(lines) + b"\\n", 78) line by line
+    (soft breaks inside an item): the same algorithm, with the escaping done
+    by one regex over the whole text instead of a per-character table."""
+    quoted = _QP_UNSAFE.sub(_qp_escape, b"\n".join(lines).decode("latin-1")).split("\n")
+    return [line if (len(line) <= _MAX_LINE and line[-1:] not in (" ", "\t")) or not line
+            else _qp_long_line(line) for line in quoted]
+
+
+def _qp_long_line(line: str) -> str:
+    """quoprimime.body_encode's loop for one (already escaped) line."""
+    pieces: list[str] = []
+    start = 0
+    laststart = len(line) - 1 - _MAX_LINE
+    while start <= laststart:
+        stop = start + _MAX_LINE - 1
+        if line[stop - 2] == "=":  # never split an escape sequence
+            pieces.append(line[start:stop - 1])
+            start = stop - 2
+        elif line[stop - 1] == "=":
+            pieces.append(line[start:stop])
+            start = stop - 1
+        else:
+            pieces.append(line[start:stop] + "=")
+            start = stop
+    if line and line[-1] in " \t":  # whitespace at the end is quoted
+        room = start - laststart
+        if room >= 3:
+            end = f"={ord(line[-1]):02X}"
+        elif room == 2:
+            end = line[-1] + "=\n"
+        else:
+            end = f"=\n={ord(line[-1]):02X}"
+        pieces.append(line[start:-1] + end)
+    else:
+        pieces.append(line[start:])
+    return "\n".join(pieces)
 
 
 def _make_boundary(parts: list[str]) -> str:

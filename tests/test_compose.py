@@ -381,3 +381,16 @@ def test_compose_bytes_boundary_never_occurs_in_a_part(monkeypatch: pytest.Monke
     contents = [p.get_content().replace("\r\n", "\n") for p in message.iter_parts()]
     assert contents == [plain.text, plain.html]
     assert not message.defects
+
+
+@settings(max_examples=500, deadline=None)
+@given(text=st.lists(st.sampled_from([*"aäß€ \t=.x\r\n\x0b\x85Z", "y" * 70]),
+                    max_size=300).map("".join))
+def test_body_encoding_is_the_email_packages(text: str) -> None:
+    """compose_bytes' transfer encoding (7bit, quoted-printable or base64,
+    and the encoded text) is what email.contentmanager chooses and writes."""
+    from email.contentmanager import _encode_text as email_encode_text  # the reference
+
+    from maildesk.compose import _POLICY, _encode_text
+
+    assert _encode_text(text) == email_encode_text(text, "utf-8", None, _POLICY)
