@@ -65,7 +65,8 @@ def _sqlite_pragmas(dbapi_connection: object, _record: object) -> None:
 
 
 @contextmanager
-def begin_not_durable(engine: Engine) -> Iterator[Connection]:
+def begin_not_durable(engine: Engine, connection: Connection | None = None
+                      ) -> Iterator[Connection]:
     """A transaction whose commit may return before it is on disk: after a
     power failure (not a crash of the process) it may be gone.
 
@@ -77,26 +78,31 @@ def begin_not_durable(engine: Engine) -> Iterator[Connection]:
     (the at-least-once window); the durable commit that marks it sent
     carries the claim with it. SQLite: synchronous=NORMAL for this one
     transaction, FULL again afterwards (a connection where that fails is
-    discarded); PostgreSQL: SET LOCAL synchronous_commit = off.
+    discarded); PostgreSQL: SET LOCAL synchronous_commit = off. On
+    ``connection`` when given (it must have no transaction open), else on a
+    connection of its own.
     """
-    with engine.connect() as connection:
-        if engine.dialect.name != "sqlite":
-            with connection.begin():
-                if engine.dialect.name == "postgresql":
-                    connection.exec_driver_sql("SET LOCAL synchronous_commit = off")
-                yield connection
-            return
-        raw = connection.connection.driver_connection
-        raw.execute("PRAGMA synchronous=NORMAL")
+    if connection is None:
+        with engine.connect() as own, begin_not_durable(engine, own) as same:
+            yield same
+        return
+    if engine.dialect.name != "sqlite":
+        with connection.begin():
+            if engine.dialect.name == "postgresql":
+                connection.exec_driver_sql("SET LOCAL synchronous_commit = off")
+            yield connection
+        return
+    raw = connection.connection.driver_connection
+    raw.execute("PRAGMA synchronous=NORMAL")
+    try:
+        with connection.begin():
+            yield connection
+    finally:
         try:
-            with connection.begin():
-                yield connection
-        finally:
-            try:
-                raw.execute("PRAGMA synchronous=FULL")
-            except BaseException:
-                connection.invalidate()
-                raise
+            raw.execute("PRAGMA synchronous=FULL")
+        except BaseException:
+            connection.invalidate()
+            raise
 
 
 @contextmanager

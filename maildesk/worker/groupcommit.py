@@ -45,9 +45,12 @@ class GroupCommit:
         self.commits = 0
         self.writes = 0
 
-    def run(self, work: Callable[[Connection], Any]) -> Any:
+    def run(self, work: Callable[[Connection], Any],
+            connection: Connection | None = None) -> Any:
         """Run ``work(connection)`` inside a transaction, possibly shared
-        with other threads' writes; return its result once committed."""
+        with other threads' writes; return its result once committed. The
+        shared transaction runs on ``connection`` (no transaction open) when
+        the caller commits for the others, else on one of the engine's."""
         job = _Job(work)
         with self._mutex:
             self._pending.append(job)
@@ -55,15 +58,19 @@ class GroupCommit:
             if not job.done:  # nobody took it along: commit what is waiting
                 with self._mutex:
                     batch, self._pending = self._pending, []
-                self._commit(batch)
+                if connection is None:
+                    with self._engine.connect() as own:
+                        self._commit(batch, own)
+                else:
+                    self._commit(batch, connection)
         if job.error is not None:
             raise job.error
         return job.result
 
-    def _commit(self, batch: list[_Job]) -> None:
+    def _commit(self, batch: list[_Job], connection: Connection) -> None:
         try:
             try:
-                with self._engine.begin() as connection:
+                with connection.begin():
                     for job in batch:
                         job.result = job.work(connection)
                 self.commits += 1
@@ -72,7 +79,7 @@ class GroupCommit:
                     raise
                 for job in batch:  # again, each alone
                     try:
-                        with self._engine.begin() as connection:
+                        with connection.begin():
                             job.result = job.work(connection)
                         self.commits += 1
                     except Exception as exc:  # noqa: BLE001 - handed to its caller

@@ -63,29 +63,36 @@ class Sender:
     def __call__(self, outbox_id: int) -> None:
         self.send(outbox_id)
 
-    def claim(self, outbox_id: int) -> dict[str, Any] | None:
+    def claim(self, outbox_id: int, connection: Any = None) -> dict[str, Any] | None:
         """queued -> sending, or None when the row is not queued. The claim's
         commit need not be durable (db.begin_not_durable: lost in a power
         failure, the row is sent again, as one left "sending" is); the
         commit that marks the row sent is, and makes the claim durable too."""
-        with self._write_lock, db.begin_not_durable(self.engine) as connection:
+        with self._write_lock, db.begin_not_durable(self.engine, connection) as connection:
             row = connection.execute(
                 _SQL["claim"], {"outbox_id": outbox_id, "now": utcnow()}).first()
         return None if row is None else dict(row._mapping)
 
     def send(self, outbox_id: int) -> str:
         """Returns the row's state afterwards ("skipped" if not claimable)."""
-        row = self.claim(outbox_id)
+        # one connection for the claim, the reads and marking the row sent
+        # (one pool checkout, and one pre-ping on PostgreSQL, per mail); no
+        # transaction is open on it while the relay is talked to
+        with self.engine.connect() as connection:
+            return self._send(outbox_id, connection)
+
+    def _send(self, outbox_id: int, connection: Any) -> str:
+        row = self.claim(outbox_id, connection)
         if row is None:
             return "skipped"
         try:
-            message, recipients, number = self.build_for_relay(row)
+            message, recipients, number = self.build_for_relay(row, connection)
             envelope_from = self.settings.mail.addresses[0]
             delivery = self.relay.send(message, envelope_from, recipients)
         except TemporaryFailure as exc:
             return self._temporary(row, str(exc))
         except PermanentFailure as exc:
-            return self._finish(row, "failed", str(exc))
+            return self._finish(row, "failed", str(exc), connection=connection)
         except Exception as exc:  # a bug or bad data: retried, then visible as failed
             log.exception("outbox %s: could not build or send", outbox_id)
             return self._temporary(row, f"{type(exc).__name__}: {exc}")
@@ -93,12 +100,14 @@ class Sender:
             self._mark_bouncing(list(delivery.refused))
         if not delivery.accepted:
             return self._finish(row, "failed", "every recipient refused: " + "; ".join(
-                f"{r}: {code} {text}" for r, (code, text) in delivery.refused.items()))
+                f"{r}: {code} {text}" for r, (code, text) in delivery.refused.items()),
+                connection=connection)
         note = ("refused: " + ", ".join(delivery.refused)) if delivery.refused else None
         log.info("outbox %s: %s sent to %s", outbox_id, row["kind"],
                  ", ".join(delivery.accepted),
                  extra={"ticket": number, "message_id": row["message_id"]})
-        return self._finish(row, "sent", note, number=number, accepted=delivery.accepted)
+        return self._finish(row, "sent", note, number=number, accepted=delivery.accepted,
+                            connection=connection)
 
     def _temporary(self, row: dict[str, Any], error: str) -> str:
         if row["attempts"] >= self.settings.worker.max_attempts:
@@ -118,7 +127,8 @@ class Sender:
         return "queued"
 
     def _finish(self, row: dict[str, Any], state: str, error: str | None, *,
-                number: int | None = None, accepted: tuple[str, ...] = ()) -> str:
+                number: int | None = None, accepted: tuple[str, ...] = (),
+                connection: Any = None) -> str:
         def write(connection: Any) -> None:
             connection.execute(_SQL["finish"], {
                 "outbox_id": row["id"], "state": state, "error": error,
@@ -131,10 +141,13 @@ class Sender:
                 })
 
         if self._group is not None:  # SQLite: one fsync for the threads finishing now
-            self._group.run(write)
-        else:
-            with self._write_lock, self.engine.begin() as connection:
+            self._group.run(write, connection)
+        elif connection is not None:
+            with self._write_lock, connection.begin():
                 write(connection)
+        else:
+            with self._write_lock, self.engine.begin() as own:
+                write(own)
         return state
 
     def _mark_bouncing(self, addresses: list[str]) -> None:
@@ -150,20 +163,26 @@ class Sender:
         fields, recipients, number = self.mail_fields(row)
         return compose(**fields), recipients, number
 
-    def build_for_relay(self, row: dict[str, Any]) -> tuple[bytes | Any, list[str], int]:
+    def build_for_relay(self, row: dict[str, Any],
+                        connection: Any = None) -> tuple[bytes | Any, list[str], int]:
         """What the relay is given: the mail's bytes, written directly
         (compose_bytes, the same bytes as build()'s message flattened); an
         EmailMessage when an envelope address is not ASCII (smtplib then
         sends it with SMTPUTF8 and UTF-8 headers)."""
-        fields, recipients, number = self.mail_fields(row)
+        fields, recipients, number = self.mail_fields(row, connection)
         envelope = [self.settings.mail.addresses[0], *recipients]
         if all(address.isascii() for address in envelope):
             return compose_bytes(**fields), recipients, number
         return compose(**fields), recipients, number
 
-    def mail_fields(self, row: dict[str, Any]) -> tuple[dict[str, Any], list[str], int]:
-        """compose()'s arguments for the row, its recipients, the ticket number."""
-        with self.engine.connect() as connection:
+    def mail_fields(self, row: dict[str, Any],
+                    connection: Any = None) -> tuple[dict[str, Any], list[str], int]:
+        """compose()'s arguments for the row, its recipients, the ticket number
+        (read on ``connection`` when given, in a transaction ended here)."""
+        with contextlib.ExitStack() as stack:
+            if connection is None:
+                connection = stack.enter_context(self.engine.connect())
+            stack.enter_context(connection.begin())
             ticket = dict(connection.execute(
                 _SQL["ticket"], {"ticket_id": row["ticket_id"]}).one()._mapping)
             context = self._context(connection, row, ticket)
