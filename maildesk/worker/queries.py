@@ -14,7 +14,7 @@ from sqlalchemy import bindparam, insert, select, update
 from maildesk.models import Agent, Customer, Event, Message, Outbox, Ticket
 
 
-def statements(thread_depth: int, thread_ids: int) -> dict[str, Any]:
+def statements(thread_depth: int, thread_ids: int, recent: int) -> dict[str, Any]:
     outbox, ticket, message = Outbox.__table__, Ticket.__table__, Message.__table__
     customer, agent = Customer.__table__, Agent.__table__
     return {
@@ -49,6 +49,16 @@ def statements(thread_depth: int, thread_ids: int) -> dict[str, Any]:
         .where(message.c.ticket_id == bindparam("ticket_id"),
                message.c.direction != "internal")
         .order_by(message.c.id.desc()).limit(thread_depth + 1),
+        # the newest messages but internal notes, newest first: what the
+        # thread, its ids, the latest customer text and asked_at are taken
+        # from (the statements above and below are for when these do not
+        # reach far enough back)
+        "recent": select(message.c.id, message.c.message_id, message.c.direction,
+                         message.c.author, message.c.from_addr, message.c.date,
+                         message.c.created_at, message.c.text_display, message.c.text)
+        .where(message.c.ticket_id == bindparam("ticket_id"),
+               message.c.direction != "internal")
+        .order_by(message.c.id.desc()).limit(recent),
         # the newest ids, newest first
         "thread_ids": select(message.c.message_id)
         .where(message.c.ticket_id == bindparam("ticket_id"), message.c.message_id != "",

@@ -39,8 +39,10 @@ log = logging.getLogger(__name__)
 THREAD_DEPTH = 5
 #: Message-IDs of the thread named in References (the newest).
 THREAD_IDS = 10
+#: The newest messages of a ticket read in one query when a mail is built.
+RECENT = max(THREAD_DEPTH + 1, THREAD_IDS)
 
-_SQL = queries.statements(THREAD_DEPTH, THREAD_IDS)
+_SQL = queries.statements(THREAD_DEPTH, THREAD_IDS, RECENT)
 
 
 class Sender:
@@ -51,6 +53,7 @@ class Sender:
         override = Path(settings.notify.templates_dir) if settings.notify.templates_dir else None
         self.renderer = Renderer(override, settings.mail.default_language)
         self.relay = Relay(settings.relay)
+        self._recent = threading.local()  # see _recent_messages
         # SQLite has one writer: worker threads queue here instead of in
         # SQLite's busy handler, which sleeps in steps of up to 100 ms.
         self._write_lock = (threading.Lock() if engine.dialect.name == "sqlite"
@@ -185,8 +188,13 @@ class Sender:
             stack.enter_context(connection.begin())
             ticket = dict(connection.execute(
                 _SQL["ticket"], {"ticket_id": row["ticket_id"]}).one()._mapping)
-            context = self._context(connection, row, ticket)
-            thread = self._thread_ids(connection, ticket["id"])
+            self._recent.rows = (ticket["id"], connection.execute(
+                _SQL["recent"], {"ticket_id": ticket["id"]}).all())
+            try:
+                context = self._context(connection, row, ticket)
+                thread = self._thread_ids(connection, ticket["id"])
+            finally:
+                self._recent.rows = None
             created = [ticket["created_at"]]
         number = ticket["number"]
         rendered = self.renderer.render(row["kind"], row["language"], context)
@@ -214,7 +222,38 @@ class Sender:
         Gmail keep the whole conversation together."""
         return f"ticket-{number}@{self.settings.message_id_domain}"
 
+    def _recent_messages(self, ticket_id: int) -> tuple[list[Any], bool] | None:
+        """The ticket's newest messages (no internal notes), newest first, as
+        mail_fields read them for the mail being built, and whether they are
+        all of them; None outside mail_fields."""
+        known = getattr(self._recent, "rows", None)
+        if known is None or known[0] != ticket_id:
+            return None
+        return known[1], len(known[1]) < RECENT
+
+    def _first_recent(self, ticket_id: int, direction: str) -> tuple[bool, Any]:
+        """(found out, the newest message in ``direction`` or None) from the
+        recent messages; (False, None) when a query must find out."""
+        recent = self._recent_messages(ticket_id)
+        if recent is None:
+            return False, None
+        rows, complete = recent
+        found = next((r for r in rows if r.direction == direction), None)
+        return found is not None or complete, found
+
+    def _asked_at(self, connection: Any, ticket_id: int) -> Any:
+        """When maildesk last wrote to the customer (None: never)."""
+        known, latest = self._first_recent(ticket_id, "out")
+        if known:
+            return latest.created_at if latest is not None else None
+        return connection.execute(_SQL["asked_at"], {"ticket_id": ticket_id}).scalar()
+
     def _thread_ids(self, connection: Any, ticket_id: int) -> list[str]:
+        recent = self._recent_messages(ticket_id)
+        if recent is not None:
+            ids = [r.message_id for r in recent[0] if r.message_id]
+            if len(ids) >= THREAD_IDS or recent[1]:
+                return list(reversed(ids[:THREAD_IDS]))
         newest_first = connection.execute(
             _SQL["thread_ids"], {"ticket_id": ticket_id}).scalars().all()
         return list(reversed(newest_first))
@@ -242,7 +281,7 @@ class Sender:
             old_row = connection.execute(
                 _SQL["old_ticket"], {"number": ticket["follow_up_of"]}).first()
             old = {"number": old_row.number, "subject": old_row.subject} if old_row else None
-        asked_at = connection.execute(_SQL["asked_at"], {"ticket_id": ticket["id"]}).scalar()
+        asked_at = self._asked_at(connection, ticket["id"])
         extra = {k: v for k, v in payload.items() if k not in ("commands", "csat_url")}
         return {
             **extra,
@@ -276,11 +315,15 @@ class Sender:
               message: Any) -> str:
         if message is not None:
             return str(message.text_display or message.text)
-        latest = connection.execute(_SQL["latest_in"], {"ticket_id": ticket["id"]}).first()
+        known, latest = self._first_recent(ticket["id"], "in")
+        if not known:
+            latest = connection.execute(_SQL["latest_in"], {"ticket_id": ticket["id"]}).first()
         return str(latest.text_display or latest.text) if latest else ""
 
     def _thread(self, connection: Any, ticket_id: int, exclude: int | None) -> list[dict[str, Any]]:
-        rows = connection.execute(_SQL["thread"], {"ticket_id": ticket_id}).all()
+        recent = self._recent_messages(ticket_id)
+        rows = (recent[0][:THREAD_DEPTH + 1] if recent is not None
+                else connection.execute(_SQL["thread"], {"ticket_id": ticket_id}).all())
         return [
             {"author": r.author or r.from_addr, "date": r.date or r.created_at,
              "text": r.text_display or r.text}
