@@ -1,8 +1,10 @@
-"""Turn a rendered notification into the EmailMessage the worker sends.
+"""Turn a rendered notification into the mail the worker sends.
 
 :func:`compose` builds a multipart/alternative (text, then HTML; UTF-8,
 7bit when ASCII, otherwise quoted-printable or base64 as the email package
-finds shorter) with every header maildesk relies on:
+finds shorter) with every header maildesk relies on; :func:`compose_bytes`
+writes the very same bytes (``compose(...).as_bytes()``) without building
+the EmailMessage, about ten times faster, and is what the worker sends:
 
 - From with an RFC 2047 display name, To/Cc (an address in To is not
   repeated in Cc), Reply-To (the plus-address that threads back), Subject,
