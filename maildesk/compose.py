@@ -1,8 +1,10 @@
-"""Turn a rendered notification into the EmailMessage the worker sends.
+"""Turn a rendered notification into the mail the worker sends.
 
 :func:`compose` builds a multipart/alternative (text, then HTML; UTF-8,
 7bit when ASCII, otherwise quoted-printable or base64 as the email package
-finds shorter) with every header maildesk relies on:
+finds shorter) with every header maildesk relies on; :func:`compose_bytes`
+writes the very same bytes (``compose(...).as_bytes()``) without building
+the EmailMessage, about ten times faster, and is what the worker sends:
 
 - From with an RFC 2047 display name, To/Cc (an address in To is not
   repeated in Cc), Reply-To (the plus-address that threads back), Subject,
@@ -28,19 +30,24 @@ Pure: the standard library's email package only; no database, no network.
 from __future__ import annotations
 
 import base64
+import binascii
 import email.policy
+import functools
 import hashlib
+import random
 import re
+import sys
 import uuid
 from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 from email.headerregistry import Address
 from email.message import EmailMessage
 from email.utils import format_datetime, getaddresses
+from typing import Any
 
 from maildesk.render import Rendered
 
-__all__ = ["MAX_REFERENCES", "compose", "thread_index"]
+__all__ = ["MAX_REFERENCES", "compose", "compose_bytes", "thread_index"]
 
 #: At most this many Message-IDs in References (first + newest).
 MAX_REFERENCES = 20
@@ -92,51 +99,144 @@ def compose(
     ``date`` counts as UTC. Raises ValueError for an unusable address,
     Message-ID or extra header name, and when there is no recipient.
     """
+    headers, text, html = _plan(
+        rendered=rendered, from_address=from_address, from_name=from_name, to=to, cc=cc,
+        reply_to=reply_to, message_id=message_id, in_reply_to=in_reply_to,
+        references=references, thread_topic=thread_topic, thread_index=thread_index,
+        auto_submitted=auto_submitted, date=date, extra_headers=extra_headers,
+    )
+    msg = EmailMessage(policy=_POLICY)
+    for name, value in headers:
+        msg[name] = value
+    msg.set_content(text, subtype="plain", charset="utf-8")
+    msg.add_alternative(html, subtype="html", charset="utf-8")
+    for part in msg.iter_parts():
+        del part["MIME-Version"]  # belongs to the top level only
+    return msg
+
+
+def compose_bytes(
+    *,
+    rendered: Rendered,
+    from_address: str,
+    from_name: str,
+    to: Sequence[str],
+    cc: Sequence[str] = (),
+    reply_to: str | None,
+    message_id: str,
+    in_reply_to: str | None,
+    references: Sequence[str],
+    thread_topic: str,
+    thread_index: str | None,
+    auto_submitted: str | None,
+    date: datetime,
+    extra_headers: Mapping[str, str] | None = None,
+    boundary: str | None = None,
+) -> bytes:
+    """The bytes of ``compose(...).as_bytes()``, written directly.
+
+    The same checks, the same headers in the same order, the same encodings
+    and folding (tests compare both byte for byte), at a fraction of the
+    cost: the email package parses every header it is given and folds it
+    again when the message is flattened, which made composing the most
+    expensive step of sending a notification. Header values that are plain
+    ASCII are written as they are (folded at spaces when long); anything
+    else (RFC 2047 words, quoting) is folded by the email package itself.
+    ``boundary`` is for tests; by default it is random, as the email
+    package makes it, and never occurs in the parts.
+    """
+    headers, text, html = _plan(
+        rendered=rendered, from_address=from_address, from_name=from_name, to=to, cc=cc,
+        reply_to=reply_to, message_id=message_id, in_reply_to=in_reply_to,
+        references=references, thread_topic=thread_topic, thread_index=thread_index,
+        auto_submitted=auto_submitted, date=date, extra_headers=extra_headers,
+    )
+    if any(name.lower().startswith("content-") for name, _ in headers):
+        # the email package moves such headers into the parts: let it
+        message = compose(
+            rendered=rendered, from_address=from_address, from_name=from_name, to=to, cc=cc,
+            reply_to=reply_to, message_id=message_id, in_reply_to=in_reply_to,
+            references=references, thread_topic=thread_topic, thread_index=thread_index,
+            auto_submitted=auto_submitted, date=date, extra_headers=extra_headers,
+        )
+        if boundary is not None:
+            message.set_boundary(boundary)
+        return message.as_bytes()
+    parts = [_text_part("plain", text), _text_part("html", html)]
+    if boundary is None:
+        boundary = _make_boundary(parts)
+    out = [_fold(name, value) for name, value in headers]
+    out.append("MIME-Version: 1.0\r\n")
+    out.append(_multipart_header(boundary))
+    out.append("\r\n")
+    delimiter = "--" + boundary
+    out.append(delimiter + "\r\n")
+    out.append(parts[0])
+    for part in parts[1:]:
+        out.append("\r\n" + delimiter + "\r\n")
+        out.append(part)
+    out.append("\r\n" + delimiter + "--\r\n")
+    return "".join(out).encode("ascii")
+
+
+def _plan(
+    *,
+    rendered: Rendered,
+    from_address: str,
+    from_name: str,
+    to: Sequence[str],
+    cc: Sequence[str],
+    reply_to: str | None,
+    message_id: str,
+    in_reply_to: str | None,
+    references: Sequence[str],
+    thread_topic: str,
+    thread_index: str | None,
+    auto_submitted: str | None,
+    date: datetime,
+    extra_headers: Mapping[str, str] | None,
+) -> tuple[list[tuple[str, Any]], str, str]:
+    """The checked headers (name, value for the email package) in order,
+    and the text and HTML bodies."""
     to_list = _addresses(to, "To")
     seen = {a.addr_spec.lower() for a in to_list}
     cc_list = [a for a in _addresses(cc, "Cc") if a.addr_spec.lower() not in seen]
     if not to_list and not cc_list:
         raise ValueError("a mail needs at least one recipient in To or Cc")
 
-    msg = EmailMessage(policy=_POLICY)
-    msg["From"] = Address(display_name=_one_line(from_name), addr_spec=_addr_spec(from_address))
+    headers: list[tuple[str, Any]] = [("From", _from_address(from_name, from_address))]
     if to_list:
-        msg["To"] = to_list
+        headers.append(("To", to_list))
     if cc_list:
-        msg["Cc"] = cc_list
+        headers.append(("Cc", cc_list))
     if reply_to:
-        msg["Reply-To"] = _addresses([reply_to], "Reply-To")
-    msg["Subject"] = _one_line(rendered.subject)
-    msg["Date"] = format_datetime(_aware(date))
-    msg["Message-ID"] = f"<{_msg_id(message_id)}>"
+        headers.append(("Reply-To", _addresses([reply_to], "Reply-To")))
+    headers.append(("Subject", _one_line(rendered.subject)))
+    headers.append(("Date", format_datetime(_aware(date))))
+    headers.append(("Message-ID", f"<{_msg_id(message_id)}>"))
     parent = _optional_msg_id(in_reply_to)
     if parent:
-        msg["In-Reply-To"] = f"<{parent}>"
+        headers.append(("In-Reply-To", f"<{parent}>"))
     chain = _references(references, parent)
     if chain:
-        msg["References"] = " ".join(f"<{ref}>" for ref in chain)
+        headers.append(("References", " ".join(f"<{ref}>" for ref in chain)))
     topic = _one_line(thread_topic)
     if topic:
-        msg["Thread-Topic"] = topic
+        headers.append(("Thread-Topic", topic))
     if thread_index:
         if not _BASE64.match(thread_index):
             raise ValueError(f"Thread-Index is not base64: {thread_index!r}")
-        msg["Thread-Index"] = thread_index
+        headers.append(("Thread-Index", thread_index))
     if auto_submitted:
-        msg["Auto-Submitted"] = _one_line(auto_submitted)
-    msg["X-Auto-Response-Suppress"] = "All"
+        headers.append(("Auto-Submitted", _one_line(auto_submitted)))
+    headers.append(("X-Auto-Response-Suppress", "All"))
     for name, value in (extra_headers or {}).items():
         if not _FIELD_NAME.match(name):
             raise ValueError(f"invalid header name {name!r}")
         if name.lower() in _OWN_HEADERS:
             raise ValueError(f"header {name} is set by compose() itself")
-        msg[name] = _one_line(value)
-
-    msg.set_content(_body(rendered.text), subtype="plain", charset="utf-8")
-    msg.add_alternative(_body(rendered.html), subtype="html", charset="utf-8")
-    for part in msg.iter_parts():
-        del part["MIME-Version"]  # belongs to the top level only
-    return msg
+        headers.append((name, _one_line(value)))
+    return headers, _body(rendered.text), _body(rendered.html)
 
 
 def thread_index(root_key: str, created: datetime, child_times: Sequence[datetime] = ()) -> str:
@@ -181,6 +281,12 @@ def _body(text: str) -> str:
     return text if text.endswith("\n") else text + "\n"
 
 
+@functools.lru_cache(maxsize=64)
+def _from_address(name: str, address: str) -> Address:
+    """The sender (cached: the same for every mail)."""
+    return Address(display_name=_one_line(name), addr_spec=_addr_spec(address))
+
+
 def _addr_spec(value: str) -> str:
     found = _addresses([value], "From")
     if len(found) != 1:
@@ -194,23 +300,30 @@ def _addresses(values: Sequence[str], field: str) -> list[Address]:
     result: list[Address] = []
     seen: set[str] = set()
     for value in values:
-        # One entry is one address: a line break that would smuggle in a
-        # second recipient ("a@x\r\nBcc: b@y") parses as two and is refused;
-        # one inside a quoted display name just becomes a space.
-        found = getaddresses([_one_line(value)])
-        if len(found) != 1 or not found[0][1]:
-            raise ValueError(f"not exactly one address in {field}: {value!r}")
-        name, addr = found[0]
-        if addr.count("@") != 1 or any(c in addr for c in " <>,;"):
-            raise ValueError(f"invalid address in {field}: {value!r}")
-        try:
-            address = Address(display_name=_one_line(name), addr_spec=addr)
-        except (ValueError, IndexError) as exc:
-            raise ValueError(f"invalid address in {field}: {value!r} ({exc})") from None
+        address = _address(value, field)
         if address.addr_spec.lower() not in seen:
             seen.add(address.addr_spec.lower())
             result.append(address)
     return result
+
+
+@functools.lru_cache(maxsize=4096)
+def _address(value: str, field: str) -> Address:
+    """One entry as one Address (cached: the same support, reply and
+    customer addresses come back with every mail; Address is immutable)."""
+    # One entry is one address: a line break that would smuggle in a
+    # second recipient ("a@x\r\nBcc: b@y") parses as two and is refused;
+    # one inside a quoted display name just becomes a space.
+    found = getaddresses([_one_line(value)])
+    if len(found) != 1 or not found[0][1]:
+        raise ValueError(f"not exactly one address in {field}: {value!r}")
+    name, addr = found[0]
+    if addr.count("@") != 1 or any(c in addr for c in " <>,;"):
+        raise ValueError(f"invalid address in {field}: {value!r}")
+    try:
+        return Address(display_name=_one_line(name), addr_spec=addr)
+    except (ValueError, IndexError) as exc:
+        raise ValueError(f"invalid address in {field}: {value!r} ({exc})") from None
 
 
 def _msg_id(value: str) -> str:
@@ -252,3 +365,198 @@ def _aware(moment: datetime) -> datetime:
 def _filetime(moment: datetime) -> int:
     delta = _aware(moment) - _FILETIME_EPOCH
     return (delta.days * 86_400 + delta.seconds) * 10_000_000 + delta.microseconds * 10
+
+
+# -- writing the bytes (compose_bytes) ------------------------------------------
+
+_MAX_LINE = 78  # _POLICY.max_line_length
+#: Headers the email package treats as unstructured text (its header
+#: registry has no class for them, or UnstructuredHeader's own).
+_UNSTRUCTURED = frozenset(
+    ("subject", "in-reply-to", "references", "thread-topic", "thread-index", "auto-submitted",
+     "x-auto-response-suppress")
+)  # fmt: skip
+_ADDRESS_HEADERS = frozenset(("from", "to", "cc", "reply-to"))
+# A value written as it is: printable ASCII words with single spaces, no
+# encoded-word opener (the email package would decode and re-encode "=?").
+_PLAIN_WORDS = re.compile(r"[!-~]+(?: [!-~]+)*\Z")
+_ATEXT = r"[A-Za-z0-9!#$%&'*+\-/=?^_`{|}~]+"
+_ATOM_PHRASE = re.compile(_ATEXT + "(?: " + _ATEXT + r")*\Z")
+_DOT_ATOM = _ATEXT + r"(?:\." + _ATEXT + ")*"
+_PLAIN_ADDR_SPEC = re.compile(_DOT_ATOM + "@" + _DOT_ATOM + r"\Z")
+_PLAIN_MSG_ID = re.compile("<" + _DOT_ATOM + "@" + _DOT_ATOM + r">\Z")
+_STANDARD_BOUNDARY = re.compile(r"={15}\d{19}==\Z")
+
+
+def _fold(name: str, value: Any) -> str:
+    """One header as the email package folds it for _POLICY."""
+    key = name.lower()
+    text: str | None = None
+    if key in _ADDRESS_HEADERS:
+        text = _plain_addresses(value)
+    elif (key in _UNSTRUCTURED or key.startswith("x-")) and isinstance(value, str):
+        if _PLAIN_WORDS.match(value) and "=?" not in value:
+            text = value
+    elif key == "date" and isinstance(value, str) and _PLAIN_WORDS.match(value):
+        text = value
+    elif key == "message-id" and isinstance(value, str) and _PLAIN_MSG_ID.match(value):
+        text = value
+    if text is not None:
+        if len(name) + 2 + len(text) <= _MAX_LINE:
+            return f"{name}: {text}\r\n"
+        if key in _UNSTRUCTURED or key.startswith("x-"):
+            folded = _fold_words(name, text)
+            if folded is not None:
+                return folded
+    return _POLICY.header_factory(name, value).fold(policy=_POLICY)
+
+
+def _plain_addresses(value: Any) -> str | None:
+    """"Name <a@b>, c@d" when every address needs neither quoting nor
+    encoding, else None."""
+    addresses = value if isinstance(value, list) else [value]
+    rendered = []
+    for address in addresses:
+        if not isinstance(address, Address) or not _PLAIN_ADDR_SPEC.match(address.addr_spec):
+            return None
+        name = address.display_name
+        if not name:
+            rendered.append(address.addr_spec)
+        elif _ATOM_PHRASE.match(name) and "=?" not in name:
+            rendered.append(f"{name} <{address.addr_spec}>")
+        else:
+            return None
+    return ", ".join(rendered)
+
+
+def _fold_words(name: str, text: str) -> str | None:
+    """Unstructured ASCII text folded at spaces the way the email package
+    does it: the whole value on a line of its own if it fits there, else
+    word by word; None when a word is too long for any line."""
+    if len(text) + 1 <= _MAX_LINE:
+        return f"{name}:\r\n {text}\r\n"
+    lines = [f"{name}:"]
+    for word in text.split(" "):
+        if len(word) + 1 >= _MAX_LINE:
+            return None
+        if len(lines[-1]) + 1 + len(word) <= _MAX_LINE:
+            lines[-1] += " " + word
+        else:
+            lines.append(" " + word)
+    return "\r\n".join(lines) + "\r\n"
+
+
+def _multipart_header(boundary: str) -> str:
+    if _STANDARD_BOUNDARY.match(boundary):
+        return f'Content-Type: multipart/alternative;\r\n boundary="{boundary}"\r\n'
+    return _POLICY.header_factory(
+        "Content-Type", f'multipart/alternative; boundary="{boundary}"').fold(policy=_POLICY)
+
+
+def _text_part(subtype: str, text: str) -> str:
+    """A text/<subtype> part in UTF-8, headers and body, CRLF line ends:
+    what set_content() and the generator make of it."""
+    cte, data = _encode_text(text)
+    lines = _NEWLINES.split(data)
+    body = "\r\n".join(lines)  # the generator's _write_lines
+    return (f'Content-Type: text/{subtype}; charset="utf-8"\r\n'
+            f"Content-Transfer-Encoding: {cte}\r\n\r\n{body}")
+
+
+_NEWLINES = re.compile(r"\r\n|\r|\n")
+
+
+def _encode_text(string: str) -> tuple[str, str]:
+    """email.contentmanager's choice of transfer encoding for UTF-8 text
+    under a 7-bit policy, and the encoded text."""
+    lines = string.encode("utf-8").splitlines()
+
+    def embedded_body(lines: list[bytes]) -> bytes:
+        return b"\r\n".join(lines) + b"\r\n"
+
+    def normal_body(lines: list[bytes]) -> bytes:
+        return b"\n".join(lines) + b"\n"
+
+    if max((len(x) for x in lines), default=0) <= _MAX_LINE:
+        try:
+            return "7bit", normal_body(lines).decode("ascii")
+        except UnicodeDecodeError:
+            pass
+    # quoprimime.body_encode encodes line by line, so the first ten lines'
+    # encoding (the email package's sample for choosing) is the start of
+    # the whole text's: each line is encoded once here
+    encoded = _quoted_printable_lines(lines)
+    sniff_qp = "\n".join(encoded[:10]) + "\n"
+    sniff_base64 = binascii.b2a_base64(embedded_body(lines[:10]))
+    if len(sniff_qp) > len(sniff_base64):
+        data = embedded_body(lines)
+        step = _MAX_LINE // 4 * 3
+        return "base64", "".join(binascii.b2a_base64(data[i:i + step]).decode("ascii")
+                                 for i in range(0, len(data), step))
+    if len(lines) <= 10:
+        return "quoted-printable", sniff_qp
+    return "quoted-printable", "\n".join(encoded) + "\n"
+
+
+# Characters quoted-printable bodies keep as they are (quoprimime's body
+# map: printable ASCII but "=", space and tab; CR and LF never occur here).
+_QP_UNSAFE = re.compile(r"[^\t\n -<>-~]+")
+
+
+def _qp_escape(match: re.Match[str]) -> str:
+    return "=" + match.group().encode("latin-1").hex("=").upper()
+
+
+def _quoted_printable_lines(lines: list[bytes]) -> list[str]:
+    """quoprimime.body_encode(b"\\n".join(lines) + b"\\n", 78) line by line
+    (soft breaks inside an item): the same algorithm, with the escaping done
+    by one regex over the whole text instead of a per-character table."""
+    quoted = _QP_UNSAFE.sub(_qp_escape, b"\n".join(lines).decode("latin-1")).split("\n")
+    return [line if (len(line) <= _MAX_LINE and line[-1:] not in (" ", "\t")) or not line
+            else _qp_long_line(line) for line in quoted]
+
+
+def _qp_long_line(line: str) -> str:
+    """quoprimime.body_encode's loop for one (already escaped) line."""
+    pieces: list[str] = []
+    start = 0
+    laststart = len(line) - 1 - _MAX_LINE
+    while start <= laststart:
+        stop = start + _MAX_LINE - 1
+        if line[stop - 2] == "=":  # never split an escape sequence
+            pieces.append(line[start:stop - 1])
+            start = stop - 2
+        elif line[stop - 1] == "=":
+            pieces.append(line[start:stop])
+            start = stop - 1
+        else:
+            pieces.append(line[start:stop] + "=")
+            start = stop
+    if line and line[-1] in " \t":  # whitespace at the end is quoted
+        room = start - laststart
+        if room >= 3:
+            end = f"={ord(line[-1]):02X}"
+        elif room == 2:
+            end = line[-1] + "=\n"
+        else:
+            end = f"=\n={ord(line[-1]):02X}"
+        pieces.append(line[start:-1] + end)
+    else:
+        pieces.append(line[start:])
+    return "\n".join(pieces)
+
+
+def _make_boundary(parts: list[str]) -> str:
+    """A random boundary as the email package makes one, that occurs in no
+    part. (The email package's own check looks for a boundary line ending
+    in LF only, so with CRLF line ends it never finds one; this one does.)"""
+    token = random.randrange(sys.maxsize)
+    boundary = "=" * 15 + f"{token:019d}" + "=="
+    text = "\r\n".join(parts)
+    candidate, counter = boundary, 0
+    # any occurrence, not only a whole line: stricter, and no regex to
+    # compile for every mail
+    while "--" + candidate in text:
+        candidate = f"{boundary}.{counter}"
+        counter += 1
+    return candidate

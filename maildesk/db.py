@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from sqlalchemy import event, inspect, text
-from sqlalchemy.engine import Engine
+from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.exc import OperationalError
 from sqlmodel import Session, create_engine
 
@@ -62,6 +62,47 @@ def _sqlite_pragmas(dbapi_connection: object, _record: object) -> None:
     cursor.execute("PRAGMA foreign_keys=ON")
     cursor.execute("PRAGMA busy_timeout=30000")
     cursor.close()
+
+
+@contextmanager
+def begin_not_durable(engine: Engine, connection: Connection | None = None
+                      ) -> Iterator[Connection]:
+    """A transaction whose commit may return before it is on disk: after a
+    power failure (not a crash of the process) it may be gone.
+
+    Only for a change whose loss is harmless and that a durable commit
+    follows: both SQLite's WAL and PostgreSQL's WAL are written in order, so
+    the next durable commit, on any connection, makes this one durable too.
+    The worker's claim (queued -> sending) is such a change: lost, the row
+    is queued again and sent by the sweep, just as a row left "sending" is
+    (the at-least-once window); the durable commit that marks it sent
+    carries the claim with it. SQLite: synchronous=NORMAL for this one
+    transaction, FULL again afterwards (a connection where that fails is
+    discarded); PostgreSQL: SET LOCAL synchronous_commit = off. On
+    ``connection`` when given (it must have no transaction open), else on a
+    connection of its own.
+    """
+    if connection is None:
+        with engine.connect() as own, begin_not_durable(engine, own) as same:
+            yield same
+        return
+    if engine.dialect.name != "sqlite":
+        with connection.begin():
+            if engine.dialect.name == "postgresql":
+                connection.exec_driver_sql("SET LOCAL synchronous_commit = off")
+            yield connection
+        return
+    raw = connection.connection.driver_connection
+    raw.execute("PRAGMA synchronous=NORMAL")
+    try:
+        with connection.begin():
+            yield connection
+    finally:
+        try:
+            raw.execute("PRAGMA synchronous=FULL")
+        except BaseException:
+            connection.invalidate()
+            raise
 
 
 @contextmanager

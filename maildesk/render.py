@@ -61,6 +61,7 @@ text to escaped HTML with <br>), ``status_label``, ``request_type_label``,
 from __future__ import annotations
 
 import re
+import time
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -77,6 +78,8 @@ BUILTIN_DIR = Path(__file__).resolve().parent.parent / "templates" / "mail"
 #: The three files of a kind, by part.
 PARTS = ("subject", "txt", "html")
 FALLBACK_LANGUAGE = "de"
+#: How long the language found for a (kind, language) is used unchecked.
+LANGUAGE_CHECK_SECONDS = 5.0
 
 _KIND = re.compile(r"^[a-z][a-z0-9_]{0,63}$")
 _LANGUAGE = re.compile(r"^[a-z]{2,3}(?:-[a-z0-9]{2,8})?$")
@@ -191,6 +194,7 @@ class Renderer:
         self._builtin = Path(builtin_dir)
         self._default = default_language
         self._envs: dict[str, Environment] = {}
+        self._languages: dict[tuple[str, str], tuple[str, float]] = {}
 
     # -- public ---------------------------------------------------------------
 
@@ -260,6 +264,21 @@ class Renderer:
         )
 
     def _language_for(self, kind: str, language: str) -> str:
+        """The language a kind is rendered in. Remembered for
+        :data:`LANGUAGE_CHECK_SECONDS` (it takes a stat per file and
+        language), so a file added to the override directory counts within
+        seconds; a changed file counts at once (jinja2 checks each
+        template's mtime)."""
+        key = (kind, language)
+        now = time.monotonic()
+        known = self._languages.get(key)
+        if known is not None and known[1] > now:
+            return known[0]
+        chosen = self._find_language(kind, language)
+        self._languages[key] = (chosen, now + LANGUAGE_CHECK_SECONDS)
+        return chosen
+
+    def _find_language(self, kind: str, language: str) -> str:
         chain = self._chain(language)
         for candidate in chain:
             if self._has_kind(candidate, kind):

@@ -11,6 +11,7 @@ addresses, and free of characters that need quoting in an address.
 from __future__ import annotations
 
 import base64
+import functools
 import hashlib
 import hmac
 import re
@@ -63,7 +64,9 @@ def looks_like_our_message_id(message_id: str) -> bool:
     return bool(_MESSAGE_ID.match(message_id.strip().strip("<>")))
 
 
+@functools.lru_cache(maxsize=4096)
 def reply_token(secret: bytes, number: int) -> str:
+    """Cached: every mail of a ticket carries the same one."""
     return f"{number}-{_sign(secret, 'token', str(number), TOKEN_SIG)}"
 
 
@@ -90,8 +93,10 @@ def ticket_of_address(secret: bytes, address: str) -> int | None:
     return ticket_of_token(secret, local.split("+", 1)[1])
 
 
+@functools.lru_cache(maxsize=4096)
 def body_reference(secret: bytes, number: int) -> str:
-    """The reference maildesk writes into the body of its mails."""
+    """The reference maildesk writes into the body of its mails (cached:
+    the same for every mail of a ticket)."""
     return f"[ref:{number}.{_sign(secret, 'body', str(number), TOKEN_SIG)}]"
 
 

@@ -12,8 +12,10 @@ from email.utils import parsedate_to_datetime
 from typing import Any
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
-from maildesk.compose import MAX_REFERENCES, compose, thread_index
+from maildesk.compose import MAX_REFERENCES, compose, compose_bytes, thread_index
 from maildesk.render import Rendered
 
 RENDERED = Rendered(
@@ -279,3 +281,116 @@ def test_child_block_switches_to_coarse_units_after_about_two_years() -> None:
 def test_child_before_the_start_counts_as_zero() -> None:
     code, value = _child(decoded(thread_index(ROOT, CREATED, [CREATED - timedelta(days=1)]))[22:])
     assert (code, value) == (0, 0)
+
+
+# -- compose_bytes: the same mail, written directly ------------------------------
+
+BOUNDARY = "===============1234567890123456789=="
+
+
+def both(**changes: Any) -> tuple[bytes, bytes]:
+    """compose(...).as_bytes() and compose_bytes(...) for the same input,
+    with the same boundary."""
+    message = build(**changes)
+    message.set_boundary(BOUNDARY)
+    values: dict[str, Any] = {
+        "rendered": RENDERED, "from_address": "support@example.com",
+        "from_name": "Müller Support", "to": ["Jürgen Größe <juergen@example.de>"],
+        "cc": ["kollegin@example.de", "JUERGEN@example.de"],
+        "reply_to": "support+10001-abcdefghijklm@example.com",
+        "message_id": "md.10001.ff00.sig@support.example",
+        "in_reply_to": "<customer-2@mail.example.de>",
+        "references": [ROOT, "customer-1@mail.example.de", "customer-2@mail.example.de"],
+        "thread_topic": "Störung am Drucker – Größe",
+        "thread_index": thread_index(ROOT, CREATED, [CREATED + timedelta(hours=1)]),
+        "auto_submitted": "auto-replied", "date": CREATED + timedelta(hours=1),
+        "extra_headers": {"X-Maildesk-Ticket": "10001"},
+    }  # fmt: skip
+    values.update(changes)
+    return message.as_bytes(), compose_bytes(**values, boundary=BOUNDARY)
+
+
+@pytest.mark.parametrize("changes", [
+    {},
+    {"from_name": "Demo Support", "to": ["kunde@firma.de"], "cc": [],
+     "rendered": Rendered("Hello", "Hello\n", "<p>Hello</p>\n")},
+    {"rendered": Rendered("[#10001] " + "x" * 70, "a" * 200 + "\n",
+                          "<p>Grüße aus Köln</p>\n" * 40)},
+    {"references": [ROOT, *(f"m{i}@example.org" for i in range(25))]},
+    {"to": ['"Müller, Hans" <h@example.de>', "Dr. Who <who@example.de>"],
+     "from_name": "Support (Team)"},
+    {"cc": (), "reply_to": None, "in_reply_to": None, "references": [], "thread_index": None,
+     "auto_submitted": None, "extra_headers": None, "thread_topic": ""},
+    {"rendered": Rendered("", "\n", "\n"), "from_name": ""},
+    {"rendered": Rendered("=?utf-8?q?x?= Betreff", "€" * 300 + "\n", "\x00\x01\n")},
+    {"extra_headers": {"X-Test": "a " * 60, "X-Other": "ünïcödé " * 12}},
+    {"message_id": "<" + "x" * 80 + "@example.com>"},
+])  # fmt: skip
+def test_compose_bytes_writes_what_the_email_package_writes(changes: dict[str, Any]) -> None:
+    expected, written = both(**changes)
+    assert written == expected
+
+
+_HEADER_TEXT = st.text(
+    alphabet=st.characters(codec="utf-8", categories=("L", "N", "P", "S", "Zs")), max_size=120)
+_LOCAL = st.from_regex(r"[a-z0-9][a-z0-9._+-]{0,20}[a-z0-9]", fullmatch=True).filter(
+    lambda s: ".." not in s)
+_ADDRESS = st.builds(lambda local, name: f"{name} <{local}@example.de>" if name.strip()
+                     and not set(name) & set('"\\<>,;:@()[]') else f"{local}@example.de",
+                     _LOCAL, st.text(alphabet=st.characters(codec="utf-8",
+                                                            categories=("L", "Zs", "N")),
+                                     max_size=30))
+_BODY = st.text(alphabet=st.characters(codec="utf-8", exclude_categories=("Cs",)), max_size=600)
+
+
+@settings(max_examples=300, deadline=None)
+@given(subject=_HEADER_TEXT, topic=_HEADER_TEXT, from_name=_HEADER_TEXT,
+       to=st.lists(_ADDRESS, min_size=1, max_size=4), cc=st.lists(_ADDRESS, max_size=3),
+       refs=st.lists(st.from_regex(r"[a-z0-9.]{1,60}@[a-z]{1,20}\.de", fullmatch=True),
+                     max_size=25),
+       text=_BODY, html=_BODY, extra=_HEADER_TEXT)
+def test_compose_bytes_matches_for_any_input(subject: str, topic: str, from_name: str,
+                                             to: list[str], cc: list[str], refs: list[str],
+                                             text: str, html: str, extra: str) -> None:
+    changes = {"rendered": Rendered(subject, text, html), "thread_topic": topic,
+               "from_name": from_name, "to": to, "cc": cc, "references": refs,
+               "extra_headers": {"X-Maildesk-Ticket": extra}}
+    try:
+        expected, written = both(**changes)
+    except ValueError:
+        with pytest.raises(ValueError):
+            compose_bytes(**{**_defaults(), **changes})
+        return
+    assert written == expected
+
+
+def _defaults() -> dict[str, Any]:
+    return {"rendered": RENDERED, "from_address": "support@example.com", "from_name": "x",
+            "to": ["a@example.de"], "reply_to": None, "message_id": "a@b", "in_reply_to": None,
+            "references": [], "thread_topic": "", "thread_index": None, "auto_submitted": None,
+            "date": CREATED}
+
+
+def test_compose_bytes_boundary_never_occurs_in_a_part(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr("maildesk.compose.random.randrange", lambda _n: 42)
+    taken = "=" * 15 + f"{42:019d}" + "=="
+    plain = Rendered("Hello", f"--{taken}\nHello\n", "<p>Hello</p>\n")
+    raw = compose_bytes(**{**_defaults(), "rendered": plain})
+    message = email.message_from_bytes(raw, policy=email.policy.default)
+    assert message.get_boundary() == taken + ".0"
+    contents = [p.get_content().replace("\r\n", "\n") for p in message.iter_parts()]
+    assert contents == [plain.text, plain.html]
+    assert not message.defects
+
+
+@settings(max_examples=500, deadline=None)
+@given(text=st.lists(st.sampled_from([*"aäß€ \t=.x\r\n\x0b\x85Z", "y" * 70]),
+                    max_size=300).map("".join))
+def test_body_encoding_is_the_email_packages(text: str) -> None:
+    """compose_bytes' transfer encoding (7bit, quoted-printable or base64,
+    and the encoded text) is what email.contentmanager chooses and writes."""
+    from email.contentmanager import _encode_text as email_encode_text  # the reference
+
+    from maildesk.compose import _POLICY, _encode_text
+
+    assert _encode_text(text) == email_encode_text(text, "utf-8", None, _POLICY)

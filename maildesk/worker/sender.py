@@ -20,15 +20,17 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import insert, select, update
+from sqlalchemy import update
 from sqlalchemy.engine import Engine
 
-from maildesk import links, tokens
-from maildesk.compose import compose, thread_index
+from maildesk import db, links, tokens
+from maildesk.compose import compose, compose_bytes, thread_index
 from maildesk.config import Settings
-from maildesk.models import Agent, Customer, Event, Message, Outbox, Ticket, utcnow
+from maildesk.models import Customer, Outbox, utcnow
 from maildesk.render import Renderer, labels
 from maildesk.secret import load_secret
+from maildesk.worker import queries
+from maildesk.worker.groupcommit import GroupCommit
 from maildesk.worker.transport import PermanentFailure, Relay, TemporaryFailure
 
 log = logging.getLogger(__name__)
@@ -37,6 +39,12 @@ log = logging.getLogger(__name__)
 THREAD_DEPTH = 5
 #: Kinds that carry the satisfaction survey link under the signature.
 CSAT_KINDS = ("solution", "solved_by_customer")
+#: Message-IDs of the thread named in References (the newest).
+THREAD_IDS = 10
+#: The newest messages of a ticket read in one query when a mail is built.
+RECENT = max(THREAD_DEPTH + 1, THREAD_IDS)
+
+_SQL = queries.statements(THREAD_DEPTH, THREAD_IDS, RECENT)
 
 
 class Sender:
@@ -47,38 +55,49 @@ class Sender:
         override = Path(settings.notify.templates_dir) if settings.notify.templates_dir else None
         self.renderer = Renderer(override, settings.mail.default_language)
         self.relay = Relay(settings.relay)
+        self._recent = threading.local()  # see _recent_messages
         # SQLite has one writer: worker threads queue here instead of in
         # SQLite's busy handler, which sleeps in steps of up to 100 ms.
         self._write_lock = (threading.Lock() if engine.dialect.name == "sqlite"
                             else contextlib.nullcontext())
+        # ... and the durable commits of several threads are shared
+        # (PostgreSQL groups concurrent commits' WAL flushes itself)
+        self._group = (GroupCommit(engine, self._write_lock)
+                       if engine.dialect.name == "sqlite" else None)
 
     def __call__(self, outbox_id: int) -> None:
         self.send(outbox_id)
 
-    def claim(self, outbox_id: int) -> dict[str, Any] | None:
-        table = Outbox.__table__
-        with self._write_lock, self.engine.begin() as connection:
+    def claim(self, outbox_id: int, connection: Any = None) -> dict[str, Any] | None:
+        """queued -> sending, or None when the row is not queued. The claim's
+        commit need not be durable (db.begin_not_durable: lost in a power
+        failure, the row is sent again, as one left "sending" is); the
+        commit that marks the row sent is, and makes the claim durable too."""
+        with self._write_lock, db.begin_not_durable(self.engine, connection) as connection:
             row = connection.execute(
-                update(table).where(table.c.id == outbox_id, table.c.state == "queued")
-                .values(state="sending", attempts=table.c.attempts + 1,
-                        next_attempt_at=utcnow())
-                .returning(*table.c)
-            ).first()
+                _SQL["claim"], {"outbox_id": outbox_id, "now": utcnow()}).first()
         return None if row is None else dict(row._mapping)
 
     def send(self, outbox_id: int) -> str:
         """Returns the row's state afterwards ("skipped" if not claimable)."""
-        row = self.claim(outbox_id)
+        # one connection for the claim, the reads and marking the row sent
+        # (one pool checkout, and one pre-ping on PostgreSQL, per mail); no
+        # transaction is open on it while the relay is talked to
+        with self.engine.connect() as connection:
+            return self._send(outbox_id, connection)
+
+    def _send(self, outbox_id: int, connection: Any) -> str:
+        row = self.claim(outbox_id, connection)
         if row is None:
             return "skipped"
         try:
-            message, recipients, number = self.build(row)
+            message, recipients, number = self.build_for_relay(row, connection)
             envelope_from = self.settings.mail.addresses[0]
             delivery = self.relay.send(message, envelope_from, recipients)
         except TemporaryFailure as exc:
             return self._temporary(row, str(exc))
         except PermanentFailure as exc:
-            return self._finish(row, "failed", str(exc))
+            return self._finish(row, "failed", str(exc), connection=connection)
         except Exception as exc:  # a bug or bad data: retried, then visible as failed
             log.exception("outbox %s: could not build or send", outbox_id)
             return self._temporary(row, f"{type(exc).__name__}: {exc}")
@@ -86,12 +105,14 @@ class Sender:
             self._mark_bouncing(list(delivery.refused))
         if not delivery.accepted:
             return self._finish(row, "failed", "every recipient refused: " + "; ".join(
-                f"{r}: {code} {text}" for r, (code, text) in delivery.refused.items()))
+                f"{r}: {code} {text}" for r, (code, text) in delivery.refused.items()),
+                connection=connection)
         note = ("refused: " + ", ".join(delivery.refused)) if delivery.refused else None
         log.info("outbox %s: %s sent to %s", outbox_id, row["kind"],
                  ", ".join(delivery.accepted),
                  extra={"ticket": number, "message_id": row["message_id"]})
-        return self._finish(row, "sent", note, number=number, accepted=delivery.accepted)
+        return self._finish(row, "sent", note, number=number, accepted=delivery.accepted,
+                            connection=connection)
 
     def _temporary(self, row: dict[str, Any], error: str) -> str:
         if row["attempts"] >= self.settings.worker.max_attempts:
@@ -111,20 +132,27 @@ class Sender:
         return "queued"
 
     def _finish(self, row: dict[str, Any], state: str, error: str | None, *,
-                number: int | None = None, accepted: tuple[str, ...] = ()) -> str:
-        table = Outbox.__table__
-        with self._write_lock, self.engine.begin() as connection:
-            connection.execute(
-                update(table).where(table.c.id == row["id"])
-                .values(state=state, last_error=error,
-                        sent_at=utcnow() if state == "sent" else None)
-            )
+                number: int | None = None, accepted: tuple[str, ...] = (),
+                connection: Any = None) -> str:
+        def write(connection: Any) -> None:
+            connection.execute(_SQL["finish"], {
+                "outbox_id": row["id"], "state": state, "error": error,
+                "sent_at": utcnow() if state == "sent" else None})
             if state == "sent":
-                connection.execute(insert(Event.__table__), {
+                connection.execute(_SQL["event"], {
                     "ticket_id": row["ticket_id"], "at": utcnow(), "actor": "maildesk",
                     "field": "mail_sent", "old": None,
                     "new": f"{row['kind']} to {', '.join(accepted)} ({row['message_id']})",
                 })
+
+        if self._group is not None:  # SQLite: one fsync for the threads finishing now
+            self._group.run(write, connection)
+        elif connection is not None:
+            with self._write_lock, connection.begin():
+                write(connection)
+        else:
+            with self._write_lock, self.engine.begin() as own:
+                write(own)
         return state
 
     def _mark_bouncing(self, addresses: list[str]) -> None:
@@ -136,12 +164,39 @@ class Sender:
     # -- building the mail -------------------------------------------------
 
     def build(self, row: dict[str, Any]) -> tuple[Any, list[str], int]:
-        with self.engine.connect() as connection:
+        """The mail as an EmailMessage, its recipients and the ticket number."""
+        fields, recipients, number = self.mail_fields(row)
+        return compose(**fields), recipients, number
+
+    def build_for_relay(self, row: dict[str, Any],
+                        connection: Any = None) -> tuple[bytes | Any, list[str], int]:
+        """What the relay is given: the mail's bytes, written directly
+        (compose_bytes, the same bytes as build()'s message flattened); an
+        EmailMessage when an envelope address is not ASCII (smtplib then
+        sends it with SMTPUTF8 and UTF-8 headers)."""
+        fields, recipients, number = self.mail_fields(row, connection)
+        envelope = [self.settings.mail.addresses[0], *recipients]
+        if all(address.isascii() for address in envelope):
+            return compose_bytes(**fields), recipients, number
+        return compose(**fields), recipients, number
+
+    def mail_fields(self, row: dict[str, Any],
+                    connection: Any = None) -> tuple[dict[str, Any], list[str], int]:
+        """compose()'s arguments for the row, its recipients, the ticket number
+        (read on ``connection`` when given, in a transaction ended here)."""
+        with contextlib.ExitStack() as stack:
+            if connection is None:
+                connection = stack.enter_context(self.engine.connect())
+            stack.enter_context(connection.begin())
             ticket = dict(connection.execute(
-                select(Ticket.__table__).where(Ticket.__table__.c.id == row["ticket_id"])
-            ).one()._mapping)
-            context = self._context(connection, row, ticket)
-            thread = self._thread_ids(connection, ticket["id"])
+                _SQL["ticket"], {"ticket_id": row["ticket_id"]}).one()._mapping)
+            self._recent.rows = (ticket["id"], connection.execute(
+                _SQL["recent"], {"ticket_id": ticket["id"]}).all())
+            try:
+                context = self._context(connection, row, ticket)
+                thread = self._thread_ids(connection, ticket["id"])
+            finally:
+                self._recent.rows = None
             created = [ticket["created_at"]]
         number = ticket["number"]
         rendered = self.renderer.render(row["kind"], row["language"], context)
@@ -150,7 +205,7 @@ class Sender:
         cc = [a for a in row["cc_addrs"].split(", ") if a]
         customer_facing = not row["kind"].startswith(("agent_notice", "command_result"))
         subject = tokens.tagged_subject(rendered.subject, number, self.settings.mail.subject_tag)
-        message = compose(
+        fields = dict(
             rendered=replace(rendered, subject=subject),
             from_address=support, from_name=self.settings.notify.from_name, to=to, cc=cc,
             reply_to=tokens.reply_address(self.secret, support, number),
@@ -162,58 +217,73 @@ class Sender:
             auto_submitted=row["auto_submitted"], date=utcnow(),
             extra_headers={"X-Maildesk-Ticket": str(number)} if not customer_facing else {},
         )
-        return message, to + cc, number
+        return fields, to + cc, number
 
     def _stable_reference(self, number: int) -> str:
         """One reference every mail of a ticket carries, so that Outlook and
         Gmail keep the whole conversation together."""
         return f"ticket-{number}@{self.settings.message_id_domain}"
 
+    def _recent_messages(self, ticket_id: int) -> tuple[list[Any], bool] | None:
+        """The ticket's newest messages (no internal notes), newest first, as
+        mail_fields read them for the mail being built, and whether they are
+        all of them; None outside mail_fields."""
+        known = getattr(self._recent, "rows", None)
+        if known is None or known[0] != ticket_id:
+            return None
+        return known[1], len(known[1]) < RECENT
+
+    def _first_recent(self, ticket_id: int, direction: str) -> tuple[bool, Any]:
+        """(found out, the newest message in ``direction`` or None) from the
+        recent messages; (False, None) when a query must find out."""
+        recent = self._recent_messages(ticket_id)
+        if recent is None:
+            return False, None
+        rows, complete = recent
+        found = next((r for r in rows if r.direction == direction), None)
+        return found is not None or complete, found
+
+    def _asked_at(self, connection: Any, ticket_id: int) -> Any:
+        """When maildesk last wrote to the customer (None: never)."""
+        known, latest = self._first_recent(ticket_id, "out")
+        if known:
+            return latest.created_at if latest is not None else None
+        return connection.execute(_SQL["asked_at"], {"ticket_id": ticket_id}).scalar()
+
     def _thread_ids(self, connection: Any, ticket_id: int) -> list[str]:
-        table = Message.__table__
-        ids = connection.execute(
-            select(table.c.message_id)
-            .where(table.c.ticket_id == ticket_id, table.c.message_id != "",
-                   table.c.direction != "internal")
-            .order_by(table.c.id)
-        ).scalars().all()
-        return list(ids[-10:])
+        recent = self._recent_messages(ticket_id)
+        if recent is not None:
+            ids = [r.message_id for r in recent[0] if r.message_id]
+            if len(ids) >= THREAD_IDS or recent[1]:
+                return list(reversed(ids[:THREAD_IDS]))
+        newest_first = connection.execute(
+            _SQL["thread_ids"], {"ticket_id": ticket_id}).scalars().all()
+        return list(reversed(newest_first))
 
     def _context(self, connection: Any, row: dict[str, Any],
                  ticket: dict[str, Any]) -> dict[str, Any]:
-        customer_table, agent_table = Customer.__table__, Agent.__table__
         requester = connection.execute(
-            select(customer_table.c.name, customer_table.c.email)
-            .where(customer_table.c.id == ticket["requester_id"])).first()
+            _SQL["requester"], {"customer_id": ticket["requester_id"]}).first()
         message = None
         if row["message_row_id"]:
             message = connection.execute(
-                select(Message.__table__).where(Message.__table__.c.id == row["message_row_id"])
-            ).first()
+                _SQL["message"], {"message_id": row["message_row_id"]}).first()
         agent = None
         author = message.author if message is not None else None
         if author:
-            agent = connection.execute(
-                select(agent_table.c.name, agent_table.c.email)
-                .where(agent_table.c.email == author)).first()
+            agent = connection.execute(_SQL["agent_by_email"], {"email": author}).first()
         if agent is None and ticket["assignee_id"]:
             agent = connection.execute(
-                select(agent_table.c.name, agent_table.c.email)
-                .where(agent_table.c.id == ticket["assignee_id"])).first()
+                _SQL["agent_by_id"], {"agent_id": ticket["assignee_id"]}).first()
         text = self._text(connection, row, ticket, message)
         names = labels(row["language"])
         payload = json.loads(row["payload"] or "{}")
         old = None
         if ticket["follow_up_of"]:
             old_row = connection.execute(
-                select(Ticket.__table__.c.number, Ticket.__table__.c.subject)
-                .where(Ticket.__table__.c.number == ticket["follow_up_of"])).first()
+                _SQL["old_ticket"], {"number": ticket["follow_up_of"]}).first()
             old = {"number": old_row.number, "subject": old_row.subject} if old_row else None
-        asked_at = connection.execute(
-            select(Message.__table__.c.created_at)
-            .where(Message.__table__.c.ticket_id == ticket["id"],
-                   Message.__table__.c.direction == "out")
-            .order_by(Message.__table__.c.id.desc()).limit(1)).scalar()
+        asked_at = self._asked_at(connection, ticket["id"])
         extra = {k: v for k, v in payload.items() if k not in ("commands", "csat_url")}
         return {
             **extra,
@@ -268,21 +338,15 @@ class Sender:
               message: Any) -> str:
         if message is not None:
             return str(message.text_display or message.text)
-        table = Message.__table__
-        latest = connection.execute(
-            select(table.c.text_display, table.c.text)
-            .where(table.c.ticket_id == ticket["id"], table.c.direction == "in")
-            .order_by(table.c.id.desc()).limit(1)).first()
+        known, latest = self._first_recent(ticket["id"], "in")
+        if not known:
+            latest = connection.execute(_SQL["latest_in"], {"ticket_id": ticket["id"]}).first()
         return str(latest.text_display or latest.text) if latest else ""
 
     def _thread(self, connection: Any, ticket_id: int, exclude: int | None) -> list[dict[str, Any]]:
-        table = Message.__table__
-        rows = connection.execute(
-            select(table.c.id, table.c.author, table.c.from_addr, table.c.date,
-                   table.c.created_at, table.c.text_display, table.c.text)
-            .where(table.c.ticket_id == ticket_id, table.c.direction != "internal")
-            .order_by(table.c.id.desc()).limit(THREAD_DEPTH + 1)
-        ).all()
+        recent = self._recent_messages(ticket_id)
+        rows = (recent[0][:THREAD_DEPTH + 1] if recent is not None
+                else connection.execute(_SQL["thread"], {"ticket_id": ticket_id}).all())
         return [
             {"author": r.author or r.from_addr, "date": r.date or r.created_at,
              "text": r.text_display or r.text}

@@ -43,12 +43,17 @@ class Relay:
         self.settings = settings
         self._local = threading.local()
 
-    def send(self, message: EmailMessage, envelope_from: str,
+    def send(self, message: EmailMessage | bytes, envelope_from: str,
              recipients: list[str]) -> Delivery:
+        """Send a message, or a mail's bytes (CRLF line ends, 7-bit, ASCII
+        envelope: what send_message would hand to sendmail)."""
         client = self._client()
         try:
-            refused = client.send_message(message, from_addr=envelope_from,
-                                          to_addrs=recipients)
+            if isinstance(message, bytes):
+                refused = client.sendmail(envelope_from, recipients, message)
+            else:
+                refused = client.send_message(message, from_addr=envelope_from,
+                                              to_addrs=recipients)
         except smtplib.SMTPRecipientsRefused as exc:
             self._reset(client)
             return _sorted(recipients, exc.recipients)
@@ -112,7 +117,7 @@ class Relay:
                 client.close()
 
 
-def send(relay: RelaySettings, message: EmailMessage, envelope_from: str,
+def send(relay: RelaySettings, message: EmailMessage | bytes, envelope_from: str,
          recipients: list[str]) -> Delivery:
     """One mail over a fresh session (for callers without a Relay)."""
     return Relay(relay).send(message, envelope_from, recipients)
