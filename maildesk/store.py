@@ -271,7 +271,6 @@ class CustomerRef:
     organisation_id: int | None
     language: str
     created: bool = False  # made by this call: a new customer
-    confirmed: bool = False
 
 
 def customer_for(
@@ -279,8 +278,7 @@ def customer_for(
 ) -> CustomerRef:
     """Find the customer by address or create them (race-safe)."""
     table = Customer.__table__
-    query = _select_where(table, "email", "id", "organisation_id", "language", "name",
-                          "confirmed")
+    query = _select_where(table, "email", "id", "organisation_id", "language", "name")
     connection = session.connection()
     row = connection.execute(query, {"_key": email}).first()
     created = False
@@ -293,7 +291,7 @@ def customer_for(
         row = connection.execute(query, {"_key": email}).one()
     elif not row.name and name:
         connection.execute(update(table).where(table.c.id == row.id).values(name=name))
-    return CustomerRef(row.id, row.organisation_id, row.language, created, bool(row.confirmed))
+    return CustomerRef(row.id, row.organisation_id, row.language, created)
 
 
 def insert_returning_id(session: Session, model: type[SQLModel], values: dict[str, Any]) -> int:

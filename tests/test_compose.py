@@ -27,7 +27,8 @@ CREATED = datetime(2026, 11, 2, 9, 15, tzinfo=UTC)
 ROOT = "md.10001.root.sig@support.example"
 
 
-def build(**changes: Any) -> EmailMessage:
+def arguments(**changes: Any) -> dict[str, Any]:
+    """compose()'s keyword arguments for a typical agent reply, changed."""
     values: dict[str, Any] = {
         "rendered": RENDERED,
         "from_address": "support@example.com",
@@ -45,7 +46,11 @@ def build(**changes: Any) -> EmailMessage:
         "extra_headers": {"X-Maildesk-Ticket": "10001"},
     }
     values.update(changes)
-    return compose(**values)
+    return values
+
+
+def build(**changes: Any) -> EmailMessage:
+    return compose(**arguments(**changes))
 
 
 def parsed(msg: EmailMessage) -> EmailMessage:
@@ -293,21 +298,7 @@ def both(**changes: Any) -> tuple[bytes, bytes]:
     with the same boundary."""
     message = build(**changes)
     message.set_boundary(BOUNDARY)
-    values: dict[str, Any] = {
-        "rendered": RENDERED, "from_address": "support@example.com",
-        "from_name": "Müller Support", "to": ["Jürgen Größe <juergen@example.de>"],
-        "cc": ["kollegin@example.de", "JUERGEN@example.de"],
-        "reply_to": "support+10001-abcdefghijklm@example.com",
-        "message_id": "md.10001.ff00.sig@support.example",
-        "in_reply_to": "<customer-2@mail.example.de>",
-        "references": [ROOT, "customer-1@mail.example.de", "customer-2@mail.example.de"],
-        "thread_topic": "Störung am Drucker – Größe",
-        "thread_index": thread_index(ROOT, CREATED, [CREATED + timedelta(hours=1)]),
-        "auto_submitted": "auto-replied", "date": CREATED + timedelta(hours=1),
-        "extra_headers": {"X-Maildesk-Ticket": "10001"},
-    }  # fmt: skip
-    values.update(changes)
-    return message.as_bytes(), compose_bytes(**values, boundary=BOUNDARY)
+    return message.as_bytes(), compose_bytes(**arguments(**changes), boundary=BOUNDARY)
 
 
 @pytest.mark.parametrize("changes", [

@@ -14,6 +14,7 @@ from maildesk.links import (
     SIGNATURE_LENGTH,
     BadLink,
     LinkTarget,
+    _base36,
     expires_in_days,
     make_token,
     make_url,
@@ -25,7 +26,6 @@ ISSUED = datetime(2026, 3, 10, 15, 30, tzinfo=UTC)
 #: make_token(..., ISSUED, 7) is valid through 17 March (UTC), gone from 18 March 00:00.
 LAST_DAY_END = datetime(2026, 3, 17, 23, 59, 59, 999_999, tzinfo=UTC)
 EXPIRY = datetime(2026, 3, 18, tzinfo=UTC)
-ALPHABET_36 = "0123456789abcdefghijklmnopqrstuvwxyz"
 ALPHABET_32 = "abcdefghijklmnopqrstuvwxyz234567"
 
 
@@ -85,19 +85,10 @@ def test_changed_number_is_tampered(other: int) -> None:
     assert reason("csat", f"{other}.{expiry}.{signature}") == "tampered"
 
 
-def base36(value: int) -> str:
-    text = ""
-    while True:
-        value, rest = divmod(value, 36)
-        text = ALPHABET_36[rest] + text
-        if not value:
-            return text
-
-
 @pytest.mark.parametrize("shift", [1, -1, 30, 3650])
 def test_changed_expiry_is_tampered_not_expired(shift: int) -> None:
     subject, expiry, signature = parts(token())
-    forged = f"{subject}.{base36(int(expiry, 36) + shift)}.{signature}"
+    forged = f"{subject}.{_base36(int(expiry, 36) + shift)}.{signature}"
     assert reason("csat", forged) == "tampered"
     # even checked long after both dates: the signature decides first
     assert reason("csat", forged, now=EXPIRY + timedelta(days=5000)) == "tampered"

@@ -227,8 +227,7 @@ async def csat_submit(request: web.Request) -> web.Response:
     if result.outcome == "locked":
         return _survey(request, ticket, result.rating, 409, result="locked")
     return _page(request, "csat_thanks", ticket.language, ticket=ticket, rating=result.rating,
-                 scale=dict(enumerate(csat.SCALE, start=1)), outcome=result.outcome,
-                 changeable_until=result.rating.created_at
+                 outcome=result.outcome, changeable_until=result.rating.created_at
                  + _days(pages.settings.web.csat_change_days))
 
 
