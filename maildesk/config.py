@@ -108,6 +108,10 @@ class ServeSettings(_Section):
     grace_seconds: float = Field(default=30, gt=0)
     drain_interval_seconds: float = Field(default=10, gt=0)
     processors: int = Field(default=1, ge=0, le=64)
+    # a temporary fault (deadlock, lost connection, full disk) retries the
+    # mail after retry_seconds, doubling up to retry_max_seconds
+    retry_seconds: float = Field(default=2, gt=0)
+    retry_max_seconds: float = Field(default=300, gt=0)
 
 
 class ImapAccountSettings(_Section):
@@ -232,6 +236,20 @@ class RegistrationSettings(_Section):
 
 class SecuritySettings(_Section):
     secret: str = ""  # "" = a random secret kept in <data_dir>/secret
+    # PostgreSQL means several instances may share the database: a secret
+    # generated into one instance's data dir is refused unless this is true
+    allow_local_secret: bool = False
+    # authserv-ids of the MTAs in front whose Authentication-Results count
+    trusted_authserv_ids: tuple[str, ...] = ()
+
+    @field_validator("trusted_authserv_ids")
+    @classmethod
+    def _lower(cls, values: tuple[str, ...]) -> tuple[str, ...]:
+        return tuple(v.strip().lower() for v in values if v.strip())
+
+
+class HeldSettings(_Section):
+    keep_days: int = Field(default=30, ge=1)  # unrecovered held mail is purged after this
 
 
 class LoopSettings(_Section):
@@ -304,6 +322,7 @@ class Settings(_Section):
     sla: SlaSettings = SlaSettings()
     web: WebSettings = WebSettings()
     registration: RegistrationSettings = RegistrationSettings()
+    held: HeldSettings = HeldSettings()
     security: SecuritySettings = SecuritySettings()
     log: LogSettings = LogSettings()
     routes: tuple[RouteSettings, ...] = ()

@@ -171,6 +171,10 @@ class Message(SQLModel, table=True):
     html: str = Field(default="", sa_type=Text)
     reply_to: str = Field(default="", max_length=320)  # our tokenised address, outgoing
     author: str = Field(default="", max_length=320)  # agent or customer who wrote it
+    # how the sender was proven (or not): "agent token", "dmarc=pass (mx…)",
+    # "unverified: …"; "" when nothing was checked
+    authenticity: str = Field(default="", max_length=255,
+                              sa_column_kwargs={"server_default": ""})
     created_at: datetime = _ts()
 
 
@@ -224,6 +228,28 @@ class InboundMail(SQLModel, table=True):
     error: str | None = Field(default=None, sa_type=Text)
     ticket_number: int | None = None
     processed_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    # temporary faults so far, and when the drainer may try again
+    attempts: int = Field(default=0, sa_column_kwargs={"server_default": "0"})
+    next_attempt_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+
+
+class HeldMail(SQLModel, table=True):
+    """A mail maildesk did not turn into a ticket, kept for a person to
+    recover or delete (Zendesk's suspended tickets). The id is the inbound
+    row's, so `inbound raw ID` shows the same mail."""
+
+    __tablename__ = "held_mail"
+    inbound_id: int = Field(foreign_key="inbound_mail.id", primary_key=True)
+    reason: str = Field(max_length=40, index=True)
+    detail: str = Field(default="", sa_type=Text)
+    sender: str = Field(default="", max_length=320)
+    subject: str = Field(default="", sa_type=Text)
+    ticket_number: int | None = None  # the ticket it was noted on, if any
+    held_at: datetime = _ts(index=True)
+    state: str = Field(default="held", max_length=20, index=True)  # held/recovered/deleted/purged
+    resolved_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    resolved_by: str = Field(default="", max_length=320)
+    result: str = Field(default="", sa_type=Text)  # what recovering made of it
 
 
 class InboundRaw(SQLModel, table=True):

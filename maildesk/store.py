@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Table, bindparam, delete, exists, func, insert, or_, update
+from sqlalchemy import Table, bindparam, delete, exists, func, insert, or_, text, update
 from sqlalchemy import select as sa_select
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
@@ -155,12 +155,25 @@ def organisation_for_domain(session: Session, domain: str) -> int | None:
     return session.connection().execute(statement, {"_key": domain.lower()}).scalar()
 
 
+#: PostgreSQL: the sequence behind ticket numbers (migration 0008).
+TICKET_SEQUENCE = "ticket_number_seq"
+#: pg_advisory_xact_lock key for lifting the sequence to first_ticket_number.
+_FIRST_NUMBER_LOCK = 0x6D646E72
+
+
 def next_ticket_number(session: Session, first: int) -> int:
-    """Allocate a number with one UPDATE .. RETURNING, which holds the row
-    lock until commit: concurrent ingests never get the same number. The
-    counter row is made on first use (race-safe), after any existing ticket."""
-    table = Counter.__table__
+    """A new ticket number, never handed out twice.
+
+    PostgreSQL: nextval() of a sequence, which holds no lock, so several
+    instances make tickets at once (a counter row would serialise them
+    from the first new ticket of a batch until its commit, and deadlock
+    against their other row locks). Numbers a rolled-back transaction took
+    are skipped, as with any sequence. SQLite: the counter row (one writer
+    anyway)."""
     connection = session.connection()
+    if connection.dialect.name == "postgresql":
+        return _next_from_sequence(connection, first)
+    table = Counter.__table__
     value = connection.execute(_bump_stmt(), {"_name": TICKET_COUNTER}).scalar()
     if value is None:
         highest = connection.execute(sa_select(func.max(Ticket.__table__.c.number))).scalar()
@@ -170,6 +183,24 @@ def next_ticket_number(session: Session, first: int) -> int:
         )
         value = connection.execute(_bump_stmt(), {"_name": TICKET_COUNTER}).scalar_one()
     return int(value)
+
+
+def _next_from_sequence(connection: Any, first: int) -> int:
+    """nextval(); below `first` (a new database, or first_ticket_number
+    raised) the sequence is lifted once, under a transaction-scoped advisory
+    lock so that two instances never lift it to the same number."""
+    nextval = text(f"SELECT nextval('{TICKET_SEQUENCE}')")
+    value = int(connection.execute(nextval).scalar_one())
+    if value >= first:
+        return value
+    connection.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": _FIRST_NUMBER_LOCK})
+    value = int(connection.execute(nextval).scalar_one())
+    if value >= first:
+        return value
+    highest = connection.execute(sa_select(func.max(Ticket.__table__.c.number))).scalar()
+    start = max(first, (highest or 0) + 1)
+    connection.execute(text(f"SELECT setval('{TICKET_SEQUENCE}', :value)"), {"value": start})
+    return start
 
 
 def _insert_ignoring_conflict(session: Session, table: Table, values: dict[str, Any],
