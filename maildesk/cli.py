@@ -17,12 +17,14 @@ from typing import Any, TypeVar
 import click
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import OperationalError, SQLAlchemyError
+from sqlmodel import Session
 
 from maildesk import __version__, db, store, views
 from maildesk.config import ConfigError, Settings, default_config_path, load_settings
 from maildesk.logsetup import setup_logging
 
 EX_OK = 0
+EX_USAGE = 64
 EX_DATAERR = 65
 EX_NOINPUT = 66
 EX_SOFTWARE = 70
@@ -559,26 +561,48 @@ def customers_set(app: App, email: str, language: str | None, confirmed: bool | 
     click.echo(f"{email.lower()}: updated")
 
 
+#: Mails one replay transaction covers.
+REPLAY_BATCH = 50
+
+
 @main.command("replay")
-@click.argument("inbound_ids", nargs=-1, type=int, required=True)
+@click.argument("inbound_ids", nargs=-1, type=int)
+@click.option("--all-failed", is_flag=True,
+              help="Every mail parked as failed (e.g. after a code upgrade that fixes the cause).")
 @pass_app
 @handles_errors
-def replay(app: App, inbound_ids: tuple[int, ...]) -> None:
+def replay(app: App, inbound_ids: tuple[int, ...], all_failed: bool) -> None:
     """Process accepted mails again (failed or still pending), e.g. after
     fixing what made them fail. Prints one JSON line per mail."""
     from maildesk.service import Ingestor
 
-    ingestor = Ingestor(app.settings, app.ready_engine())
-    outcomes = ingestor.process(list(inbound_ids), states=("failed", "pending"))
+    engine = app.ready_engine()
+    ids = list(inbound_ids)
+    if all_failed:
+        with Session(engine) as session:
+            parked = store.list_inbound(session, state="failed", limit=None)
+            ids += [row.id for row in reversed(parked) if row.id is not None and row.id not in ids]
+    if not ids:
+        if all_failed:
+            click.echo("no failed mails", err=True)
+            return
+        fail("name inbound ids to replay, or --all-failed", EX_USAGE)
+    ingestor = Ingestor(app.settings, engine)
     code = 0
-    for inbound_id in inbound_ids:
-        outcome = outcomes[inbound_id]
-        data = {"inbound": inbound_id, **outcome.as_dict()}
-        if outcome.skipped:
-            data["note"] = "not failed or pending: nothing done"
-        click.echo(json.dumps(data, ensure_ascii=False))
-        if outcome.action == "failed":
-            code = 1
+    with click.progressbar(length=len(ids), label="replaying", file=sys.stderr,
+                           hidden=len(ids) < 50) as bar:
+        for start in range(0, len(ids), REPLAY_BATCH):
+            chunk = ids[start:start + REPLAY_BATCH]
+            outcomes = ingestor.process(chunk, states=("failed", "pending"))
+            for inbound_id in chunk:
+                outcome = outcomes[inbound_id]
+                data = {"inbound": inbound_id, **outcome.as_dict()}
+                if outcome.skipped:
+                    data["note"] = "not failed or pending: nothing done"
+                click.echo(json.dumps(data, ensure_ascii=False))
+                if outcome.action == "failed":
+                    code = 1
+            bar.update(len(chunk))
     sys.exit(code)
 
 

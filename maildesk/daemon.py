@@ -25,16 +25,17 @@ from collections.abc import Callable, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from contextlib import suppress
 from dataclasses import dataclass
+from datetime import timedelta
 from typing import TYPE_CHECKING
 
-from sqlalchemy import select
+from sqlalchemy import or_, select
 from sqlalchemy.engine import Engine
 
 from maildesk import systemd
 from maildesk.config import Settings
 from maildesk.ingest import smtp
 from maildesk.ingest.spool import Accepted, Incoming, accept
-from maildesk.models import InboundMail
+from maildesk.models import InboundMail, utcnow
 from maildesk.pipeline.context import make_context
 from maildesk.service import RETRY_STATES, Ingestor, Outcome
 from maildesk.web.metrics import DaemonMetrics
@@ -51,6 +52,9 @@ ACCEPT_BATCH = 64
 #: Most inbound rows one processing transaction covers: small, so that
 #: SQLite's write lock is never held long against the listeners' commits.
 PROCESS_BATCH = 8
+#: The drainer leaves pending rows younger than this many drain intervals
+#: alone: they wait in the queue of the instance that accepted them.
+DRAIN_GRACE_INTERVALS = 3
 #: prctl(2): the signal a process gets when its parent dies.
 PR_SET_PDEATHSIG = 1
 
@@ -115,8 +119,7 @@ def _worker_start(settings: Settings, parent: int) -> None:
     _die_with_parent(parent)
     setup_logging(settings.log)
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the daemon decides when to stop
-    _WORKER_INGESTOR = Ingestor(settings, make_engine(settings.database_url),
-                                requeue_when_full=True)
+    _WORKER_INGESTOR = Ingestor(settings, make_engine(settings.database_url))
 
 
 def _worker_process(ids: list[int]) -> list[int]:
@@ -146,6 +149,9 @@ class Processor:
         self.observe = observe
         self.accepted_at: dict[int, float] = {}
         self.queue: asyncio.Queue[int] = asyncio.Queue()
+        # ids queued or being processed here: the drainer never submits
+        # them again (that would parse a mail twice and race our own claim)
+        self.inflight: set[int] = set()
         self.processed = 0
         self.idle = asyncio.Event()
         self.idle.set()
@@ -168,6 +174,9 @@ class Processor:
     def submit(self, inbound_id: int, accepted_at: float | None = None) -> None:
         if accepted_at is not None:  # metrics: from a listener, not the drainer
             self.accepted_at.setdefault(inbound_id, accepted_at)
+        if inbound_id in self.inflight:
+            return
+        self.inflight.add(inbound_id)
         self.idle.clear()
         self.queue.put_nowait(inbound_id)
 
@@ -201,17 +210,31 @@ class Processor:
             log.exception("processing inbound %s failed; will retry", ids)
             await asyncio.sleep(1)
         finally:
+            self.inflight.difference_update(ids)
             self._running -= 1
             if self.queue.empty() and self._running == 0:
                 self.idle.set()
 
 
-def pending_ids(engine: Engine, limit: int = 10_000) -> list[int]:
+def pending_ids(engine: Engine, grace: float = 0.0, limit: int = 10_000) -> list[int]:
+    """Pending rows due for processing: accepted at least `grace` seconds
+    ago (younger ones are still in the queue of the instance that accepted
+    them) and past the backoff of a temporary fault. PostgreSQL: rows that
+    another instance has claimed and not yet committed are skipped (SKIP
+    LOCKED), so nobody parses a mail that is being turned into a ticket."""
     table = InboundMail.__table__
+    now = utcnow()
+    statement = (
+        select(table.c.id)
+        .where(table.c.state == "pending",
+               table.c.received_at <= now - timedelta(seconds=grace),
+               or_(table.c.next_attempt_at.is_(None), table.c.next_attempt_at <= now))
+        .order_by(table.c.id).limit(limit)
+    )
+    if engine.dialect.name == "postgresql":
+        statement = statement.with_for_update(skip_locked=True)
     with engine.connect() as connection:
-        rows = connection.execute(
-            select(table.c.id).where(table.c.state == "pending").order_by(table.c.id).limit(limit)
-        ).scalars().all()
+        rows = connection.execute(statement).scalars().all()
     return list(rows)
 
 
@@ -227,7 +250,7 @@ class Daemon:
     def __init__(self, settings: Settings, engine: Engine) -> None:
         self.settings = settings
         self.engine = engine
-        self.ingestor = Ingestor(settings, engine, requeue_when_full=True)
+        self.ingestor = Ingestor(settings, engine)
         self.committer = GroupCommitter(engine)
         self.broker = make_broker(settings)
         self.worker: WorkerRunner | None = None
@@ -297,7 +320,6 @@ class Daemon:
     async def rules_sweep(self) -> None:
         """The time-based rules every rules.sweep_seconds (all instances may
         run it: each ticket is claimed once)."""
-        from maildesk.models import utcnow
         from maildesk.sweep import run_sweep
 
         while not self.stop.is_set():
@@ -319,7 +341,9 @@ class Daemon:
         """
         while True:
             try:
-                ids = await asyncio.to_thread(pending_ids, self.engine)
+                grace = DRAIN_GRACE_INTERVALS * self.settings.serve.drain_interval_seconds
+                ids = await asyncio.to_thread(pending_ids, self.engine, grace)
+                ids = [i for i in ids if i not in self.processor.inflight]
             except Exception:  # the next round tries again
                 log.exception("drainer: could not look for pending mails; will retry")
                 ids = []

@@ -8,7 +8,6 @@ written and the mail can be replayed.
 
 from __future__ import annotations
 
-import errno
 import logging
 import traceback
 from collections.abc import Sequence
@@ -19,7 +18,7 @@ from typing import Any
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, select
 
-from maildesk import outbox, pipeline, store, tickets, tokens
+from maildesk import faults, outbox, pipeline, store, tickets, tokens
 from maildesk.config import Settings
 from maildesk.db import session_scope
 from maildesk.ingest.spool import Accepted, Incoming, accept
@@ -34,8 +33,6 @@ log = logging.getLogger(__name__)
 
 #: Inbound states a redelivery processes again.
 RETRY_STATES = ("pending", "failed")
-#: Failures of the machine, not of the mail: the disk or the quota is full.
-NO_SPACE = frozenset({errno.ENOSPC, errno.EDQUOT})
 #: A pending row this old was abandoned (its process died before processing
 #: it); younger ones belong to a delivery still at work.
 STALE_PENDING = timedelta(minutes=5)
@@ -57,6 +54,7 @@ class Outcome:
     detail: str | None = None  # the sentence behind a reason code
     sender: str | None = None  # the requester address (for the rate limit)
     outbox_ids: tuple[int, ...] = ()  # notifications to hand to the broker after commit
+    temporary: bool = False  # failed for a temporary fault: still pending, retried
 
     def as_dict(self) -> dict[str, object]:
         data: dict[str, object] = {
@@ -79,18 +77,10 @@ class Prepared:
 class Ingestor:
     """Accept and process mails for one configured maildesk."""
 
-    def __init__(self, settings: Settings, engine: Engine, *,
-                 requeue_when_full: bool = False) -> None:
+    def __init__(self, settings: Settings, engine: Engine) -> None:
         self.settings = settings
         self.engine = engine
         self.secret = load_secret(settings)
-        # serve: a mail whose processing fails for want of disk space goes
-        # back to pending, and serve's drainer processes it once there is
-        # space again; as failed it would wait for `maildesk replay`, and
-        # its sender, who got a 250, never delivers it again. The pipe
-        # leaves it failed: its MTA retries on exit 75, and that retry
-        # processes a failed mail at once.
-        self.requeue_when_full = requeue_when_full
 
     def ingest(self, incoming: Incoming) -> Outcome:
         """Accept then process one mail (the pipe transport's path)."""
@@ -159,26 +149,23 @@ class Ingestor:
                      prepared: Prepared) -> Outcome:
         inbound = store.claim_inbound(session, inbound_id, states)
         if inbound is None:
-            # Another delivery of the same mail processed it meanwhile (its
-            # claim made ours wait until it committed): report what it did.
+            # Another delivery of the same mail processed it (report what it
+            # did), or is processing it right now (PostgreSQL: its claim is
+            # not committed yet): the mail is stored, and that delivery, or
+            # the drainer should it die, makes its ticket.
             row = session.get(InboundMail, inbound_id)
-            action = (row.outcome or row.state) if row else "failed"
-            return Outcome(action, row.ticket_number if row else None,
-                           row.reason if row else "no such inbound mail", inbound_id,
+            if row is None:
+                return Outcome("failed", None, "no such inbound mail", inbound_id, skipped=True)
+            if row.state == "pending":
+                return Outcome("pending", None, "being processed by another delivery",
+                               inbound_id, skipped=True)
+            return Outcome(row.outcome or row.state, row.ticket_number, row.reason, inbound_id,
                            skipped=True)
         try:
             with session.begin_nested():
                 outcome = self._apply(session, inbound_id, inbound, prepared)
-        except Exception as exc:
-            log.exception("processing inbound mail %s failed", inbound_id,
-                          extra={"inbound_id": inbound_id, "message_id": inbound["message_id"]})
-            error = "".join(traceback.format_exception_only(exc)).strip()[:4000]
-            if self.requeue_when_full and _no_space(exc):
-                store.finish_inbound(session, inbound_id, state="pending", error=error)
-                return Outcome("failed", reason=error, inbound_id=inbound_id)
-            store.finish_inbound(session, inbound_id, state="failed", outcome=None, error=error,
-                                 processed_at=utcnow())
-            return Outcome("failed", reason=error, inbound_id=inbound_id)
+        except Exception as exc:  # noqa: BLE001 — kept pending or failed, with the error
+            return self._failed(session, inbound_id, inbound, exc)
         reason = f"{outcome.reason}: {outcome.detail}" if outcome.detail else outcome.reason
         store.finish_inbound(
             session, inbound_id, state="done", outcome=outcome.action, reason=reason,
@@ -188,6 +175,30 @@ class Ingestor:
                  extra={"inbound_id": inbound_id, "ticket": outcome.ticket,
                         "message_id": inbound["message_id"]})
         return outcome
+
+    def _failed(self, session: Session, inbound_id: int, inbound: dict[str, Any],
+                exc: Exception) -> Outcome:
+        """The mail's savepoint was rolled back. A temporary fault (faults.py)
+        leaves it pending, tried again after a growing delay (the drainer,
+        or the sender's redelivery); anything else parks it as failed."""
+        error = "".join(traceback.format_exception_only(exc)).strip()[:4000]
+        extra = {"inbound_id": inbound_id, "message_id": inbound["message_id"]}
+        if faults.is_temporary(exc):
+            attempts = int(inbound.get("attempts") or 0) + 1
+            delay = faults.retry_delay(attempts, self.settings.serve.retry_seconds,
+                                       self.settings.serve.retry_max_seconds)
+            log.warning("inbound mail %s: temporary fault (attempt %d), kept pending and "
+                        "tried again in %.0f s: %s", inbound_id, attempts, delay,
+                        error.splitlines()[0][:300], extra=extra)
+            store.finish_inbound(session, inbound_id, state="pending", error=error,
+                                 attempts=attempts,
+                                 next_attempt_at=utcnow() + timedelta(seconds=delay))
+            return Outcome("failed", reason=error, inbound_id=inbound_id, temporary=True)
+        log.exception("processing inbound mail %s failed (kept as failed: "
+                      "`maildesk replay %s` after a fix)", inbound_id, inbound_id, extra=extra)
+        store.finish_inbound(session, inbound_id, state="failed", outcome=None, error=error,
+                             processed_at=utcnow())
+        return Outcome("failed", reason=error, inbound_id=inbound_id)
 
     def _apply(self, session: Session, inbound_id: int, inbound: dict[str, Any],
                prepared: Prepared) -> Outcome:
@@ -416,20 +427,13 @@ class Ingestor:
         return [tickets.event(ticket_id, tickets.SYSTEM_ACTOR, "note", n) for n in notes]
 
 
-def _no_space(exc: BaseException | None) -> bool:
-    """Whether `exc`, or an error it was raised from, is a full disk."""
-    seen = 0
-    while exc is not None and seen < 10:
-        if isinstance(exc, OSError) and exc.errno in NO_SPACE:
-            return True
-        exc, seen = exc.__cause__ or exc.__context__, seen + 1
-    return False
-
-
 def _worth_retrying(accepted: Accepted, now: datetime) -> bool:
-    """A redelivery processes a failed mail, or a pending one left behind."""
+    """A redelivery processes a failed mail, a pending one whose processing
+    hit a temporary fault (the sender's retry is as good a moment as the
+    drainer's), or a pending one left behind."""
     if accepted.state == "failed":
         return True
     return accepted.state == "pending" and (
-        accepted.received_at is None or now - accepted.received_at > STALE_PENDING
+        accepted.attempts > 0 or accepted.received_at is None
+        or now - accepted.received_at > STALE_PENDING
     )

@@ -238,29 +238,40 @@ def find_inbound_by_key(session: Session, dedup_key: str) -> InboundMail | None:
 
 
 @functools.cache
-def _claim_stmt() -> Any:
+def _claim_stmt(dialect: str) -> Any:
+    """queued -> processing for one row. PostgreSQL: only when no other
+    transaction holds the row (FOR UPDATE SKIP LOCKED): another instance
+    that claimed it and has not committed yet is left alone, without
+    waiting on its lock (waiting is what made instances deadlock)."""
     table = InboundMail.__table__
-    return (
-        update(table)
-        .where(table.c.id == bindparam("_row_id"),
-               table.c.state.in_(bindparam("_states", expanding=True)))
-        .values(state="processing")
-        .returning(table.c.source, table.c.envelope_from, table.c.envelope_to,
-                   table.c.message_id)
-    )
+    wanted = (table.c.id == bindparam("_row_id"),
+              table.c.state.in_(bindparam("_states", expanding=True)))
+    statement = update(table)
+    if dialect == "postgresql":
+        free = sa_select(table.c.id).where(*wanted).with_for_update(skip_locked=True)
+        statement = statement.where(table.c.id == free.scalar_subquery())
+    else:
+        statement = statement.where(*wanted)
+    return statement.values(state="processing").returning(
+        table.c.source, table.c.envelope_from, table.c.envelope_to, table.c.message_id,
+        table.c.attempts)
 
 
 def claim_inbound(
     session: Session, inbound_id: int, states: tuple[str, ...]
 ) -> dict[str, Any] | None:
-    """Move the row to "processing" if it is in `states`; None otherwise.
+    """Move the row to "processing" if it is in `states`; None otherwise
+    (another state, or claimed by a transaction still at work).
 
-    The UPDATE's row lock (PostgreSQL) or write lock (SQLite) lasts until
-    the transaction ends, so exactly one processor wins. Returns what
-    processing needs to know of the row.
+    The row stays locked until the transaction ends, so exactly one
+    processor wins; the "processing" state is never committed (the same
+    transaction writes the outcome). Returns what processing needs to know
+    of the row.
     """
-    row = session.connection().execute(
-        _claim_stmt(), {"_row_id": inbound_id, "_states": list(states)}).first()
+    connection = session.connection()
+    row = connection.execute(
+        _claim_stmt(connection.dialect.name),
+        {"_row_id": inbound_id, "_states": list(states)}).first()
     return None if row is None else dict(row._mapping)
 
 
@@ -427,14 +438,16 @@ def events_of(session: Session, ticket_id: int) -> Sequence[Event]:
 
 
 def list_inbound(
-    session: Session, state: str | None = None, outcome: str | None = None, limit: int = 200
+    session: Session, state: str | None = None, outcome: str | None = None,
+    limit: int | None = 200,
 ) -> Sequence[InboundMail]:
     statement = select(InboundMail)
     if state:
         statement = statement.where(InboundMail.state == state)
     if outcome:
         statement = statement.where(InboundMail.outcome == outcome)
-    return session.exec(statement.order_by(col(InboundMail.id).desc()).limit(limit)).all()
+    statement = statement.order_by(col(InboundMail.id).desc())
+    return session.exec(statement if limit is None else statement.limit(limit)).all()
 
 
 def sync_directory(session: Session, settings: Settings) -> None:

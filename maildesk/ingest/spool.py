@@ -8,6 +8,9 @@ flag the IMAP message. Redelivery is caught here by the unique dedup key.
 from __future__ import annotations
 
 import hashlib
+import logging
+import random
+import time
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from email.parser import BytesHeaderParser
@@ -16,8 +19,10 @@ from email.policy import compat32
 from sqlalchemy.engine import Engine
 from sqlmodel import Session
 
-from maildesk import store
+from maildesk import faults, store
 from maildesk.db import session_scope
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -40,6 +45,7 @@ class Accepted:
     state: str = "pending"
     received_at: datetime | None = None
     message_id: str = ""
+    attempts: int = 0  # temporary faults its processing met so far
 
 
 def message_id_of(raw: bytes) -> str:
@@ -70,23 +76,51 @@ def dedup_key(raw: bytes, message_id: str) -> tuple[str, str]:
     return digest, (f"mid:{message_id}" if message_id else f"sha256:{digest}")
 
 
+#: Attempts of one accept transaction that met a deadlock or a lost
+#: connection, before the listeners answer 451.
+ACCEPT_ATTEMPTS = 3
+
+
 def accept(engine: Engine, items: list[Incoming]) -> list[Accepted]:
     """Store every item (one commit for the batch) and report duplicates.
 
     The insert skips a row whose dedup key exists (ON CONFLICT DO NOTHING),
     so a concurrent delivery of the same mail becomes a duplicate instead of
-    an error, without a savepoint per mail.
+    an error, without a savepoint per mail. Rows are inserted in the order
+    of their dedup keys: two instances that receive the same mails (two MX)
+    then take the unique index's locks in the same order, so one waits for
+    the other's commit and sees a duplicate, and neither deadlocks (which
+    would answer 451 to every mail of both groups). A deadlock or lost
+    connection that happens anyway is retried here before anyone is told.
     """
-    results: list[Accepted] = []
-    with session_scope(engine) as session:
-        for item in items:
-            results.append(_accept_one(session, item))
-    return results
+    keyed = [(_keys(item), index, item) for index, item in enumerate(items)]
+    keyed.sort(key=lambda entry: entry[0][2])
+    for attempt in range(1, ACCEPT_ATTEMPTS + 1):
+        try:
+            results: dict[int, Accepted] = {}
+            with session_scope(engine) as session:
+                for keys, index, item in keyed:
+                    results[index] = _accept_one(session, item, keys)
+            return [results[i] for i in range(len(items))]
+        except Exception as exc:
+            if (attempt == ACCEPT_ATTEMPTS or not faults.is_temporary(exc)
+                    or faults.is_no_space(exc)):
+                raise
+            log.warning("accept: temporary fault, trying again (%d of %d): %s", attempt,
+                        ACCEPT_ATTEMPTS, str(exc).splitlines()[0][:200] if str(exc) else exc)
+            time.sleep(random.uniform(0.01, 0.05) * attempt)
+    raise AssertionError("unreachable")  # pragma: no cover
 
 
-def _accept_one(session: Session, item: Incoming) -> Accepted:
+def _keys(item: Incoming) -> tuple[str, str, str]:
+    """(Message-ID, sha256, dedup key) of one mail, read before the transaction."""
     message_id = message_id_of(item.raw)
     digest, key = dedup_key(item.raw, message_id)
+    return message_id, digest, key
+
+
+def _accept_one(session: Session, item: Incoming, keys: tuple[str, str, str]) -> Accepted:
+    message_id, digest, key = keys
     inbound_id = store.insert_inbound(session, {
         "received_at": datetime.now(UTC),
         "source": item.source,
@@ -104,4 +138,4 @@ def _accept_one(session: Session, item: Incoming) -> Accepted:
     if existing is None:  # pragma: no cover - the conflicting row cannot vanish
         raise RuntimeError(f"dedup key {key!r} conflicted but no row has it")
     return Accepted(existing.id or 0, True, existing.ticket_number, existing.state,
-                    existing.received_at, message_id)
+                    existing.received_at, message_id, existing.attempts or 0)
