@@ -85,7 +85,8 @@ def reply(engine: Engine, settings: Settings, number: int, agent_email: str,
 
 
 def write_reply(session: Session, settings: Settings, secret: bytes, ticket: dict[str, Any],
-                agent: Agent, text: str, solve: bool = False) -> ReplyResult:
+                agent: Agent, text: str, solve: bool = False,
+                authenticity: str = "") -> ReplyResult:
     """The reply inside the caller's transaction: the outgoing message row
     (signed Message-ID, tokenised Reply-To, body reference), the status
     change, the events and the outbox row. Raises ActionError for a closed
@@ -109,7 +110,7 @@ def write_reply(session: Session, settings: Settings, secret: bytes, ticket: dic
         "date": utcnow(), "message_id": message_id,
         "in_reply_to": thread[-1] if thread else "", "references": " ".join(thread),
         "text": body, "text_display": text.strip(), "reply_to": reply_to,
-        "created_at": utcnow(),
+        "authenticity": authenticity[:255], "created_at": utcnow(),
     })
     values, events = tickets.status_change(ticket, new_status, agent.email)
     events.append(tickets.event(ticket["id"], agent.email, "reply", f"mail {message_id}"))

@@ -673,6 +673,101 @@ def outbox_retry(app: App, outbox_ids: tuple[int, ...]) -> None:
     sys.exit(code)
 
 
+@main.group("held")
+def held_group() -> None:
+    """Mails that became no ticket (auto-replies, bounces, list mail, rate
+    limit, blocked, unverified agent mail, DMARC failures): recover or delete."""
+
+
+@held_group.command("list")
+@click.option("--reason", default=None,
+              help="e.g. auto_reply, bounce, loop, rate_limited, unverified_agent, dmarc_fail")
+@click.option("--state", type=click.Choice(["held", "recovered", "deleted", "purged", "all"]),
+              default="held", show_default=True)
+@click.option("--limit", default=200, show_default=True)
+@click.option("--json", "as_json", is_flag=True)
+@pass_app
+@handles_errors
+def held_list(app: App, reason: str | None, state: str, limit: int, as_json: bool) -> None:
+    """Held mails, newest first; the id is the inbound id (`inbound raw ID`)."""
+    from maildesk import held
+
+    rows = held.list_held(app.ready_engine(), reason=reason,
+                          state=None if state == "all" else state, limit=limit)
+    if as_json:
+        emit_json(rows)
+    else:
+        click.echo(views.held_table(rows))
+
+
+def _held_targets(app: App, ids: tuple[int, ...], all_held: bool, reason: str | None) -> list[int]:
+    from maildesk import held
+
+    if all_held:
+        return sorted(set(ids) | set(held.held_ids(app.ready_engine(), reason)))
+    if reason:
+        fail("--reason selects only together with --all", EX_USAGE)
+    if not ids:
+        fail("name held mail ids, or --all [--reason R]", EX_USAGE)
+    return list(dict.fromkeys(ids))
+
+
+def _actor(by: str | None) -> str:
+    import getpass
+
+    return by or f"cli:{getpass.getuser()}"
+
+
+@held_group.command("recover")
+@click.argument("inbound_ids", nargs=-1, type=int)
+@click.option("--all", "all_held", is_flag=True,
+              help="Every mail still held (with --reason: held for that reason).")
+@click.option("--reason", default=None)
+@click.option("--by", default=None, help="Who recovers (for the history); default cli:<user>.")
+@pass_app
+@handles_errors
+def held_recover(app: App, inbound_ids: tuple[int, ...], all_held: bool, reason: str | None,
+                 by: str | None) -> None:
+    """Make held mails tickets (or land them on their ticket) as if they had
+    been accepted, with notifications. Prints one JSON line per mail."""
+    from maildesk.service import Ingestor
+    from maildesk.worker.broker import hand_over
+
+    ids = _held_targets(app, inbound_ids, all_held, reason)
+    ingestor = Ingestor(app.settings, app.ready_engine())
+    code = 0
+    with click.progressbar(ids, label="recovering", file=sys.stderr,
+                           hidden=len(ids) < 50) as bar:
+        for inbound_id in bar:
+            outcome = ingestor.recover(inbound_id, _actor(by))
+            hand_over(app.settings, outcome.outbox_ids)
+            click.echo(json.dumps({"held": inbound_id, **outcome.as_dict()}, ensure_ascii=False))
+            code = code or int(outcome.action == "failed")
+    sys.exit(code)
+
+
+@held_group.command("delete")
+@click.argument("inbound_ids", nargs=-1, type=int)
+@click.option("--all", "all_held", is_flag=True,
+              help="Every mail still held (with --reason: held for that reason).")
+@click.option("--reason", default=None)
+@click.option("--by", default=None, help="Who deletes (for the record); default cli:<user>.")
+@pass_app
+@handles_errors
+def held_delete(app: App, inbound_ids: tuple[int, ...], all_held: bool, reason: str | None,
+                by: str | None) -> None:
+    """Discard held mails (their raw bytes too). The inbound row stays, so
+    a redelivery is still a duplicate."""
+    from maildesk import held
+
+    ids = _held_targets(app, inbound_ids, all_held, reason)
+    results = held.delete_held(app.ready_engine(), ids, _actor(by))
+    for result in results:
+        click.echo(json.dumps({"held": result.inbound_id, "deleted": result.ok,
+                               "reason": None if result.ok else result.message}))
+    sys.exit(0 if all(r.ok for r in results) else 1)
+
+
 @main.group("inbound")
 def inbound_group() -> None:
     """Accepted mails and what became of them (rejected, ignored, failed)."""
@@ -706,6 +801,10 @@ def inbound_raw(app: App, inbound_id: int) -> None:
     with db.session_scope(app.ready_engine()) as session:
         data = store.raw_bytes(session, inbound_id)
         exists = views.inbound_exists(session, inbound_id)
+        kept = store.has_raw(session, inbound_id)
     if not exists:
         fail(f"no inbound mail {inbound_id}", 1)
+    if not kept:
+        fail(f"inbound mail {inbound_id}: its raw bytes were deleted (held mail deleted, or "
+             "purged after held.keep_days; `maildesk held list --state all`)", 1)
     sys.stdout.buffer.write(data)

@@ -139,8 +139,10 @@ def notify(session: Session, settings: Settings, secret: bytes, ticket_number: i
 
 
 def notify_agent(session: Session, settings: Settings, secret: bytes, ticket_number: int,
-                 agent_email: str, payload: dict[str, Any]) -> list[int]:
-    """The answer to an agent's #commands: applied, or why not."""
+                 agent_email: str, payload: dict[str, Any],
+                 kind: str = "command_result") -> list[int]:
+    """A mail to one agent about their own mail: the answer to their
+    #commands (applied, or why not), or that a mail in their name was held."""
     ticket = session.connection().execute(
         select(Ticket.__table__.c.id).where(Ticket.__table__.c.number == ticket_number)
     ).scalar()
@@ -149,7 +151,7 @@ def notify_agent(session: Session, settings: Settings, secret: bytes, ticket_num
     outbox_id = session.connection().execute(
         insert(Outbox.__table__).returning(Outbox.__table__.c.id),
         {
-            "created_at": utcnow(), "kind": "command_result", "ticket_id": ticket,
+            "created_at": utcnow(), "kind": kind, "ticket_id": ticket,
             "message_row_id": None, "to_addrs": agent_email, "cc_addrs": "",
             "language": settings.mail.default_language,
             "auto_submitted": notices.AUTO_REPLIED,

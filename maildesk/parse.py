@@ -1103,6 +1103,7 @@ def _build(msg: Message, mp_date: datetime | None, linesep: str, problems: list[
         return_path=return_path,
         problems=_tidy_problems(problems),
         report=report,
+        auth_results=tuple(_clean(_unfold(v)[0]) for v in raw.get("authentication-results", [])),
         content_type=content_type,
     )
 

@@ -46,6 +46,8 @@ Per kind (besides the above):
                       the new follow-up ticket)
   command_result      commands: list of {line: str, ok: bool, message: str}
                       (all ok: applied; any not ok: nothing was applied)
+  agent_notice_unverified  held_id: int, held_subject: str, held_reason: str
+                      (a mail in the agent's name without proof was held)
   acknowledgement, reopened, closed: nothing more.
 The renderer adds ``language`` (the language actually used, e.g. "de").
 A key a template uses but the context lacks raises

@@ -31,6 +31,8 @@ from maildesk.secret import load_secret
 
 log = logging.getLogger(__name__)
 
+#: What recovering a held mail may make of it.
+RECOVERED = frozenset({"created", "appended", "reopened", "followup"})
 #: Inbound states a redelivery processes again.
 RETRY_STATES = ("pending", "failed")
 #: A pending row this old was abandoned (its process died before processing
@@ -63,6 +65,10 @@ class Outcome:
         if self.followup_of is not None:
             data["followup_of"] = self.followup_of
         return data
+
+
+class _NotRecoverable(Exception):
+    """Even with its filters aside the mail makes no ticket (no sender)."""
 
 
 @dataclass(frozen=True)
@@ -200,8 +206,45 @@ class Ingestor:
                              processed_at=utcnow())
         return Outcome("failed", reason=error, inbound_id=inbound_id)
 
+    def recover(self, inbound_id: int, actor: str) -> Outcome:
+        """A person recovers a held mail: it is processed as if it had been
+        accepted (the filters that held it stand aside; threading, the
+        lifecycle and the notifications do not), in one transaction with
+        the held entry's resolution. A second recover of the same mail (at
+        once, from elsewhere) finds nothing to claim."""
+        prepared = self._prepare(inbound_id)
+        with session_scope(self.engine) as session:
+            held = store.claim_held(session, inbound_id, actor)
+            if held is None:
+                return Outcome("failed", None, "not held (no such held mail, or already "
+                               "recovered, deleted or purged)", inbound_id, skipped=True)
+            inbound = store.inbound_fields(session, inbound_id)
+            try:
+                with session.begin_nested():
+                    outcome = self._apply(session, inbound_id, inbound, prepared,
+                                          recovered_by=actor)
+                    if outcome.ticket is None or outcome.action not in RECOVERED:
+                        raise _NotRecoverable(outcome.detail or outcome.reason or outcome.action)
+            except _NotRecoverable as exc:
+                session.rollback()
+                return Outcome("failed", None, f"cannot be recovered: {exc}", inbound_id)
+            result = f"{outcome.action} #{outcome.ticket}"
+            store.finish_inbound(session, inbound_id, state="done", outcome=outcome.action,
+                                 reason=f"recovered by {actor} (held: {held['reason']})",
+                                 error=None, ticket_number=outcome.ticket,
+                                 processed_at=utcnow())
+            store.resolve_held(session, inbound_id, result)
+            ticket = store.ticket_row(session, outcome.ticket)
+            assert ticket is not None
+            store.insert_many(session, Event, [tickets.event(
+                ticket["id"], actor, "note",
+                f"recovered from held mail {inbound_id} ({held['reason']})")])
+        log.info("held mail %s recovered by %s: %s", inbound_id, actor, result,
+                 extra={"inbound_id": inbound_id, "ticket": outcome.ticket})
+        return outcome
+
     def _apply(self, session: Session, inbound_id: int, inbound: dict[str, Any],
-               prepared: Prepared) -> Outcome:
+               prepared: Prepared, recovered_by: str | None = None) -> Outcome:
         if prepared.error is not None:
             raise prepared.error
         raw = prepared.raw
@@ -219,6 +262,7 @@ class Ingestor:
             envelope_from=inbound["envelope_from"],
             # An import replays old mail at once: no rate limit for it.
             now=None if inbound["source"] == "import" else utcnow(),
+            recovered_by=recovered_by,
         )
         triage = pipeline.run(mail, store.StoreLookup(session), ctx)
         message_id = mail.message_id or inbound["message_id"]
@@ -237,6 +281,7 @@ class Ingestor:
                       inbound_id: int, message_id: str, quiet: bool = False) -> Outcome:
         if triage.bounced:
             store.mark_bouncing(session, triage.bounced)
+        self._hold(session, mail, triage, inbound_id, None)
         return Outcome("ignored", None, triage.reason, inbound_id, detail=triage.detail)
 
     def _apply_note(self, session: Session, mail: ParsedMail, triage: Triage,
@@ -256,7 +301,43 @@ class Ingestor:
             events.append(tickets.event(ticket["id"], tickets.SYSTEM_ACTOR, "bouncing",
                                         ", ".join(triage.bounced)))
         store.insert_many(session, Event, events)
+        self._hold(session, mail, triage, inbound_id, triage.ticket)
         return Outcome("ignored", triage.ticket, triage.reason, inbound_id, detail=triage.detail)
+
+    def _apply_hold(self, session: Session, mail: ParsedMail, triage: Triage,
+                    inbound_id: int, message_id: str, quiet: bool = False) -> Outcome:
+        """Held for a person (pipeline/authenticity.py): nothing relayed,
+        nothing applied, nobody answered. A mail in an agent's name on a
+        ticket is also kept there as an internal note marked unverified,
+        and the agent (at the configured address, not the mail's) is told."""
+        ids: list[int] = []
+        ticket = store.ticket_row(session, triage.ticket) if triage.ticket else None
+        if ticket is not None and triage.reason == "unverified_agent":
+            assert triage.requester is not None
+            events = tickets.add_mail_message(
+                session, self.settings, ticket["id"], mail, inbound_id=inbound_id,
+                message_id=message_id, author=triage.requester, internal=True,
+                authenticity=triage.authenticity)
+            events.append(tickets.event(ticket["id"], tickets.SYSTEM_ACTOR, "note",
+                                        f"held, not applied: {triage.detail} "
+                                        f"(`maildesk held recover {inbound_id}`)"))
+            store.insert_many(session, Event, events)
+            ids = outbox.notify_agent(
+                session, self.settings, self.secret, ticket["number"], triage.requester.email,
+                {"held_id": inbound_id, "held_subject": mail.subject,
+                 "held_reason": triage.detail or triage.reason},
+                kind="agent_notice_unverified")
+        self._hold(session, mail, triage, inbound_id, ticket["number"] if ticket else None)
+        return Outcome("held", ticket["number"] if ticket else None, triage.reason, inbound_id,
+                       detail=triage.detail, outbox_ids=tuple(ids))
+
+    @staticmethod
+    def _hold(session: Session, mail: ParsedMail, triage: Triage, inbound_id: int,
+              ticket_number: int | None) -> None:
+        store.hold_mail(session, inbound_id, reason=triage.reason or "held",
+                        detail=triage.detail or "", subject=mail.subject,
+                        sender=triage.requester.email if triage.requester else "",
+                        ticket_number=ticket_number)
 
     def _apply_append(self, session: Session, mail: ParsedMail, triage: Triage,
                       inbound_id: int, message_id: str, reported: str = "appended",
@@ -269,7 +350,7 @@ class Ingestor:
         actor = triage.requester.email
         events = tickets.add_mail_message(
             session, self.settings, ticket["id"], mail, inbound_id=inbound_id,
-            message_id=message_id, author=triage.requester,
+            message_id=message_id, author=triage.requester, authenticity=triage.authenticity,
         )
         events.append(tickets.event(ticket["id"], actor, "message",
                                     f"mail {message_id} (threaded by {triage.thread_via})"))
@@ -307,14 +388,16 @@ class Ingestor:
         if not problems:
             try:
                 with session.begin_nested():
-                    ids, replied = self._agent_actions(session, ticket, agent, commands, body)
+                    ids, replied = self._agent_actions(session, ticket, agent, commands, body,
+                                                       triage.authenticity)
             except ActionError as exc:
                 problems = [Command(f"#{ticket['number']}", "", ok=False, message=str(exc))]
                 ids = []
         if not replied:  # kept on the ticket as an internal note: nothing is lost
             events = tickets.add_mail_message(
                 session, self.settings, ticket["id"], mail, inbound_id=inbound_id,
-                message_id=message_id, author=triage.requester, internal=True)
+                message_id=message_id, author=triage.requester, internal=True,
+                authenticity=triage.authenticity)
             store.insert_many(session, Event, events)
         if commands or problems:
             results = [{"line": c.line, "ok": False, "message": c.message} for c in problems]
@@ -328,7 +411,8 @@ class Ingestor:
                        outbox_ids=tuple(ids))
 
     def _agent_actions(self, session: Session, ticket: dict[str, Any], agent: Agent,
-                       commands: list[Any], body: str) -> tuple[list[int], bool]:
+                       commands: list[Any], body: str,
+                       authenticity: str = "") -> tuple[list[int], bool]:
         """The reply (unless #internal or empty), then the commands. Returns
         (outbox ids, whether a reply to the customer was written)."""
         from maildesk import agent_actions
@@ -346,7 +430,8 @@ class Ingestor:
         solve = replied and fields["status"] == "solved"
         if replied:
             ids += agent_actions.write_reply(session, self.settings, self.secret, ticket,
-                                             agent, body, solve=solve).outbox_ids
+                                             agent, body, solve=solve,
+                                             authenticity=authenticity).outbox_ids
         if solve:
             fields["status"] = None
         if any(v is not None for v in fields.values()):
@@ -385,7 +470,7 @@ class Ingestor:
             people += (triage.requester,)
         events = tickets.add_mail_message(
             session, self.settings, ticket_id, mail, inbound_id=inbound_id,
-            message_id=message_id, author=triage.requester,
+            message_id=message_id, author=triage.requester, authenticity=triage.authenticity,
         )
         events += tickets.add_participants(session, ticket_id, people + triage.participants,
                                            triage.requester.email)
@@ -406,7 +491,7 @@ class Ingestor:
             ), triage.requester.email)
         events = tickets.add_mail_message(
             session, self.settings, ticket_id, mail, inbound_id=inbound_id,
-            message_id=message_id, author=triage.requester,
+            message_id=message_id, author=triage.requester, authenticity=triage.authenticity,
         )
         events += tickets.add_participants(session, ticket_id, triage.participants,
                                            triage.requester.email)

@@ -26,6 +26,7 @@ from maildesk.models import (
     Customer,
     Event,
     GroupMember,
+    HeldMail,
     InboundMail,
     InboundRaw,
     Message,
@@ -275,6 +276,44 @@ def claim_inbound(
     return None if row is None else dict(row._mapping)
 
 
+def hold_mail(session: Session, inbound_id: int, *, reason: str, detail: str, sender: str,
+              subject: str, ticket_number: int | None) -> None:
+    """Keep a mail that became no ticket for a person to recover or delete
+    (once: processing the same inbound row again keeps the first entry)."""
+    _insert_ignoring_conflict(session, HeldMail.__table__, {
+        "inbound_id": inbound_id, "reason": reason[:40], "detail": detail or "",
+        "sender": (sender or "")[:320], "subject": subject or "",
+        "ticket_number": ticket_number, "held_at": utcnow(), "state": "held",
+        "resolved_by": "", "result": "",
+    }, ["inbound_id"])
+
+
+def claim_held(session: Session, inbound_id: int, actor: str) -> dict[str, Any] | None:
+    """held -> recovered for one entry (conditional: exactly one recover
+    wins); None when it is not held. The result is written by resolve_held."""
+    table = HeldMail.__table__
+    row = session.connection().execute(
+        update(table).where(table.c.inbound_id == inbound_id, table.c.state == "held")
+        .values(state="recovered", resolved_at=utcnow(), resolved_by=actor[:320])
+        .returning(table.c.reason, table.c.ticket_number)).first()
+    return None if row is None else dict(row._mapping)
+
+
+def resolve_held(session: Session, inbound_id: int, result: str) -> None:
+    table = HeldMail.__table__
+    session.connection().execute(
+        update(table).where(table.c.inbound_id == inbound_id).values(result=result))
+
+
+def inbound_fields(session: Session, inbound_id: int) -> dict[str, Any]:
+    """What processing reads of an inbound row (as claim_inbound returns it)."""
+    table = InboundMail.__table__
+    row = session.connection().execute(
+        sa_select(table.c.source, table.c.envelope_from, table.c.envelope_to,
+                  table.c.message_id, table.c.attempts).where(table.c.id == inbound_id)).one()
+    return dict(row._mapping)
+
+
 def finish_inbound(session: Session, inbound_id: int, **values: Any) -> None:
     session.connection().execute(_update_by_id(InboundMail.__table__),
                                  {"_row_id": inbound_id, **values})
@@ -285,6 +324,13 @@ def raw_bytes(session: Session, inbound_id: int) -> bytes:
         _select_where(InboundRaw.__table__, "inbound_id", "data"), {"_key": inbound_id}
     ).scalar()
     return b"" if data is None else bytes(data)
+
+
+def has_raw(session: Session, inbound_id: int) -> bool:
+    """False once a held mail's raw bytes were deleted or purged."""
+    table = InboundRaw.__table__
+    return session.connection().execute(
+        sa_select(table.c.inbound_id).where(table.c.inbound_id == inbound_id)).first() is not None
 
 
 def organisation_id_for(session: Session, domain: str) -> int:

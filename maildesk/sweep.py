@@ -19,7 +19,7 @@ from typing import Any
 from sqlalchemy import insert, select, update
 from sqlalchemy.engine import Connection, Engine
 
-from maildesk import rules
+from maildesk import held, rules
 from maildesk.calendar import BusinessCalendar
 from maildesk.config import Settings
 from maildesk.models import Customer, Event, Outbox, Ticket
@@ -39,6 +39,7 @@ class SweepReport:
     dry_run: bool
     actions: list[dict[str, Any]] = field(default_factory=list)
     outbox_ids: list[int] = field(default_factory=list)
+    held_purged: int = 0  # held mails older than held.keep_days, purged
 
     def counts(self) -> dict[str, int]:
         result: dict[str, int] = {}
@@ -48,7 +49,7 @@ class SweepReport:
 
     def as_dict(self) -> dict[str, Any]:
         return {"now": self.now.isoformat(), "dry_run": self.dry_run, "counts": self.counts(),
-                "actions": self.actions}
+                "actions": self.actions, "held_purged": self.held_purged}
 
 
 def run_sweep(engine: Engine, settings: Settings, secret: bytes, now: datetime,
@@ -85,6 +86,8 @@ def run_sweep(engine: Engine, settings: Settings, secret: bytes, now: datetime,
                     report.actions += _describe(connection, claimed, action)
                     report.outbox_ids += _apply(connection, settings, secret, action,
                                                 claimed, now)
+    if not dry_run:
+        report.held_purged = held.purge(engine, settings.held.keep_days, now)
     if report.actions:
         log.info("sweep at %s: %s", now.isoformat(), report.counts())
     return report

@@ -107,6 +107,7 @@ def create_ticket(session: Session, settings: Settings, new: NewTicket,
 def add_mail_message(
     session: Session, settings: Settings, ticket_id: int, mail: ParsedMail, *,
     inbound_id: int, message_id: str, author: Address | None, internal: bool = False,
+    authenticity: str = "",
 ) -> list[dict[str, Any]]:
     """An incoming mail as a message of the ticket, with its attachments.
     Returns the events it causes (refused attachments), for the caller to
@@ -129,6 +130,7 @@ def add_mail_message(
         # A forward's quoted part is its content: shown whole.
         "text_display": mail.text if tokens.is_forward(mail.subject) else display_text(mail.text),
         "html": mail.html,
+        "authenticity": authenticity[:255],
         "created_at": utcnow(),
     })
     return store_attachments(session, settings, ticket_id, db_message_id, inbound_id, mail)

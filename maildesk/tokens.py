@@ -79,6 +79,40 @@ def ticket_of_token(secret: bytes, token: str) -> int | None:
     return number if hmac.compare_digest(expected, signature) else None
 
 
+_AGENT_TOKEN = re.compile(r"^(\d{1,12})-agent-([a-z2-7]+)$", re.IGNORECASE)
+
+
+def agent_reply_token(secret: bytes, number: int, agent_email: str) -> str:
+    """The token of an agent's own reply address for one ticket.
+
+    It proves that a mail From an agent was addressed to what only that
+    agent received (their notice about this ticket): the signature covers
+    the ticket and the agent's address, so a customer's token, another
+    agent's token or another ticket's token proves nothing. The address is
+    not in the token; the mail's From names it, and the signature must
+    match that From."""
+    signature = _sign(secret, "agent-token", f"{number}:{agent_email.lower()}", MESSAGE_ID_SIG)
+    return f"{number}-agent-{signature}"
+
+
+def agent_reply_address(secret: bytes, support_address: str, number: int,
+                        agent_email: str) -> str:
+    """support+10001-agent-<sig>@x.de: the Reply-To of an agent's notices."""
+    local, _, domain = support_address.partition("@")
+    return f"{local}+{agent_reply_token(secret, number, agent_email)}@{domain}"
+
+
+def ticket_of_agent_address(secret: bytes, address: str, agent_email: str) -> int | None:
+    """The ticket when `address` is `agent_email`'s own reply address."""
+    local = address.lower().partition("@")[0]
+    match = _AGENT_TOKEN.match(local.split("+", 1)[1]) if "+" in local else None
+    if not match:
+        return None
+    number = int(match.group(1))
+    expected = agent_reply_token(secret, number, agent_email).rpartition("-")[2]
+    return number if hmac.compare_digest(expected, match.group(2).lower()) else None
+
+
 def reply_address(secret: bytes, support_address: str, number: int) -> str:
     """support@x.de -> support+10001-abc…@x.de: replies come back threaded
     even when a client drops every header and rewrites the subject."""

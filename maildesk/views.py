@@ -18,7 +18,7 @@ from maildesk.models import Customer, InboundMail, Ticket, utcnow
 from maildesk.sla import light
 
 STATUSES = ("new", "open", "pending", "on_hold", "solved", "closed")
-OUTCOMES = ("created", "appended", "reopened", "followup", "ignored", "rejected")
+OUTCOMES = ("created", "appended", "reopened", "followup", "ignored", "held", "rejected")
 
 
 def iso(value: datetime | None) -> str | None:
@@ -112,6 +112,7 @@ def ticket_detail(session: Session, settings: Settings, number: int) -> dict[str
             "text": m.text,
             "text_display": m.text_display or m.text,
             "reply_to": m.reply_to or None,
+            "authenticity": m.authenticity or None,
             "html": m.html or None,
             "inbound_id": m.inbound_id,
             "attachments": [
@@ -207,6 +208,22 @@ def inbound_table(rows: list[dict[str, Any]]) -> str:
     )
 
 
+def held_table(rows: list[dict[str, Any]]) -> str:
+    return table(
+        ["ID", "HELD", "REASON", "SENDER", "TICKET", "SUBJECT", "STATE"],
+        [
+            [
+                str(r["id"]), (r["held_at"] or "")[:19].replace("T", " "), r["reason"],
+                _clip(r["sender"] or "-", 40), f"#{r['ticket']}" if r["ticket"] else "-",
+                _clip(r["subject"] or "", 40),
+                r["state"] + (f" ({r['result']})" if r["result"] else ""),
+            ]
+            for r in rows
+        ],
+        "no held mails",
+    )
+
+
 def ticket_text(data: dict[str, Any]) -> str:
     """A readable page: header fields, then each message, then the history."""
     requester = data["requester"]
@@ -230,6 +247,8 @@ def ticket_text(data: dict[str, Any]) -> str:
         who = m["author"] or m["from"]
         lines += ["", f"--- message {index} ({m['direction']}) from {who} at {m['date']}",
                   f"subject: {m['subject']}"]
+        if m["authenticity"]:
+            lines.append(f"sender: {m['authenticity']}")
         lines += [f"attachment: {a['filename']} ({a['content_type']}, {a['size']} bytes)"
                   for a in m["attachments"]]
         lines += ["", m["text_display"].rstrip()]

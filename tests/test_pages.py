@@ -20,7 +20,7 @@ import aiohttp
 import pytest
 from sqlalchemy import select
 
-from maildesk import customer_actions, links
+from maildesk import customer_actions, links, tokens
 from maildesk.config import Settings
 from maildesk.models import CsatRating, Customer, Outbox
 from maildesk.secret import load_secret
@@ -401,8 +401,10 @@ async def test_customers_set_language_and_confirmation(site: Site) -> None:
 async def test_an_agents_mail_with_status_solved_is_the_solution_with_the_survey(
         site: Site) -> None:
     number = new_ticket(site.desk)
+    own = tokens.agent_reply_address(load_secret(site.desk.settings), "support@example.com",
+                                     number, "agent@example.com")  # the notice's Reply-To
     answer = make_mail(subject=f"AW: [#{number}] Frage zur Abrechnung",
-                       sender="Demo Agent <agent@example.com>",
+                       sender="Demo Agent <agent@example.com>", to=own,
                        body="#status solved\n\nDie Rechnung ist korrigiert.\n")
     code, outcome = site.desk.ingest(answer)
     assert code == 0 and (outcome["action"], outcome["ticket"]) == ("appended", number)

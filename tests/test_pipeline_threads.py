@@ -80,9 +80,15 @@ def test_subject_tag_from_a_stranger_opens_a_new_ticket() -> None:
     assert "takes no part" in (triage.detail or "")
 
 
-def test_subject_tag_from_an_agent_threads() -> None:
-    triage = run(from_=Address("agent@example.com"), subject="Re: [#10001] Heizung")
+AGENT_ADDRESS = tokens.agent_reply_address(SECRET, "support@example.com", 10001,
+                                           "agent@example.com")
+
+
+def test_subject_tag_from_an_agent_threads_with_the_agents_reply_address() -> None:
+    triage = run(from_=Address("agent@example.com"), subject="Re: [#10001] Heizung",
+                 to=(Address(AGENT_ADDRESS),))
     assert (triage.action, triage.sender_role) == ("append", "agent")
+    assert triage.authenticity == "agent reply address of #10001"
 
 
 def test_tag_of_a_ticket_that_does_not_exist_opens_a_new_one() -> None:
@@ -99,7 +105,8 @@ def test_customer_reply_by_status(status: str, action: str, new_status: str) -> 
 
 
 def test_agent_mail_never_changes_the_status() -> None:
-    triage = run("solved", from_=Address("agent@example.com"), in_reply_to=("start@kunde.de",))
+    triage = run("solved", from_=Address("agent@example.com"), in_reply_to=("start@kunde.de",),
+                 to=(Address(AGENT_ADDRESS),))
     assert (triage.action, triage.new_status) == ("append", "solved")
 
 

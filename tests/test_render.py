@@ -19,6 +19,7 @@ from maildesk.render import BUILTIN_DIR, Renderer, UnknownTemplate, labels
 
 KINDS = [
     "acknowledgement", "agent_notice_new", "agent_notice_reply", "agent_notice_solved",
+    "agent_notice_unverified",
     "agent_reply", "closed", "command_result", "followup_created", "registration", "reopened",
     "solution", "solved_by_customer",
 ]  # fmt: skip
@@ -65,6 +66,8 @@ def context(**changes: Any) -> dict[str, Any]:
         "confirm_url": "https://support.example/confirm/abc?x=1&y=2",
         "confirm_days": 14,
         "brand": "Beispiel Support",
+        "held_id": 42, "held_subject": f"AW: Drucker {EVIL}",
+        "held_reason": "From names the agent max@support.example, but …",
     }  # fmt: skip
     values.update(changes)
     return values

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+from maildesk.pipeline.authenticity import verify_sender
 from maildesk.pipeline.classify import (
     drop_own_mail,
     find_ticket_of_bounce,
@@ -43,6 +44,7 @@ STEPS: tuple[Step, ...] = (
     find_ticket_by_body,
     find_ticket_by_subject,
     settle_automatic,
+    verify_sender,
     decide_status,
     route_by_recipient,
     identify_organisation,
@@ -50,9 +52,21 @@ STEPS: tuple[Step, ...] = (
 )
 
 
+#: Steps that stand aside when a person recovers a held mail: they are what
+#: held it (own mail, blocked, rate limit, automatic mail); threading, the
+#: lifecycle and routing still run, so it lands where any mail would.
+SKIPPED_ON_RECOVERY: frozenset[Step] = frozenset({
+    drop_own_mail, refuse_blocked, limit_rate, flag_automatic, find_ticket_of_bounce,
+    settle_automatic,
+})
+
+
 def run(mail: ParsedMail, lookup: Lookup, ctx: Context, steps: tuple[Step, ...] = STEPS) -> Triage:
     triage = Triage(notes=mail.problems)
+    recovering = ctx.recovered_by is not None
     for step in steps:
+        if recovering and step in SKIPPED_ON_RECOVERY:
+            continue
         triage = step(mail, triage, lookup, ctx)
         if triage.final:
             break

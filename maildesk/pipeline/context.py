@@ -15,6 +15,7 @@ def make_context(
     recipients: tuple[str, ...] = (),
     envelope_from: str | None = None,
     now: datetime | None = None,
+    recovered_by: str | None = None,
 ) -> Context:
     """Built per mail because the envelope and the time differ; cheap."""
     routes = {
@@ -37,4 +38,6 @@ def make_context(
         rate_limit_count=settings.loops.rate_limit_count,
         rate_limit_window=timedelta(minutes=settings.loops.rate_limit_minutes),
         now=now,
+        trusted_authserv_ids=frozenset(settings.security.trusted_authserv_ids),
+        recovered_by=recovered_by,
     )

@@ -86,6 +86,8 @@ class ParsedMail:
     problems: tuple[str, ...] = ()
     report: DeliveryReport | None = None  # set for multipart/report DSNs
     content_type: str = ""  # the top-level type, e.g. "multipart/report"
+    #: every Authentication-Results header (RFC 8601), topmost first
+    auth_results: tuple[str, ...] = ()
 
     def header(self, name: str) -> str:
         return self.headers.get(name.lower(), "")
@@ -133,14 +135,21 @@ class Route:
     priority: str | None = None
 
 
+#: Every action a Triage can end with (the service has one apply per action).
+ACTIONS = ("create", "append", "reopen", "followup", "note", "hold", "ignore", "reject")
+#: Actions after which no further step runs.
+FINAL_ACTIONS = frozenset({"ignore", "reject", "note", "hold"})
+
+
 @dataclass(frozen=True)
 class Triage:
     """The pipeline's verdict on one mail; only the service acts on it.
 
     action: "create" (a new ticket), "append" (to `ticket`), "reopen",
     "followup" (a new ticket linked to the closed `ticket`), "note" (kept on
-    `ticket` as an internal note, nothing else happens), "ignore" or
-    "reject". Steps flag; the last word is the action field. `reason` is a
+    `ticket` as an internal note, nothing else happens), "hold" (kept for a
+    person to recover or delete: an agent's address without proof, a DMARC
+    failure), "ignore" or "reject". Steps flag; the last word is the action field. `reason` is a
     short code (auto_reply, bounce, loop, rate_limited, blocked, …) and
     `detail` the human sentence behind it.
     """
@@ -160,6 +169,8 @@ class Triage:
     organisation_domain: str | None = None
     participants: tuple[Address, ...] = ()
     notes: tuple[str, ...] = ()
+    #: how the sender was proven, shown on the message ("" = not checked)
+    authenticity: str = ""
 
     def but(self, **changes: object) -> Triage:
         """A copy with some fields changed (steps never mutate)."""
@@ -167,7 +178,7 @@ class Triage:
 
     @property
     def final(self) -> bool:
-        return self.action in ("ignore", "reject", "note")
+        return self.action in FINAL_ACTIONS
 
 
 @dataclass(frozen=True)
@@ -191,6 +202,10 @@ class Context:
     rate_limit_count: int = 20
     rate_limit_window: timedelta = timedelta(minutes=10)
     now: datetime | None = None
+    #: authserv-ids whose Authentication-Results count (security.trusted_authserv_ids)
+    trusted_authserv_ids: frozenset[str] = frozenset()
+    #: a person recovers this held mail: the filters that held it stand aside
+    recovered_by: str | None = None
 
     def is_ours(self, address: str) -> bool:
         """True for a support address and its plus-forms (support+x@…)."""

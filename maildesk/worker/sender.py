@@ -208,7 +208,7 @@ class Sender:
         fields = dict(
             rendered=replace(rendered, subject=subject),
             from_address=support, from_name=self.settings.notify.from_name, to=to, cc=cc,
-            reply_to=tokens.reply_address(self.secret, support, number),
+            reply_to=self._reply_to(support, number, to, customer_facing),
             message_id=row["message_id"],
             in_reply_to=thread[-1] if thread else None,
             references=[self._stable_reference(number), *thread],
@@ -218,6 +218,17 @@ class Sender:
             extra_headers={"X-Maildesk-Ticket": str(number)} if not customer_facing else {},
         )
         return fields, to + cc, number
+
+    def _reply_to(self, support: str, number: int, to: list[str], customer_facing: bool) -> str:
+        """The customer's reply address; for a mail to one agent, that
+        agent's own (its signature covers ticket and agent: the proof that
+        an answer From the agent is the agent's, pipeline/authenticity.py).
+        A group address gets the customer's: whoever answers from it must
+        be proven otherwise (a trusted DMARC pass)."""
+        agents = {a.email for a in self.settings.agents}
+        if not customer_facing and len(to) == 1 and to[0].lower() in agents:
+            return tokens.agent_reply_address(self.secret, support, number, to[0])
+        return tokens.reply_address(self.secret, support, number)
 
     def _stable_reference(self, number: int) -> str:
         """One reference every mail of a ticket carries, so that Outlook and
