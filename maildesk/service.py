@@ -129,6 +129,17 @@ class Ingestor:
         # the slow part, and SQLite's write lock (taken by the claim) must
         # not wait on it while listeners want to commit accepted mail.
         prepared = {inbound_id: self._prepare(inbound_id) for inbound_id in inbound_ids}
+        if self.engine.dialect.name != "sqlite":
+            # One transaction per mail: its row locks (organisation, customer,
+            # ticket, in that order for every mail) are held for one mail
+            # only, so two instances never hold locks the other one waits
+            # for across mails of a batch: the cycle that deadlocked them.
+            for inbound_id in inbound_ids:
+                with session_scope(self.engine) as session:
+                    results[inbound_id] = self._process_one(
+                        session, inbound_id, states, prepared[inbound_id])
+            return results
+        # SQLite has one writer anyway: one commit (one fsync) for the batch.
         with session_scope(self.engine) as session:
             for inbound_id in inbound_ids:
                 results[inbound_id] = self._process_one(
