@@ -122,6 +122,15 @@ def _worker_start(settings: Settings, parent: int) -> None:
     _WORKER_INGESTOR = Ingestor(settings, make_engine(settings.database_url))
 
 
+def _worker_ready() -> int:
+    """In a processor process: connect once, so the first mail after start
+    pays for neither the spawn nor the first connection."""
+    assert _WORKER_INGESTOR is not None
+    with _WORKER_INGESTOR.engine.connect() as connection:
+        connection.exec_driver_sql("SELECT 1")
+    return os.getpid()
+
+
 def _worker_process(ids: list[int]) -> list[int]:
     """Process; returns the outbox ids the mails caused (the parent hands
     them to the broker: only it can reach the embedded one)."""
@@ -166,6 +175,20 @@ class Processor:
                 self.workers, mp_context=context, initializer=_worker_start,
                 initargs=(self.ingestor.settings, os.getpid()),
             )
+
+    async def warm(self) -> None:
+        """Spawn every processor process now, before the listeners open.
+
+        The pool spawns on demand; a fresh interpreter importing maildesk
+        takes most of a second (more on a busy machine), which the first
+        mail's acknowledgement would otherwise wait for. One task per
+        worker, submitted together, spawns all of them.
+        """
+        if self._pool is None:
+            return
+        loop = asyncio.get_running_loop()
+        await asyncio.gather(*(loop.run_in_executor(self._pool, _worker_ready)
+                               for _ in range(self.workers)))
 
     def close(self) -> None:
         if self._pool is not None:
@@ -362,6 +385,7 @@ class Daemon:
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(sig, self.request_stop, sig)
         self.processor.start()
+        await self.processor.warm()
         if embedded(self.settings):  # nothing else would send: run the actors here
             # One sending thread: more would compete with the listeners for
             # the interpreter and SQLite's lock (p99 of the 250 rose from
