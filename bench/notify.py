@@ -160,8 +160,9 @@ def run(args: argparse.Namespace, database_url: str) -> int:
                    "MAILDESK_BROKER__URL": args.redis, "MAILDESK_WORKER__THREADS": "8",
                    "MAILDESK_NOTIFY__AUTO_LIMIT_COUNT": "1000000",
                    "MAILDESK_LOG__LEVEL": "WARNING"}
-            if database_url:
+            if database_url:  # worker refuses a generated secret on PostgreSQL
                 env["MAILDESK_DATABASE__URL"] = database_url
+                env["MAILDESK_SECURITY__SECRET"] = "bench-secret"
             settings = load_settings(None, env)
             engine = db.make_engine(settings.database_url)
             db.upgrade(engine)

@@ -116,9 +116,22 @@ def check_broker(settings: Settings) -> CheckResult:
     return CheckResult(name, True, "PING answered")
 
 
-def run_checks(settings: Settings) -> list[CheckResult]:
-    results = [check_data_dir(settings), check_database(settings), check_broker(settings),
-               check_relay(settings)]
+def check_secret(settings: Settings, config: str) -> CheckResult:
+    from maildesk.secret import FILE_NAME, shared_secret_problem
+
+    problem = shared_secret_problem(settings, config)
+    if problem:
+        return CheckResult("secret", False, problem)
+    if settings.security.secret:
+        return CheckResult("secret", True, "security.secret is set (share it with every "
+                                           "instance)")
+    return CheckResult("secret", True, f"generated into {settings.data_dir / FILE_NAME} "
+                                       f"(one instance only)")
+
+
+def run_checks(settings: Settings, config: str = "built-in defaults") -> list[CheckResult]:
+    results = [check_data_dir(settings), check_secret(settings, config),
+               check_database(settings), check_broker(settings), check_relay(settings)]
     if settings.smtp.enabled:
         results.append(check_port("smtp", settings.smtp.host, settings.smtp.port))
     if settings.lmtp.enabled:

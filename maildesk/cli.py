@@ -55,6 +55,15 @@ class App:
             self._engine = db.make_engine(self.settings.database_url, self.settings.database.echo)
         return self._engine
 
+    def require_shared_secret(self) -> None:
+        """serve and worker: refuse a generated secret on PostgreSQL."""
+        from maildesk.secret import shared_secret_problem
+
+        problem = shared_secret_problem(self.settings, str(self.config_path or
+                                                           "built-in defaults"))
+        if problem:
+            fail(problem, EX_CONFIG)
+
     def ready_engine(self) -> Engine:
         """The engine, after checking the schema is there and current."""
         db.require_schema(self.engine, self.settings.database_url)
@@ -148,11 +157,17 @@ def ingest(app: App, file_: Path | None, recipients: tuple[str, ...], sender: st
     bytes are still kept).
     """
     from maildesk.ingest.spool import Incoming
+    from maildesk.secret import shared_secret_problem
     from maildesk.service import Ingestor
 
     raw = file_.read_bytes() if file_ else sys.stdin.buffer.read()
     try:
-        ingestor = Ingestor(app.settings, app.ready_engine())
+        engine = app.ready_engine()
+        problem = shared_secret_problem(app.settings, str(app.config_path or
+                                                          "built-in defaults"))
+        if problem:  # a config error: keep the mail queued at the MTA, not bounced
+            fail(f"{problem}\n(mail not taken: the MTA will retry)", EX_TEMPFAIL)
+        ingestor = Ingestor(app.settings, engine)
         outcome = ingestor.ingest(Incoming(raw, "pipe", sender, recipients))
     except ConfigError as exc:
         fail(f"{exc}\n(mail not taken: the MTA will retry)", EX_TEMPFAIL)
@@ -365,6 +380,7 @@ def serve_command(app: App) -> None:
     """
     from maildesk.daemon import serve
 
+    app.require_shared_secret()
     engine = app.ready_engine()
     with db.session_scope(engine) as session:
         store.sync_directory(session, app.settings)
@@ -390,7 +406,8 @@ def check_command(app: App, as_json: bool) -> None:
         results = [CheckResult("config", False, str(exc))]
     else:
         where = app.config_path or "built-in defaults"
-        results = [CheckResult("config", True, f"{where} is valid"), *run_checks(settings)]
+        results = [CheckResult("config", True, f"{where} is valid"),
+                   *run_checks(settings, str(where))]
     if as_json:
         emit_json([r.__dict__ for r in results])
     else:
@@ -617,6 +634,7 @@ def worker_command(app: App) -> None:
     if not app.settings.broker.url:
         fail("broker.url is empty (embedded broker): `maildesk serve` sends the mails "
              "itself; set broker.url to a redis:// URL to run separate workers", EX_CONFIG)
+    app.require_shared_secret()
     sys.exit(run_worker_processes(app.settings, app.ready_engine()))
 
 

@@ -16,6 +16,28 @@ from maildesk.config import Settings
 FILE_NAME = "secret"
 
 
+def shared_secret_problem(settings: Settings, config: str) -> str | None:
+    """Why this instance must not run with a generated secret, or None.
+
+    On PostgreSQL several instances may share one database; each would
+    generate its own secret into its own data dir, and a reply to one
+    instance's Message-ID or reply address would not verify at the other:
+    it would open a new ticket, or an agent's answer would be held as
+    unverified. SQLite has one host and one data dir, so it is fine there.
+    """
+    if settings.security.secret or settings.security.allow_local_secret:
+        return None
+    if not settings.database_url.startswith("postgresql"):
+        return None
+    return (f"security.secret is not set ({config}) and the database is PostgreSQL: "
+            f"several instances may share it, and each would generate its own secret "
+            f"into its data dir ({settings.data_dir / FILE_NAME}), so replies to one "
+            f"instance's mails would not thread at another. Set security.secret (or "
+            f"MAILDESK_SECURITY__SECRET) to the same random value on every instance, "
+            f"e.g. the output of `openssl rand -hex 32`, or security.allow_local_secret "
+            f"= true if this is the only instance")
+
+
 def load_secret(settings: Settings) -> bytes:
     if settings.security.secret:
         return settings.security.secret.encode()

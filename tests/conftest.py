@@ -108,6 +108,8 @@ def desk(tmp_path: Path, database_url: str) -> Desk:
         "MAILDESK_DATA_DIR": str(tmp_path / "var"),
         "MAILDESK_DATABASE__URL": database_url,
     }
+    if database_url.startswith("postgresql"):  # serve/worker refuse a generated one there
+        env["MAILDESK_SECURITY__SECRET"] = "test-secret-shared-by-all-instances"
     settings = load_settings(REPO / "maildesk.toml", env)
     desk = Desk(tmp_path, env, settings)
     result = desk.cli("db", "upgrade")

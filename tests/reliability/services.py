@@ -53,6 +53,8 @@ def make_desk(root: Path, data_dir: Path, database_url: str, **env: str) -> Desk
     data dir and database where the fault test needs them."""
     full = {"MAILDESK_CONFIG": str(REPO / "maildesk.toml"), "MAILDESK_DATA_DIR": str(data_dir),
             "MAILDESK_DATABASE__URL": database_url, **env}
+    if database_url.startswith("postgresql"):  # serve/worker refuse a generated one there
+        full.setdefault("MAILDESK_SECURITY__SECRET", "test-secret-shared-by-all-instances")
     desk = Desk(root, full, load_settings(REPO / "maildesk.toml", full))
     result = desk.cli("db", "upgrade")
     assert result.exit_code == 0, result.output
