@@ -69,9 +69,10 @@ _SPECIALS = ";=()\""
 
 
 def _tokens(value: str) -> Iterator[tuple[str, str]]:
-    """(kind, text): kind is "word", "quoted", "comment" or one of `;` `=`
-    `/`. Unbalanced comments and quotes end at the end of the header (the
-    rest of an attacker's header is then one comment, never a result)."""
+    """(kind, text): kind is "word", "quoted", "comment", `;` or `=`
+    (a `/` stays inside its word: `dkim/1`). Unbalanced comments and
+    quotes end at the end of the header (the rest of an attacker's header
+    is then one comment, never a result)."""
     i, n = 0, len(value)
     while i < n:
         char = value[i]
@@ -202,8 +203,9 @@ def from_domain_of(address: str) -> str:
 
 def aligned(signing_domain: str, from_domain: str) -> bool:
     """Relaxed DMARC alignment without a public-suffix list: the same
-    domain, or one a subdomain of the other. A bare suffix ("de", "co.uk")
-    never aligns; nobody can publish DKIM keys there anyway."""
+    domain, or one a subdomain of the other. A single label ("de") never
+    aligns; a public suffix of two labels ("co.uk") would, but nobody can
+    publish DKIM keys under it, so no pass for it ever reaches us."""
     d, f = signing_domain.lower().rstrip("."), from_domain.lower().rstrip(".")
     if not d or not f or "." not in d or "." not in f:
         return False

@@ -50,6 +50,11 @@ class App:
         return self._settings
 
     @property
+    def config_source(self) -> str:
+        """What error messages name as the config's origin."""
+        return str(self.config_path or "built-in defaults")
+
+    @property
     def engine(self) -> Engine:
         if self._engine is None:
             self._engine = db.make_engine(self.settings.database_url, self.settings.database.echo)
@@ -59,8 +64,7 @@ class App:
         """serve and worker: refuse a generated secret on PostgreSQL."""
         from maildesk.secret import shared_secret_problem
 
-        problem = shared_secret_problem(self.settings, str(self.config_path or
-                                                           "built-in defaults"))
+        problem = shared_secret_problem(self.settings, self.config_source)
         if problem:
             fail(problem, EX_CONFIG)
 
@@ -163,8 +167,7 @@ def ingest(app: App, file_: Path | None, recipients: tuple[str, ...], sender: st
     raw = file_.read_bytes() if file_ else sys.stdin.buffer.read()
     try:
         engine = app.ready_engine()
-        problem = shared_secret_problem(app.settings, str(app.config_path or
-                                                          "built-in defaults"))
+        problem = shared_secret_problem(app.settings, app.config_source)
         if problem:  # a config error: keep the mail queued at the MTA, not bounced
             fail(f"{problem}\n(mail not taken: the MTA will retry)", EX_TEMPFAIL)
         ingestor = Ingestor(app.settings, engine)
@@ -405,9 +408,8 @@ def check_command(app: App, as_json: bool) -> None:
     except ConfigError as exc:
         results = [CheckResult("config", False, str(exc))]
     else:
-        where = app.config_path or "built-in defaults"
-        results = [CheckResult("config", True, f"{where} is valid"),
-                   *run_checks(settings, str(where))]
+        results = [CheckResult("config", True, f"{app.config_source} is valid"),
+                   *run_checks(settings, app.config_source)]
     if as_json:
         emit_json([r.__dict__ for r in results])
     else:
