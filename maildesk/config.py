@@ -127,6 +127,9 @@ class ImapAccountSettings(_Section):
     processed_flag: str = "$MaildeskProcessed"
     poll_seconds: float = Field(default=60, gt=0)
     idle: bool = True
+    #: How long a crashed instance keeps the account from the others: the
+    #: holder renews every third of it; a standby takes over within ~1.33 x.
+    lease_seconds: float = Field(default=30, ge=3, le=600)
 
     def read_password(self) -> str:
         """The password, from password_file when set (kept out of the config)."""

@@ -45,6 +45,8 @@ from maildesk.worker.runner import WorkerRunner
 if TYPE_CHECKING:
     from aiohttp import web
 
+    from maildesk.ingest.imap import ImapPoller
+
 log = logging.getLogger(__name__)
 
 #: Most mails one commit of the spool covers.
@@ -278,12 +280,14 @@ class Daemon:
         self.broker = make_broker(settings)
         self.worker: WorkerRunner | None = None
         # web: metrics on a private registry; the web server (if enabled) serves them
-        self.metrics = DaemonMetrics(lambda: [(lst.name, lst.stats) for lst in self.listeners])
+        self.metrics = DaemonMetrics(lambda: [(lst.name, lst.stats) for lst in self.listeners],
+                                     lambda: [poller.status() for poller in self.pollers])
         self.web: web.AppRunner | None = None
         self.processor = Processor(self.ingestor, settings.serve.processors, self.dispatch,
                                    self.metrics.ingest_seconds.observe)
         self.instance_id = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:6]}"
         self.listeners: list[Listener] = []
+        self.pollers: list[ImapPoller] = []
         self.stop = asyncio.Event()
         self._tasks: list[asyncio.Task[None]] = []
         self._ctx = make_context(settings)
@@ -402,11 +406,13 @@ class Daemon:
             await self.start_listener("smtp")
         if self.settings.lmtp.enabled:
             await self.start_listener("lmtp")
+        self.pollers = self._make_pollers()  # before web: /healthz shows them
         if self.settings.web.enabled:  # web: /healthz, /metrics (OSError if the port is taken)
             from maildesk.web.server import start_web
 
             self.web = await start_web(self)
-        pollers = self._start_pollers()
+        pollers = [asyncio.create_task(poller.run(self.stop), name=f"imap:{poller.account.name}")
+                   for poller in self.pollers]
         systemd.notify("READY=1", f"STATUS=listening on {self.where()}")
         watchdog = asyncio.create_task(systemd.watchdog(self.stop), name="watchdog")
         log.info("maildesk serve is ready (instance %s)", self.instance_id)
@@ -418,18 +424,13 @@ class Daemon:
     def where(self) -> str:
         return ", ".join(f"{lst.name} {lst.where}" for lst in self.listeners) or "no listener"
 
-    def _start_pollers(self) -> list[asyncio.Task[None]]:
+    def _make_pollers(self) -> list[ImapPoller]:
         if not self.settings.imap:
             return []
         from maildesk.ingest.imap import ImapPoller
 
-        return [
-            asyncio.create_task(
-                ImapPoller(account, self.engine, self.ingest_now, self.instance_id).run(self.stop),
-                name=f"imap:{account.name}",
-            )
-            for account in self.settings.imap
-        ]
+        return [ImapPoller(account, self.engine, self.ingest_now, self.instance_id)
+                for account in self.settings.imap]
 
     def request_stop(self, sig: signal.Signals | None = None) -> None:
         if not self.stop.is_set():

@@ -29,6 +29,8 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import pytest
+
 from maildesk.config import ImapAccountSettings
 
 #: Users in the passwd-file, written before Dovecot starts: it re-reads the
@@ -258,6 +260,23 @@ def start_dovecot(binary: str, timeout: float = 15) -> Dovecot:
             server.stop()
             raise RuntimeError(f"dovecot did not answer on port {port}: {log}")
         time.sleep(0.05)
+
+
+@contextlib.contextmanager
+def dovecot_for_tests() -> Iterator[Dovecot]:
+    """A running Dovecot for a test module; in CI a missing one fails."""
+    from tests.conftest import IN_CI
+
+    binary = dovecot_binary()
+    if binary is None:
+        if IN_CI:
+            pytest.fail("CI=true but dovecot is not installed (.ci/run installs dovecot-imapd)")
+        pytest.skip("dovecot is not installed (apt-get install dovecot-imapd)")
+    server = start_dovecot(binary)
+    try:
+        yield server
+    finally:
+        server.stop()
 
 
 def trusting_context(server: Dovecot) -> ssl.SSLContext:

@@ -32,8 +32,14 @@ from maildesk.ingest.imap import (
 from maildesk.ingest.spool import Incoming
 from maildesk.models import ImapState, InboundMail, Ticket, utcnow
 from maildesk.service import Ingestor, Outcome
-from tests.conftest import IN_CI, Desk
-from tests.dovecot import Dovecot, ImapUser, Proxy, dovecot_binary, start_dovecot
+from tests.conftest import Desk
+from tests.dovecot import (
+    Dovecot,
+    ImapUser,
+    Proxy,
+    dovecot_for_tests,
+    free_port,
+)
 from tests.mailfactory import make_mail
 
 FLAG = "$MaildeskProcessed"
@@ -42,14 +48,8 @@ LOGGER = "maildesk.ingest.imap"
 
 @pytest.fixture(scope="module")
 def dovecot() -> Iterator[Dovecot]:
-    binary = dovecot_binary()
-    if binary is None:
-        if IN_CI:
-            pytest.fail("CI=true but dovecot is not installed (.ci/run installs dovecot-imapd)")
-        pytest.skip("dovecot is not installed (apt-get install dovecot-imapd)")
-    server = start_dovecot(binary)
-    yield server
-    server.stop()
+    with dovecot_for_tests() as server:
+        yield server
 
 
 @pytest.fixture
@@ -536,14 +536,83 @@ def test_an_expired_lease_can_be_taken_over(desk: Desk, engine: Engine) -> None:
 
     now = utcnow()
     a = ImapPoller(account, engine, unused, "a", clock=lambda: now)
-    b = ImapPoller(account, engine, unused, "b", clock=lambda: now + timedelta(minutes=4))
-    late = ImapPoller(account, engine, unused, "b", clock=lambda: now + timedelta(minutes=6))
+    b = ImapPoller(account, engine, unused, "b", clock=lambda: now + timedelta(seconds=25))
+    late = ImapPoller(account, engine, unused, "b", clock=lambda: now + timedelta(seconds=31))
     assert a._take_lease() and a._take_lease()  # taken, renewed
-    assert not b._take_lease()  # a's lease lasts 5 minutes
+    assert not b._take_lease()  # a's lease lasts 30 seconds
     assert late._take_lease()
     with pytest.raises(LeaseLost):
         a._save_position(imap._Position(1, 10))
     assert state(engine, account).lease_owner == "b"
+
+
+def test_a_crashed_holder_is_replaced_within_a_minute_by_default() -> None:
+    account = ImapAccountSettings(name="x", host="h", user="u")  # the defaults
+    assert account.lease_seconds == 30
+    assert imap.failover_bound_seconds(account) == 40 < 60
+    # A short poll interval makes the standby retry more often, never less.
+    fast = account.model_copy(update={"poll_seconds": 2})
+    assert imap.standby_retry_seconds(fast) == 2
+
+
+def test_health_judgement_forgives_a_reconnect_but_not_a_dead_account() -> None:
+    now = utcnow()
+    judge = imap.judge
+    assert judge("polling", None, False, now) and judge("standby", None, False, now)
+    assert judge("failing", now - timedelta(seconds=5), False, now)  # a dropped connection
+    assert not judge("failing", now - timedelta(seconds=61), False, now)
+    assert not judge("connecting", now - timedelta(seconds=61), False, now)
+    assert not judge("failing", now, True, now)  # a refused login is a config error at once
+
+
+async def test_a_session_stops_when_another_instance_took_the_lease(
+        dovecot: Dovecot, user: ImapUser, desk: Desk, engine: Engine,
+        caplog: pytest.LogCaptureFixture) -> None:
+    """The heartbeat, not the IDLE loop, notices: the IDLE wait here is a minute."""
+    proxy = await Proxy(dovecot.port).start()
+    account = dovecot.account(user, port=proxy.port, poll_seconds=60, lease_seconds=3)
+    ingest = Ingest(desk, engine)
+    p = poller(account, engine, ingest, "host-a")
+    table = ImapState.__table__
+    try:
+        async with asyncio.timeout(20), running(p):
+            await eventually(lambda: p.polls >= 1)
+            assert p.status().state == "polling" and p.status().lease_held
+            with engine.begin() as conn:  # as if another instance took an expired lease
+                conn.execute(table.update().where(table.c.account == account.name).values(
+                    lease_owner="host-b", lease_until=utcnow() + timedelta(hours=1)))
+            took = await eventually(lambda: p.status().state == "standby", timeout=5)
+            assert not p.status().connected and not p.status().lease_held
+            assert p.status().healthy
+            await asyncio.to_thread(dovecot.append, user, make_mail(subject="Nicht meins"))
+            await asyncio.sleep(1.5)
+    finally:
+        await proxy.close()
+    assert took < 2.5  # renewal every lease/3 = 1 s
+    assert proxy.connections == 1 and ingest.outcomes == []  # host-b's mail now
+    assert state(engine, account).lease_owner == "host-b"
+    assert any("another instance took the lease" in r.getMessage() for r in caplog.records)
+
+
+async def test_status_shows_a_refused_login_at_once_and_a_dead_server_after_a_while(
+        dovecot: Dovecot, user: ImapUser, desk: Desk, engine: Engine,
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(imap, "BACKOFF_START", 0.1)
+    monkeypatch.setattr(imap, "DEGRADED_AFTER", timedelta(seconds=1))
+    ingest = Ingest(desk, engine)
+    refused = poller(dovecot.account(user, password="falsch"), engine, ingest, "a")
+    dead = poller(dovecot.account(dovecot.add_user(), port=free_port()), engine, ingest, "a")
+    async with asyncio.timeout(20), running(refused), running(dead):
+        await eventually(lambda: refused.errors >= 1 and dead.errors >= 1)
+        login = refused.status()
+        assert not login.healthy and login.state == "failing" and login.lease_held
+        assert "login refused" in (login.last_error or "")
+        assert "AUTHENTICATIONFAILED" in login.detail and "falsch" not in login.detail
+        early = dead.status()
+        assert early.healthy and not early.connected and early.last_error
+        await eventually(lambda: not dead.status().healthy, timeout=5)
+        assert dead.status().last_poll is None
+    assert refused.status().state == "stopped"
 
 
 async def test_check_account(dovecot: Dovecot, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -81,7 +81,7 @@ async def site(desk: Desk) -> AsyncIterator[Site]:
 
 async def _site(desk: Desk, settings: Settings) -> AsyncIterator[Site]:
     dispatched: list[int] = []
-    daemon = SimpleNamespace(settings=settings, engine=desk.engine(), listeners=[],
+    daemon = SimpleNamespace(settings=settings, engine=desk.engine(), listeners=[], pollers=[],
                              dispatch=dispatched.extend, metrics=DaemonMetrics(lambda: []))
     runner = await web_server.start_web(daemon)
     jar = aiohttp.CookieJar(unsafe=True)  # keep cookies for 127.0.0.1

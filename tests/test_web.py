@@ -21,6 +21,7 @@ import urllib.error
 import urllib.request
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
@@ -33,6 +34,7 @@ from sqlalchemy.engine import Engine
 
 from maildesk import db
 from maildesk.config import Settings
+from maildesk.ingest.imap import AccountStatus
 from maildesk.ingest.smtp import ListenerStats
 from maildesk.web import server as web_server
 from maildesk.web.metrics import DaemonMetrics, query_database
@@ -286,13 +288,74 @@ class FakeListener:
     stats: ListenerStats = field(default_factory=ListenerStats)
 
 
-def fake_daemon(engine: Any, broker_url: str = "", listeners: list | None = None) -> Any:
+def fake_daemon(engine: Any, broker_url: str = "", listeners: list | None = None,
+                pollers: list | None = None) -> Any:
     settings = Settings.model_validate({"web": {"port": 0}, "broker": {"url": broker_url},
                                         "security": {"secret": "test-secret"}})
     daemon = SimpleNamespace(settings=settings, engine=engine, listeners=listeners or [],
-                             dispatch=lambda ids: None)
-    daemon.metrics = DaemonMetrics(lambda: [(lst.name, lst.stats) for lst in daemon.listeners])
+                             pollers=pollers or [], dispatch=lambda ids: None)
+    daemon.metrics = DaemonMetrics(lambda: [(lst.name, lst.stats) for lst in daemon.listeners],
+                                   lambda: [p.status() for p in daemon.pollers])
     return daemon
+
+
+@dataclass
+class FakePoller:
+    """An IMAP poller as /healthz and /metrics see it (ingest/imap.ImapPoller)."""
+
+    current: AccountStatus
+
+    def status(self) -> AccountStatus:
+        return self.current
+
+
+def account_status(name: str, state: str, healthy: bool, **more: Any) -> AccountStatus:
+    values: dict[str, Any] = {
+        "connected": state == "polling", "lease_held": state != "standby", "polls": 0,
+        "last_poll": None, "last_error": None, "last_error_at": None, "errors": 0}
+    values.update(more)
+    return AccountStatus(name=name, state=state, healthy=healthy, **values)
+
+
+async def test_a_dead_imap_account_makes_healthz_degraded_and_shows_in_metrics(
+        engine: Engine) -> None:
+    polled = datetime(2026, 12, 6, 8, 30, tzinfo=UTC)
+    good = FakePoller(account_status("support", "polling", True, polls=7, last_poll=polled))
+    standby = FakePoller(account_status("billing", "standby", True))
+    dead = FakePoller(account_status("sales", "failing", False, errors=3,
+                                     last_error="login refused: [AUTHENTICATIONFAILED] no",
+                                     last_error_at=polled))
+    runner, port = await serve_app(fake_daemon(engine, pollers=[good, standby, dead]))
+    try:
+        reply = await asyncio.to_thread(http, port, "/healthz")
+        metrics = await asyncio.to_thread(samples, port)
+        dead.current = account_status("sales", "polling", True, polls=1, last_poll=polled)
+        healed = (await asyncio.to_thread(http, port, "/healthz")).json()
+    finally:
+        await runner.cleanup()
+    assert reply.status == 200  # SMTP and the database work: keep the instance in service
+    report = reply.json()
+    assert report["status"] == "degraded"
+    assert report["checks"]["database"]["ok"] is True
+    assert report["checks"]["imap"]["ok"] is False
+    assert "sales failing" in report["checks"]["imap"]["detail"]
+    accounts = {a["account"]: a for a in report["imap"]}
+    assert accounts["support"] == {
+        "account": "support", "state": "polling", "connected": True, "lease": "held",
+        "healthy": True, "polls": 7, "last_poll": "2026-12-06T08:30:00Z", "last_error": None,
+        "last_error_at": None}
+    assert accounts["billing"]["lease"] == "standby" and accounts["billing"]["healthy"]
+    assert accounts["sales"]["last_error"].startswith("login refused")
+    assert value(metrics, "maildesk_imap_up", account="sales") == 0
+    assert value(metrics, "maildesk_imap_up", account="support") == 1
+    assert value(metrics, "maildesk_imap_connected", account="support") == 1
+    assert value(metrics, "maildesk_imap_lease_held", account="billing") == 0
+    assert value(metrics, "maildesk_imap_errors_total", account="sales") == 3
+    assert value(metrics, "maildesk_imap_polls_total", account="support") == 7
+    assert value(metrics, "maildesk_imap_last_poll_timestamp_seconds",
+                 account="support") == polled.timestamp()
+    assert value(metrics, "maildesk_imap_last_poll_timestamp_seconds", account="sales") is None
+    assert healed["status"] == "ok" and healed["checks"]["imap"]["ok"] is True
 
 
 async def serve_app(daemon: Any) -> tuple[web.AppRunner, int]:

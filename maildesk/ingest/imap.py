@@ -9,6 +9,21 @@ One session: lease -> connect -> LOGIN -> SELECT -> poll (UID > last_uid, in
 batches) -> wait (IDLE, or sleep poll_seconds) -> poll ... A connection error
 ends the session; the next one starts after an exponential backoff.
 
+Several instances: one polls an account at a time, the holder of its lease
+(a row in `imap_state`). The lease lasts `lease_seconds` (30) and a
+heartbeat task renews it every third of that, independent of IDLE and of
+how long a batch takes; a standby instance tries to take it every third
+too, so an instance that crashed is replaced within about 1.33 x
+lease_seconds (40 s by default). A holder that cannot renew (the database
+is away, or another instance took an expired lease) stops its session
+before its lease runs out, so two pollers overlap only when clocks differ
+by more than a lease; even then each mail is stored once (dedup key).
+
+`status()` tells /healthz and /metrics how the account is doing:
+connected, lease held or standby, last successful poll, last error. An
+account that fails for longer than DEGRADED_AFTER (or whose login is
+refused) is unhealthy.
+
 Outcome `failed` (the mail is stored but processing failed) still counts as
 taken: the message is flagged and passed, and a WARNING names the inbound id
 so it can be re-run with `maildesk replay ID` (a re-fetch would only be a
@@ -64,8 +79,9 @@ BACKOFF_MAX = 300.0
 IDLE_RENEW_SECONDS = 25 * 60
 #: A command without an answer for this long counts as a dead connection.
 COMMAND_TIMEOUT = 60.0
-#: A lease lasts 2 x poll_seconds, at least this long.
-MIN_LEASE = timedelta(minutes=5)
+#: An account failing this long (without a good session in between) makes
+#: /healthz degraded; a dropped connection that comes back at once does not.
+DEGRADED_AFTER = timedelta(seconds=60)
 #: How long a stopping session may spend on DONE / LOGOUT.
 GOODBYE_SECONDS = 0.5
 
@@ -427,6 +443,55 @@ class _Position:
     last_uid: int
 
 
+@dataclass(frozen=True)
+class AccountStatus:
+    """One account as this instance sees it, for /healthz and /metrics."""
+
+    name: str
+    #: "starting", "connecting", "polling", "failing", "standby" (another
+    #: instance holds the lease) or "stopped"
+    state: str
+    connected: bool
+    lease_held: bool
+    polls: int
+    last_poll: datetime | None
+    last_error: str | None
+    last_error_at: datetime | None
+    errors: int
+    healthy: bool
+
+    @property
+    def detail(self) -> str:
+        """One short line (no server text beyond the error's own words)."""
+        when = self.last_poll.strftime("%Y-%m-%dT%H:%M:%SZ") if self.last_poll else "never"
+        text = f"{self.name} {self.state}, last poll {when}"
+        if self.state in ("failing", "connecting") and self.last_error:
+            text += f", last error: {self.last_error}"
+        return text
+
+
+def judge(state: str, failing_since: datetime | None, login_refused: bool,
+          now: datetime) -> bool:
+    """Healthy or not: a refused login is a config error at once; any other
+    failure only once it has lasted DEGRADED_AFTER (a reconnect after a
+    dropped connection is normal)."""
+    if state != "failing" and state != "connecting":
+        return True
+    if login_refused:
+        return False
+    return failing_since is None or now - failing_since < DEGRADED_AFTER
+
+
+def standby_retry_seconds(account: ImapAccountSettings) -> float:
+    """How often the holder renews and a standby instance tries to take over."""
+    return min(account.poll_seconds, account.lease_seconds / 3)
+
+
+def failover_bound_seconds(account: ImapAccountSettings) -> float:
+    """Longest time an account goes unpolled after its holder crashed."""
+    return account.lease_seconds + standby_retry_seconds(account)
+
+
 class ImapPoller:
     """Polls one account's folder until stopped; see the module docstring."""
 
@@ -438,14 +503,42 @@ class ImapPoller:
         self.ingest = ingest
         self.instance_id = instance_id
         self.clock = clock
-        self.lease_span = max(MIN_LEASE, timedelta(seconds=2 * account.poll_seconds))
+        self.lease_span = timedelta(seconds=account.lease_seconds)
         #: Completed polls (every message above last_uid taken) and when the
         #: last one finished: for health checks and tests.
         self.polls = 0
         self.last_poll: datetime | None = None
+        self.state = "starting"
+        self.connected = False
+        self.lease_held = False
+        self.errors = 0
+        self.last_error: str | None = None
+        self.last_error_at: datetime | None = None
+        self._failing_since: datetime | None = None
+        self._login_refused = False
+        self._lease_lost = False
         self._failures = 0
         self._good = False
         self._waiting_logged = False
+
+    def status(self) -> AccountStatus:
+        """A snapshot for /healthz and /metrics (cheap: no I/O)."""
+        now = self.clock()
+        return AccountStatus(
+            name=self.account.name, state=self.state, connected=self.connected,
+            lease_held=self.lease_held, polls=self.polls, last_poll=self.last_poll,
+            last_error=self.last_error, last_error_at=self.last_error_at, errors=self.errors,
+            healthy=judge(self.state, self._failing_since, self._login_refused, now))
+
+    def _failed(self, error: str, login: bool = False) -> None:
+        now = self.clock()
+        self.state = "failing"
+        self.connected = False
+        self.errors += 1
+        self.last_error, self.last_error_at = error, now
+        self._login_refused = login
+        if self._good or self._failing_since is None:
+            self._failing_since = now
 
     @property
     def _where(self) -> str:
@@ -461,29 +554,34 @@ class ImapPoller:
         a = self.account
         try:
             while not stop.is_set():
-                self._good = False
                 if not await self._lease_or_wait(stop):
                     continue
+                self._good = False
                 try:
-                    await self._session(stop)
+                    await self._held(stop)
                     continue  # returns only when stopped
                 except LoginFailed as exc:
                     delay = self._next_delay()
+                    self._failed(f"login refused: {exc}", login=True)
                     log.error("%s: login as %r on %s:%d failed: %s; retrying in %.1f s",
                               self._where, a.user, a.host, a.port, exc, delay)
                 except LeaseLost:
-                    delay = self._next_delay()
+                    self.state, self.connected, self.lease_held = "standby", False, False
                     log.warning("%s: the lease passed to another instance", self._where)
+                    continue  # the standby loop waits and retries
                 except _RETRYABLE as exc:
                     delay = self._next_delay()
+                    self._failed(describe(exc))
                     log.warning("%s: %s; reconnecting in %.1f s", self._where, describe(exc),
                                 delay)
-                except Exception:
+                except Exception as exc:
                     delay = self._next_delay()
+                    self._failed(f"unexpected {type(exc).__name__}")
                     log.exception("%s: unexpected error; reconnecting in %.1f s", self._where,
                                   delay)
                 await _sleep(stop, delay)
         finally:
+            self.state, self.connected = "stopped", False
             try:
                 await asyncio.to_thread(self._release_lease)
             except SQLAlchemyError as exc:
@@ -497,21 +595,71 @@ class ImapPoller:
     async def _lease_or_wait(self, stop: asyncio.Event) -> bool:
         try:
             if await asyncio.to_thread(self._take_lease):
+                if self._waiting_logged:
+                    log.info("%s: took the lease over", self._where)
                 self._waiting_logged = False
+                self.lease_held = True
                 return True
         except SQLAlchemyError as exc:
+            self._failed(f"cannot take the lease: {describe(exc)}")
             log.warning("%s: cannot take the lease: %s", self._where, describe(exc))
         else:
+            self.state, self.lease_held, self.connected = "standby", False, False
             if not self._waiting_logged:
-                log.info("%s: polled by another instance; waiting for its lease to end",
-                         self._where)
+                log.info("%s: polled by another instance; waiting for its lease to end "
+                         "(trying every %.0f s)", self._where, standby_retry_seconds(self.account))
                 self._waiting_logged = True
-        await _sleep(stop, min(self.account.poll_seconds, self.lease_span.total_seconds() / 2))
+        await _sleep(stop, standby_retry_seconds(self.account))
         return False
+
+    async def _held(self, stop: asyncio.Event) -> None:
+        """One session while a heartbeat keeps the lease; the session is
+        halted (as by stop) when the lease cannot be kept, then LeaseLost."""
+        halt = asyncio.Event()
+        self._lease_lost = False
+        relay = asyncio.create_task(_relay(stop, halt), name=f"imap-stop:{self.account.name}")
+        heartbeat = asyncio.create_task(self._heartbeat(halt),
+                                        name=f"imap-lease:{self.account.name}")
+        try:
+            await self._session(halt)
+        finally:
+            relay.cancel()
+            heartbeat.cancel()
+            await asyncio.gather(relay, heartbeat, return_exceptions=True)
+        if self._lease_lost:
+            raise LeaseLost
+
+    async def _heartbeat(self, halt: asyncio.Event) -> None:
+        """Renew the lease every third of it until halted. Lost to another
+        instance, or not renewed before it would run out: halt the session."""
+        every = standby_retry_seconds(self.account)
+        held_until = self.clock() + self.lease_span
+        while not halt.is_set():
+            await _sleep(halt, every)
+            if halt.is_set():
+                return
+            try:
+                if await asyncio.to_thread(self._take_lease):
+                    held_until = self.clock() + self.lease_span
+                    continue
+                log.warning("%s: another instance took the lease; stopping this session",
+                            self._where)
+            except SQLAlchemyError as exc:
+                if self.clock() + timedelta(seconds=every) < held_until:
+                    log.warning("%s: cannot renew the lease (%s); trying again in %.0f s",
+                                self._where, describe(exc), every)
+                    continue
+                log.warning("%s: cannot renew the lease (%s) and it runs out; stopping this "
+                            "session so that another instance may poll", self._where,
+                            describe(exc))
+            self._lease_lost = True
+            halt.set()
+            return
 
     async def _session(self, stop: asyncio.Event) -> None:
         account = self.account
         conn = Connection(account, stop)
+        self.state = "connecting"
         try:
             await conn.open()
             await conn.login(account.read_password())
@@ -531,17 +679,18 @@ class ImapPoller:
             log.info("%s: connected (%s), %d messages, last UID %d, %s", self._where,
                      account.security, folder.exists, position.last_uid,
                      "waiting with IDLE" if idle else f"polling every {account.poll_seconds:g} s")
+            self.state, self.connected = "polling", True
             wait = min(account.poll_seconds, IDLE_RENEW_SECONDS)
             while True:
                 while await self._poll(conn, position, flag):
                     pass  # more mail may have come while we worked
                 self._good = True
+                self._failing_since = None
+                self._login_refused = False
                 self.polls += 1
                 self.last_poll = self.clock()
                 if stop.is_set():
                     return
-                if not await asyncio.to_thread(self._take_lease):
-                    raise LeaseLost
                 if idle:
                     await conn.idle(wait)
                 else:
@@ -550,6 +699,7 @@ class ImapPoller:
         except _Stopped:
             return
         finally:
+            self.connected = False
             await conn.close()
 
     def _flag_for(self, folder: Folder) -> str | None:
@@ -715,6 +865,12 @@ def backoff(failures: int) -> float:
 async def _sleep(stop: asyncio.Event, seconds: float) -> None:
     with contextlib.suppress(TimeoutError):
         await asyncio.wait_for(stop.wait(), seconds)
+
+
+async def _relay(stop: asyncio.Event, halt: asyncio.Event) -> None:
+    """Set halt once stop is set (a session watches one event)."""
+    await stop.wait()
+    halt.set()
 
 
 async def check_account(account: ImapAccountSettings, timeout: float = 10) -> tuple[bool, str]:

@@ -8,6 +8,8 @@ Three kinds of series:
 - Counters the listeners already keep (`smtp.ListenerStats`), read at
   scrape time by `ListenerCollector`: the SMTP/LMTP code needs no metrics
   code of its own.
+- Each IMAP account's state (`AccountCollector`, from the pollers'
+  `status()`): connected, lease held, polls, errors, last successful poll.
 - `maildesk_ingest_seconds`, observed by the daemon's Processor: from the
   moment a listener hands a mail over to the commit of its ticket.
 - Gauges from the database (`DatabaseCollector`): four grouped counts,
@@ -21,6 +23,8 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Protocol
 
 from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
@@ -47,6 +51,21 @@ CSAT_SCORES = tuple(str(score) for score in range(1, len(SCALE) + 1))
 STATEMENT_TIMEOUT_MS = 5000
 
 ListenerSource = Callable[[], Iterable[tuple[str, ListenerStats]]]
+
+
+class AccountStatusLike(Protocol):
+    """What the metrics read of an IMAP account (ingest/imap.AccountStatus)."""
+
+    name: str
+    connected: bool
+    lease_held: bool
+    healthy: bool
+    polls: int
+    errors: int
+    last_poll: datetime | None
+
+
+AccountSource = Callable[[], Iterable[AccountStatusLike]]
 
 
 @dataclass
@@ -161,6 +180,45 @@ class DatabaseCollector(Collector):
         yield from (inbound, tickets, outbox, csat)
 
 
+class AccountCollector(Collector):
+    """The IMAP pollers' state, read when Prometheus scrapes. A standby
+    instance shows lease_held 0 and connected 0: only the holder polls."""
+
+    def __init__(self, accounts: AccountSource) -> None:
+        self.accounts = accounts
+
+    def collect(self) -> Iterator[Metric]:
+        labels = ["account"]
+        up = GaugeMetricFamily("maildesk_imap_up", "1 unless the account is failing (as /healthz)",
+                               labels=labels)
+        connected = GaugeMetricFamily("maildesk_imap_connected",
+                                      "1 while this instance has a session open", labels=labels)
+        lease = GaugeMetricFamily("maildesk_imap_lease_held",
+                                  "1 while this instance holds the account's lease",
+                                  labels=labels)
+        polls = CounterMetricFamily("maildesk_imap_polls", "Completed polls of the folder",
+                                    labels=labels)
+        errors = CounterMetricFamily("maildesk_imap_errors",
+                                     "Sessions that ended in an error (login, connection, ...)",
+                                     labels=labels)
+        last = GaugeMetricFamily("maildesk_imap_last_poll_timestamp_seconds",
+                                 "When the last poll completed (Unix time; absent: never)",
+                                 labels=labels)
+        for status in self.accounts():
+            name = [status.name]
+            up.add_metric(name, 1 if status.healthy else 0)
+            connected.add_metric(name, 1 if status.connected else 0)
+            lease.add_metric(name, 1 if status.lease_held else 0)
+            polls.add_metric(name, status.polls)
+            errors.add_metric(name, status.errors)
+            if status.last_poll is not None:
+                moment = status.last_poll
+                if moment.tzinfo is None:  # maildesk keeps naive UTC
+                    moment = moment.replace(tzinfo=UTC)
+                last.add_metric(name, moment.timestamp())
+        yield from (up, connected, lease, polls, errors, last)
+
+
 def _with_zeros(known: Iterable[str], counts: dict[str, int]) -> list[tuple[str, int]]:
     return sorted({**dict.fromkeys(known, 0), **counts}.items())
 
@@ -168,7 +226,7 @@ def _with_zeros(known: Iterable[str], counts: dict[str, int]) -> list[tuple[str,
 class DaemonMetrics:
     """The registry of one daemon and the instruments it updates."""
 
-    def __init__(self, listeners: ListenerSource) -> None:
+    def __init__(self, listeners: ListenerSource, accounts: AccountSource = list) -> None:
         self.registry = CollectorRegistry()
         self.ingest_seconds = Histogram(
             "maildesk_ingest_seconds",
@@ -181,6 +239,7 @@ class DaemonMetrics:
             registry=self.registry,
         )
         self.registry.register(ListenerCollector(listeners))
+        self.registry.register(AccountCollector(accounts))
         self.database = DatabaseCollector()
         self.registry.register(self.database)
 

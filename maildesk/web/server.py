@@ -45,6 +45,7 @@ from maildesk.web.pages import PAGES, Pages, add_customer_pages
 
 if TYPE_CHECKING:
     from maildesk.daemon import Daemon
+    from maildesk.ingest.imap import AccountStatus
 
 log = logging.getLogger(__name__)
 
@@ -135,19 +136,32 @@ class ListenerLike(Protocol):
     server: asyncio.AbstractServer
 
 
-class Health:
-    """The checks behind /healthz: database, broker, listeners.
+class AccountLike(Protocol):
+    """What the health check reads of an IMAP poller (ingest/imap.py)."""
 
-    Details stay short (an error's type, not its text: the page may be
-    reachable from outside); the full error goes to the log.
+    def status(self) -> AccountStatus: ...
+
+
+class Health:
+    """The checks behind /healthz: database, broker, listeners, IMAP accounts.
+
+    `status` is "fail" (HTTP 503) when the database, the broker or a
+    listener is down: this instance cannot take mail. It is "degraded"
+    (HTTP 200) when only an IMAP account fails: its mail waits on the IMAP
+    server, everything else works, so a load balancer keeps the instance
+    while monitoring sees the account. Details stay short (an error's type,
+    not its text: the page may be reachable from outside); the full error
+    goes to the log.
     """
 
     def __init__(self, engine: Engine, broker_url: str,
                  listeners: Callable[[], Sequence[ListenerLike]], calls: OffLoop,
-                 timeout: float = CHECK_TIMEOUT) -> None:
+                 timeout: float = CHECK_TIMEOUT,
+                 accounts: Callable[[], Sequence[AccountLike]] = list) -> None:
         self.engine = engine
         self.broker_url = broker_url
         self.listeners = listeners
+        self.accounts = accounts
         self.calls = calls
         self.timeout = timeout
         self._redis: Any = None
@@ -156,8 +170,17 @@ class Health:
         database, broker = await asyncio.gather(self.database(), self.broker())
         checks = {"database": database, "broker": broker, "listeners": self.listening()}
         ok = all(check.ok for check in checks.values())
-        return {"status": "ok" if ok else "fail",
-                "checks": {name: asdict(check) for name, check in checks.items()}}
+        statuses = [account.status() for account in self.accounts()]
+        report: dict[str, Any] = {"status": "ok" if ok else "fail"}
+        if statuses:
+            imap = Check(all(s.healthy for s in statuses), "; ".join(s.detail for s in statuses))
+            checks["imap"] = imap
+            if ok and not imap.ok:
+                report["status"] = "degraded"
+        report["checks"] = {name: asdict(check) for name, check in checks.items()}
+        if statuses:
+            report["imap"] = [_account_json(s) for s in statuses]
+        return report
 
     async def database(self) -> Check:
         return await self._probe("database", self._select_one, "SELECT 1 answered")
@@ -206,6 +229,16 @@ class Health:
             raise ConnectionError("PING not answered")
 
 
+def _account_json(status: AccountStatus) -> dict[str, Any]:
+    def when(moment: Any) -> str | None:
+        return moment.strftime("%Y-%m-%dT%H:%M:%SZ") if moment else None
+
+    return {"account": status.name, "state": status.state, "connected": status.connected,
+            "lease": "held" if status.lease_held else "standby", "healthy": status.healthy,
+            "polls": status.polls, "last_poll": when(status.last_poll),
+            "last_error": status.last_error, "last_error_at": when(status.last_error_at)}
+
+
 # -- the application -----------------------------------------------------------------------------
 
 
@@ -246,7 +279,7 @@ async def _security_headers(request: web.Request, response: web.StreamResponse) 
 
 async def healthz(request: web.Request) -> web.Response:
     report = await request.app[STATE].health.run()
-    return web.json_response(report, status=200 if report["status"] == "ok" else 503)
+    return web.json_response(report, status=503 if report["status"] == "fail" else 200)
 
 
 async def metrics(request: web.Request) -> web.Response:
@@ -305,7 +338,8 @@ async def start_web(daemon: Daemon) -> web.AppRunner:
     """Serve the application on [web] host/port; stop with `runner.cleanup()`."""
     settings = daemon.settings.web
     calls = OffLoop()
-    health = Health(daemon.engine, daemon.settings.broker.url, lambda: daemon.listeners, calls)
+    health = Health(daemon.engine, daemon.settings.broker.url, lambda: daemon.listeners, calls,
+                    accounts=lambda: daemon.pollers)
     pages = Pages.create(daemon.settings, daemon.engine, load_secret(daemon.settings),
                          daemon.dispatch)
     app = create_app(WebState(daemon.engine, daemon.metrics, health, calls), pages)
