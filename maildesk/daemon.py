@@ -410,7 +410,8 @@ class Daemon:
         if self.settings.web.enabled:  # web: /healthz, /metrics (OSError if the port is taken)
             from maildesk.web.server import start_web
 
-            self.web = await start_web(self)
+            self.web = await start_web(self.settings, self.engine, self.metrics, self.dispatch,
+                                       lambda: self.listeners, lambda: self.pollers)
         pollers = [asyncio.create_task(poller.run(self.stop), name=f"imap:{poller.account.name}")
                    for poller in self.pollers]
         systemd.notify("READY=1", f"STATUS=listening on {self.where()}")

@@ -83,7 +83,8 @@ async def _site(desk: Desk, settings: Settings) -> AsyncIterator[Site]:
     dispatched: list[int] = []
     daemon = SimpleNamespace(settings=settings, engine=desk.engine(), listeners=[], pollers=[],
                              dispatch=dispatched.extend, metrics=DaemonMetrics(lambda: []))
-    runner = await web_server.start_web(daemon)
+    runner = await web_server.start_web(daemon.settings, daemon.engine, daemon.metrics,
+                                        daemon.dispatch)
     jar = aiohttp.CookieJar(unsafe=True)  # keep cookies for 127.0.0.1
     async with aiohttp.ClientSession(cookie_jar=jar) as client:
         try:

@@ -36,6 +36,7 @@ from maildesk import db
 from maildesk.config import Settings
 from maildesk.ingest.imap import AccountStatus
 from maildesk.ingest.smtp import ListenerStats
+from maildesk.web import health as web_health
 from maildesk.web import server as web_server
 from maildesk.web.metrics import DaemonMetrics, query_database
 from tests.conftest import REPO, Desk
@@ -359,7 +360,9 @@ async def test_a_dead_imap_account_makes_healthz_degraded_and_shows_in_metrics(
 
 
 async def serve_app(daemon: Any) -> tuple[web.AppRunner, int]:
-    runner = await web_server.start_web(daemon)
+    runner = await web_server.start_web(daemon.settings, daemon.engine, daemon.metrics,
+                                        daemon.dispatch, lambda: daemon.listeners,
+                                        lambda: daemon.pollers)
     return runner, runner.addresses[0][1]
 
 
@@ -402,7 +405,7 @@ async def test_healthz_503_when_a_listener_stopped_serving(engine: Engine) -> No
 
 async def test_hung_database_fails_in_time_with_one_thread_and_recovers(engine: Engine) -> None:
     hanging = HangingEngine(engine)
-    health = web_server.Health(hanging, "", lambda: [], web_server.OffLoop(),  # type: ignore[arg-type]
+    health = web_health.Health(hanging, "", lambda: [], web_health.OffLoop(),  # type: ignore[arg-type]
                                timeout=0.3)
     started = time.monotonic()
     try:
@@ -426,11 +429,11 @@ async def test_hung_database_fails_in_time_with_one_thread_and_recovers(engine: 
 
 
 async def test_broker_check_pings_redis(engine: Engine, redis_url: str) -> None:
-    alive = web_server.Health(engine, redis_url, lambda: [], web_server.OffLoop(), timeout=2)
-    dead = web_server.Health(engine, f"redis://127.0.0.1:{free_port()}/0", lambda: [],
-                             web_server.OffLoop(), timeout=2)
+    alive = web_health.Health(engine, redis_url, lambda: [], web_health.OffLoop(), timeout=2)
+    dead = web_health.Health(engine, f"redis://127.0.0.1:{free_port()}/0", lambda: [],
+                             web_health.OffLoop(), timeout=2)
     try:
-        assert await alive.broker() == web_server.Check(True, "Redis PING answered")
+        assert await alive.broker() == web_health.Check(True, "Redis PING answered")
         down = await dead.run()
     finally:
         alive.close()
@@ -445,7 +448,7 @@ async def test_broker_that_never_answers_fails_in_time(engine: Engine) -> None:
         silent.bind(("127.0.0.1", 0))
         silent.listen(8)
         url = f"redis://127.0.0.1:{silent.getsockname()[1]}/0"
-        health = web_server.Health(engine, url, lambda: [], web_server.OffLoop(), timeout=0.5)
+        health = web_health.Health(engine, url, lambda: [], web_health.OffLoop(), timeout=0.5)
         started = time.monotonic()
         report = await health.run()
         health.close()
