@@ -27,9 +27,9 @@ from collections import Counter
 from email.message import EmailMessage
 
 from maildesk import db
+from maildesk.accept.spool import Incoming
 from maildesk.config import load_settings
-from maildesk.ingest.spool import Incoming
-from maildesk.service import Ingestor
+from maildesk.process.service import Ingestor
 
 WORDS = (
     "Abrechnung Heizung Wohnung Mieter Vertrag Zahlung bitte prüfen Fehler Übersicht "

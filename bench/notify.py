@@ -41,14 +41,15 @@ from email.message import EmailMessage
 from aiosmtpd.controller import Controller
 from sqlalchemy import func, insert, select, text
 
-from maildesk import db, tokens
+from maildesk import db
+from maildesk.accept.spool import Incoming
 from maildesk.config import load_settings
-from maildesk.ingest.spool import Incoming
+from maildesk.deliver.broker import dispatch, make_broker
+from maildesk.deliver.runner import WorkerRunner
+from maildesk.mail import tokens
 from maildesk.models import Outbox, utcnow
+from maildesk.process.service import Ingestor
 from maildesk.secret import load_secret
-from maildesk.service import Ingestor
-from maildesk.worker.broker import dispatch, make_broker
-from maildesk.worker.runner import WorkerRunner
 
 
 class Counter:

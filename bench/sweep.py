@@ -27,8 +27,8 @@ from sqlalchemy import insert, text
 from maildesk import db
 from maildesk.config import load_settings
 from maildesk.models import Customer, Ticket
+from maildesk.schedule.sweep import run_sweep
 from maildesk.secret import load_secret
-from maildesk.sweep import run_sweep
 
 NOW = datetime(2026, 11, 20, 10, 0, tzinfo=UTC)
 

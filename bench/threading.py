@@ -32,14 +32,17 @@ from email.message import EmailMessage
 
 from sqlalchemy import insert, text
 
-from maildesk import db, pipeline, store, tokens
+from maildesk import db
+from maildesk.accept.spool import Incoming
 from maildesk.config import load_settings
-from maildesk.ingest.spool import Incoming
+from maildesk.mail import tokens
+from maildesk.mail.parse import parse_mail
 from maildesk.models import Customer, Message, Ticket, utcnow
-from maildesk.parse import parse_mail
-from maildesk.pipeline.context import make_context
+from maildesk.process import pipeline
+from maildesk.process.pipeline.context import make_context
+from maildesk.process.service import Ingestor
 from maildesk.secret import load_secret
-from maildesk.service import Ingestor
+from maildesk.store import tickets as store
 
 CUSTOMERS = 1000
 CHUNK = 20_000

@@ -1,5 +1,5 @@
 """`python -m maildesk` runs the CLI."""
 
-from maildesk.cli import main
+from maildesk.cli.app import main
 
 main()

@@ -17,6 +17,8 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
+from maildesk.errors import PermanentError
+
 REQUEST_TYPES = ("user_help", "incident", "product_request", "urgent")
 PRIORITIES = ("low", "normal", "high")
 #: SPEC §3: the priority a request type brings unless set explicitly.
@@ -39,7 +41,7 @@ DEFAULT_FREE_MAIL_DOMAINS = (
 )
 
 
-class ConfigError(Exception):
+class ConfigError(PermanentError):
     """A config problem, phrased for the person who has to fix it."""
 
 

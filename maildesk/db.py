@@ -17,6 +17,8 @@ from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.exc import OperationalError
 from sqlmodel import Session, create_engine
 
+from maildesk.errors import PermanentError, TemporaryError
+
 if TYPE_CHECKING:
     from alembic.config import Config as AlembicConfig
 
@@ -27,11 +29,11 @@ MIGRATIONS = Path(__file__).parent / "migrations"
 SCHEMA_REVISION = "0008"
 
 
-class StoreUnavailable(Exception):
+class StoreUnavailable(TemporaryError):
     """The database cannot be reached now; the caller should try later."""
 
 
-class SchemaError(Exception):
+class SchemaError(PermanentError):
     """The schema is missing or older than this maildesk."""
 
 

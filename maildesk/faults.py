@@ -23,6 +23,8 @@ import errno
 
 from sqlalchemy import exc as sa_exc
 
+from maildesk.errors import TemporaryError
+
 #: errno values of a full disk or quota.
 NO_SPACE = frozenset({errno.ENOSPC, errno.EDQUOT})
 #: SQLSTATE classes that are the server's state, not the statement's
@@ -71,6 +73,8 @@ def _chain(error: BaseException | None) -> list[BaseException]:
 
 
 def _temporary_one(error: BaseException) -> bool:
+    if isinstance(error, TemporaryError):
+        return True
     if isinstance(error, OSError) and error.errno in NO_SPACE:
         return True
     if isinstance(error, sa_exc.DBAPIError) and error.connection_invalidated:

@@ -48,7 +48,7 @@ def setup_logging(settings: LogSettings) -> None:
     # it did in one line of its own.
     logging.getLogger("alembic").setLevel(max(logging.WARNING, root.level))
     # mail-parser logs whole header values at ERROR for every odd header;
-    # parse.py records each such repair as a problem note on the ticket.
+    # mail/parse.py records each such repair as a problem note on the ticket.
     logging.getLogger("mailparser").setLevel(logging.CRITICAL)
     # aiosmtpd logs every SMTP command at INFO ("mail.log"); our own lines
     # say what matters (accepted, refused, 451).

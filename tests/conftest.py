@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 import os
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -19,7 +19,7 @@ from sqlalchemy import text
 from sqlalchemy.engine import Engine
 
 from maildesk import db
-from maildesk.cli import main
+from maildesk.cli.app import main
 from maildesk.config import Settings, load_settings
 
 #: Fixtures shared by several test modules (the SMTP sink, Redis).
@@ -115,3 +115,11 @@ def desk(tmp_path: Path, database_url: str) -> Desk:
     result = desk.cli("db", "upgrade")
     assert result.exit_code == 0, result.output
     return desk
+
+
+def hand_over(settings: Settings) -> Callable[[list[int]], None]:
+    """The dispatch the CLI hands to actions: committed outbox ids onto the
+    configured broker (a no-op with the embedded one)."""
+    from maildesk.deliver.broker import hand_over as to_broker
+
+    return lambda ids: to_broker(settings, ids)

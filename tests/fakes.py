@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from maildesk.pipeline.types import TicketInfo
+from maildesk.types import TicketInfo
 
 
 @dataclass

@@ -23,7 +23,7 @@ from sqlalchemy import text
 from sqlalchemy.engine import Engine
 
 if TYPE_CHECKING:
-    from maildesk.ingest.imap import AccountStatus
+    from maildesk.accept.imap import AccountStatus
 
 log = logging.getLogger(__name__)
 
@@ -102,7 +102,7 @@ class ListenerLike(Protocol):
 
 
 class AccountLike(Protocol):
-    """What the health check reads of an IMAP poller (ingest/imap.py)."""
+    """What the health check reads of an IMAP poller (accept/imap.py)."""
 
     def status(self) -> AccountStatus: ...
 

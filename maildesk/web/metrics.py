@@ -32,11 +32,11 @@ from prometheus_client.registry import Collector
 from sqlalchemy import func, select, text
 from sqlalchemy.engine import Engine
 
-from maildesk.csat import SCALE
-from maildesk.ingest.smtp import ListenerStats
-from maildesk.lifecycle import STATUSES as TICKET_STATUSES
+from maildesk.accept.smtp import ListenerStats
 from maildesk.models import CsatRating, InboundMail, Outbox, Ticket
-from maildesk.outbox import STATES as OUTBOX_STATES
+from maildesk.tickets.csat import SCALE
+from maildesk.tickets.lifecycle import STATUSES as TICKET_STATUSES
+from maildesk.tickets.outbox import STATES as OUTBOX_STATES
 
 #: Accept -> ticket committed. A mail usually takes well under a second;
 #: the long buckets show a backlog (processors busy, database slow).
@@ -54,7 +54,7 @@ ListenerSource = Callable[[], Iterable[tuple[str, ListenerStats]]]
 
 
 class AccountStatusLike(Protocol):
-    """What the metrics read of an IMAP account (ingest/imap.AccountStatus)."""
+    """What the metrics read of an IMAP account (accept/imap.AccountStatus)."""
 
     name: str
     connected: bool

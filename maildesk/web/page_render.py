@@ -19,7 +19,7 @@ from zoneinfo import ZoneInfo
 
 from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
 
-from maildesk.render import labels
+from maildesk.tickets.labels import labels
 
 BUILTIN_DIR = Path(__file__).resolve().parent.parent.parent / "templates" / "web"
 FALLBACK_LANGUAGE = "de"

@@ -1,7 +1,7 @@
 """The customers' pages: satisfaction survey, "mark as solved" and the
 registration confirmation (SPEC §7, §8; seed 001).
 
-Every page is reached by a signed, expiring link from a mail (links.py).
+Every page is reached by a signed, expiring link from a mail (tickets/links.py).
 Opening a link (GET) only shows a page: mail security scanners open every
 link, so anything that changes state needs the form's explicit POST, with
 its CSRF token (csrf.py). A tampered link answers 404, an expired one 410,
@@ -27,10 +27,11 @@ from typing import Any, TypeVar
 from aiohttp import web
 from sqlalchemy.engine import Engine
 
-from maildesk import csat, customer_actions, links
+from maildesk.actions import customer as customer_actions
 from maildesk.config import Settings
-from maildesk.language import mail_language
+from maildesk.mail.language import mail_language
 from maildesk.models import utcnow
+from maildesk.tickets import csat, links
 from maildesk.web import csrf
 from maildesk.web.page_render import PageRenderer
 

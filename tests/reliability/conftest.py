@@ -7,7 +7,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from maildesk.service import Ingestor
+from maildesk.process.service import Ingestor
 from tests.conftest import Desk
 from tests.reliability.services import reap
 

@@ -28,8 +28,9 @@ import pytest
 from sqlalchemy import func, select, text
 from sqlalchemy.engine import Engine
 
-from maildesk import blobs, db
+from maildesk import db
 from maildesk.models import Attachment, InboundMail, InboundRaw, Message, Ticket
+from maildesk.store import blobs
 from tests.conftest import Desk
 from tests.daemon_helpers import ServeProcess, start_serve, wait_until
 from tests.mailfactory import make_mail

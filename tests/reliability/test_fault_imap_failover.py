@@ -24,8 +24,8 @@ from sqlalchemy import func, select
 from sqlalchemy.engine import Engine
 
 from maildesk import db
+from maildesk.accept.imap import failover_bound_seconds
 from maildesk.config import ImapAccountSettings
-from maildesk.ingest.imap import failover_bound_seconds
 from maildesk.models import ImapState, InboundMail, Ticket
 from tests.conftest import REPO
 from tests.daemon_helpers import ServeProcess, start_serve, wait_until

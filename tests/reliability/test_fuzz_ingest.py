@@ -12,9 +12,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from sqlmodel import Session
 
-from maildesk.ingest.spool import Incoming
+from maildesk.accept.spool import Incoming
 from maildesk.models import InboundRaw
-from maildesk.service import Ingestor
+from maildesk.process.service import Ingestor
 
 EXAMPLES = int(os.environ.get("MAILDESK_FUZZ_EXAMPLES", "2000"))
 OUTCOMES = {"created", "appended", "reopened", "followup", "duplicate", "ignored", "rejected"}

@@ -1,0 +1,910 @@
+"""The IMAP poller (SPEC §2): one task per configured `[[imap]]` account.
+
+Accept-stage rule: a message is flagged (or moved) and `last_uid` advanced
+only after `ingest` returned, i.e. after its raw bytes and its ticket are
+committed. A crash or a dropped connection in between means the message is
+fetched again; the dedup key of the spool makes that a harmless `duplicate`.
+
+One session: lease -> connect -> LOGIN -> SELECT -> poll (UID > last_uid, in
+batches) -> wait (IDLE, or sleep poll_seconds) -> poll ... A connection error
+ends the session; the next one starts after an exponential backoff.
+
+Several instances: one polls an account at a time, the holder of its lease
+(a row in `imap_state`). The lease lasts `lease_seconds` (30) and a
+heartbeat task renews it every third of that, independent of IDLE and of
+how long a batch takes; a standby instance tries to take it every third
+too, so an instance that crashed is replaced within about 1.33 x
+lease_seconds (40 s by default). A holder that cannot renew (the database
+is away, or another instance took an expired lease) stops its session
+before its lease runs out, so two pollers overlap only when clocks differ
+by more than a lease; even then each mail is stored once (dedup key).
+
+`status()` tells /healthz and /metrics how the account is doing:
+connected, lease held or standby, last successful poll, last error. An
+account that fails for longer than DEGRADED_AFTER (or whose login is
+refused) is unhealthy.
+
+Outcome `failed` (the mail is stored but processing failed) still counts as
+taken: the message is flagged and passed, and a WARNING names the inbound id
+so it can be re-run with `maildesk replay ID` (a re-fetch would only be a
+duplicate of the stored mail). An exception from `ingest` itself (database
+down) is not taken: nothing is flagged, the session backs off and retries.
+
+aioimaplib quirks this module works around: a lost connection never fails
+the pending command (FETCH waits for its inactivity timeout, IDLE forever),
+so every command is raced against the connection-lost callback; there is no
+STARTTLS method (done here with `loop.start_tls`); LOGIN sends the user name
+unquoted (quoted here); untagged EXISTS outside IDLE/NOOP are dropped, so
+IDLE is left every `poll_seconds` (at most 25 minutes, under the 29-minute
+limit of RFC 2177) for a safety poll; a FETCH answer is re-scanned per line,
+so new UIDs are listed with UID SEARCH and fetched in batches.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import contextlib
+import logging
+import random
+import re
+import ssl
+from collections.abc import Awaitable, Callable, Coroutine, Iterator, Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any, Protocol, TypeVar
+
+from aioimaplib import IMAP4, AioImapException, Command, Response, quoted
+from sqlalchemy import insert, or_, select, update
+from sqlalchemy.engine import Engine
+from sqlalchemy.exc import IntegrityError, SQLAlchemyError
+
+from maildesk.accept.spool import message_id_of
+from maildesk.config import ImapAccountSettings
+from maildesk.errors import TemporaryError
+from maildesk.models import ImapState, utcnow
+
+log = logging.getLogger(__name__)
+
+T = TypeVar("T")
+
+#: Messages and bytes fetched per UID FETCH: a large mailbox is never read
+#: into memory at once (one message larger than the byte budget comes alone).
+BATCH_MESSAGES = 50
+BATCH_BYTES = 20 * 1024 * 1024
+#: Reconnect backoff: 1 s doubling to 5 min, each wait jittered to 50-100 %.
+BACKOFF_START = 1.0
+BACKOFF_MAX = 300.0
+#: RFC 2177: servers may drop an IDLE after 30 minutes; re-issue well before.
+IDLE_RENEW_SECONDS = 25 * 60
+#: A command without an answer for this long counts as a dead connection.
+COMMAND_TIMEOUT = 60.0
+#: An account failing this long (without a good session in between) makes
+#: /healthz degraded; a dropped connection that comes back at once does not.
+DEGRADED_AFTER = timedelta(seconds=60)
+#: How long a stopping session may spend on DONE / LOGOUT.
+GOODBYE_SECONDS = 0.5
+
+
+class Taken(Protocol):
+    """What the poller reads of a stored and processed mail
+    (process/service.Outcome), so that Accept never imports Process."""
+
+    action: str
+    ticket: int | None
+    inbound_id: int | None
+    reason: str | None
+
+
+class ImapError(TemporaryError):
+    """The server refused a command or answered something unusable."""
+
+
+class LoginFailed(ImapError):
+    """LOGIN was refused (wrong user or password, or login disabled)."""
+
+
+class ConnectionLost(ImapError):
+    """The server closed the connection."""
+
+
+class LeaseLost(TemporaryError):
+    """Another instance holds the account's lease now."""
+
+
+class _Stopped(Exception):
+    """The stop event was set while waiting for the server."""
+
+
+_RETRYABLE = (OSError, TimeoutError, AioImapException, ImapError, SQLAlchemyError, LeaseLost)
+
+
+# --------------------------------------------------------------- the wire
+
+
+@dataclass(frozen=True)
+class Folder:
+    """What SELECT told about the folder."""
+
+    uidvalidity: int | None
+    exists: int
+    permanent_flags: tuple[str, ...]
+    read_only: bool
+
+    def allows(self, flag: str) -> bool:
+        """May the flag be stored permanently (RFC 3501 PERMANENTFLAGS)?"""
+        if flag.lower() in (f.lower() for f in self.permanent_flags):
+            return True
+        return not flag.startswith("\\") and "\\*" in self.permanent_flags
+
+
+def encode_mailbox(name: str) -> str:
+    """A mailbox name as an IMAP quoted string, non-ASCII in modified UTF-7
+    (RFC 3501 §5.1.3), e.g. 'Erledigt/Überprüft' -> '"Erledigt/&ANw-berpr&APw-ft"'."""
+    out: list[str] = []
+    pending: list[str] = []
+
+    def flush() -> None:
+        if pending:
+            data = base64.b64encode("".join(pending).encode("utf-16-be")).rstrip(b"=")
+            out.append("&" + data.decode("ascii").replace("/", ",") + "-")
+            pending.clear()
+
+    for char in name:
+        if 0x20 <= ord(char) <= 0x7E:
+            flush()
+            out.append("&-" if char == "&" else char)
+        else:
+            pending.append(char)
+    flush()
+    return quoted("".join(out))
+
+
+def _text(response: Response) -> str:
+    """The server's human text of a response (its last line)."""
+    for line in reversed(response.lines):
+        if isinstance(line, bytes) and line.strip():
+            return line.decode("utf-8", "replace").strip()
+    return "(no text)"
+
+
+def _check(response: Response, what: str) -> Response:
+    if response.result != "OK":
+        raise ImapError(f"{what} failed: {response.result} {_text(response)}")
+    return response
+
+
+def describe(exc: BaseException) -> str:
+    """A one-line reason for a log line or `maildesk check`."""
+    text = str(exc).strip()
+    if isinstance(exc, TimeoutError):
+        return f"no answer within the timeout{': ' + text if text else ''}"
+    return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
+
+
+_FETCH_LINE = re.compile(rb"^\d+ FETCH \(")
+_UID = re.compile(rb"\bUID (\d+)")
+_SIZE = re.compile(rb"\bRFC822\.SIZE (\d+)")
+_LITERAL = re.compile(rb"\{(\d+)\}$")
+
+
+def parse_search(lines: Sequence[Any]) -> list[int]:
+    """The UIDs of a `UID SEARCH` answer (aioimaplib drops the word SEARCH
+    from the untagged line; the last line is the tagged status text)."""
+    uids: list[int] = []
+    for line in lines[:-1]:
+        words = line.split() if isinstance(line, bytes) else []
+        if words[:1] == [b"SEARCH"]:
+            words = words[1:]
+        if words and all(w.isdigit() for w in words):
+            uids += [int(w) for w in words]
+    return uids
+
+
+def parse_sizes(lines: Sequence[Any]) -> list[tuple[int, int]]:
+    """(uid, size) pairs from a `UID FETCH … (UID RFC822.SIZE)` response."""
+    found = []
+    for line in lines:
+        if isinstance(line, bytes) and _FETCH_LINE.match(line):
+            uid, size = _UID.search(line), _SIZE.search(line)
+            if uid:
+                found.append((int(uid.group(1)), int(size.group(1)) if size else 0))
+    return found
+
+
+def parse_bodies(lines: Sequence[Any]) -> dict[int, bytes]:
+    """uid -> raw message from a `UID FETCH … (UID BODY.PEEK[])` response.
+
+    aioimaplib gives a literal as the bytearray after the line ending in
+    `{size}`; the UID is in that line or in the rest after the literal.
+    """
+    bodies: dict[int, bytes] = {}
+    for i, line in enumerate(lines):
+        if not (isinstance(line, bytes) and _FETCH_LINE.match(line) and _LITERAL.search(line)):
+            continue
+        if i + 1 >= len(lines) or not isinstance(lines[i + 1], bytearray):
+            continue
+        uid = _UID.search(line)
+        if uid is None and i + 2 < len(lines) and isinstance(lines[i + 2], bytes):
+            uid = _UID.search(lines[i + 2])
+        if uid is not None:
+            bodies[int(uid.group(1))] = bytes(lines[i + 1])
+    return bodies
+
+
+def uid_set(uids: Sequence[int]) -> str:
+    """'1:3,7,9:10' for [1, 2, 3, 7, 9, 10]."""
+    parts: list[str] = []
+    ordered = sorted(set(uids))
+    start = prev = ordered[0]
+    for uid in [*ordered[1:], None]:
+        if uid is not None and uid == prev + 1:
+            prev = uid
+            continue
+        parts.append(str(start) if start == prev else f"{start}:{prev}")
+        if uid is not None:
+            start = prev = uid
+    return ",".join(parts)
+
+
+def batches(listing: Sequence[tuple[int, int]]) -> Iterator[list[int]]:
+    """UIDs in fetch batches of at most BATCH_MESSAGES and BATCH_BYTES."""
+    batch: list[int] = []
+    size = 0
+    for uid, length in listing:
+        if batch and (len(batch) >= BATCH_MESSAGES or size + length > BATCH_BYTES):
+            yield batch
+            batch, size = [], 0
+        batch.append(uid)
+        size += length
+    if batch:
+        yield batch
+
+
+class Connection:
+    """One aioimaplib client, with every wait raced against the connection
+    being lost and (for the interruptible ones) against `stop`."""
+
+    def __init__(self, account: ImapAccountSettings, stop: asyncio.Event,
+                 timeout: float = COMMAND_TIMEOUT) -> None:
+        self.account = account
+        self.stop = stop
+        self.timeout = timeout
+        self.lost = asyncio.Event()
+        self.client: IMAP4 | None = None
+        self._idle: asyncio.Future[Response] | None = None
+
+    @property
+    def capabilities(self) -> set[str]:
+        assert self.client is not None
+        return {c.upper() for c in self.client.protocol.capabilities}
+
+    async def call(self, awaitable: Awaitable[T], interruptible: bool = True) -> T:
+        task = asyncio.ensure_future(awaitable)
+        watchers = [asyncio.ensure_future(self.lost.wait())]
+        if interruptible:
+            watchers.append(asyncio.ensure_future(self.stop.wait()))
+        try:
+            done, _ = await asyncio.wait([task, *watchers], return_when=asyncio.FIRST_COMPLETED)
+        except asyncio.CancelledError:
+            task.cancel()
+            raise
+        finally:
+            for watcher in watchers:
+                watcher.cancel()
+        if task in done:
+            return task.result()
+        task.cancel()
+        await asyncio.wait([task], timeout=1)
+        if self.lost.is_set():
+            raise ConnectionLost("the server closed the connection")
+        raise _Stopped
+
+    def _timed(self, coro: Coroutine[Any, Any, T]) -> Awaitable[T]:
+        return asyncio.wait_for(coro, self.timeout)
+
+    async def open(self) -> None:
+        account = self.account
+        context = ssl.create_default_context() if account.security != "none" else None
+        self.client = IMAP4(
+            account.host, account.port, timeout=self.timeout,
+            conn_lost_cb=lambda _exc: self.lost.set(),
+            ssl_context=context if account.security == "tls" else None,
+        )
+        await self.call(self.client.wait_hello_from_server())
+        if account.security == "starttls":
+            assert context is not None
+            await self._starttls(context)
+
+    async def _starttls(self, context: ssl.SSLContext) -> None:
+        assert self.client is not None
+        protocol = self.client.protocol
+        if "STARTTLS" not in self.capabilities:
+            raise ImapError("the server does not offer STARTTLS (security = \"starttls\")")
+        command = Command("STARTTLS", protocol.new_tag(), loop=protocol.loop)
+        _check(await self.call(self._timed(protocol.execute(command))), "STARTTLS")
+        loop = asyncio.get_running_loop()
+        transport = await self.call(self._timed(loop.start_tls(
+            protocol.transport, protocol, context, server_hostname=self.account.host)))
+        protocol.transport = transport
+        await self.call(self._timed(protocol.capability()))
+
+    async def login(self, password: str) -> None:
+        assert self.client is not None
+        response = await self.call(self.client.login(quoted(self.account.user), password))
+        if response.result != "OK":
+            raise LoginFailed(_text(response))
+        # Capabilities change after login (IDLE, MOVE, UIDPLUS); ask again
+        # rather than trust aioimaplib's parse of the LOGIN answer.
+        await self.call(self._timed(self.client.protocol.capability()))
+
+    async def select(self, folder: str, readonly: bool = False) -> Folder:
+        assert self.client is not None
+        name = encode_mailbox(folder)
+        if readonly:
+            response = await self.call(self.client.examine(name))
+        else:
+            response = await self.call(self.client.select(name))
+        _check(response, f"SELECT {folder!r}")
+        data = b"\n".join(line for line in response.lines if isinstance(line, bytes))
+        validity = re.search(rb"\[UIDVALIDITY (\d+)\]", data)
+        exists = re.search(rb"^(\d+) EXISTS", data, re.MULTILINE)
+        flags = re.search(rb"\[PERMANENTFLAGS \(([^)]*)\)\]", data)
+        return Folder(
+            uidvalidity=int(validity.group(1)) if validity else None,
+            exists=int(exists.group(1)) if exists else 0,
+            # No PERMANENTFLAGS: RFC 3501 says every flag is permanent.
+            permanent_flags=tuple(flags.group(1).decode().split()) if flags else ("\\*", "\\Seen"),
+            read_only=b"[READ-ONLY]" in data,
+        )
+
+    async def noop(self) -> None:
+        assert self.client is not None
+        _check(await self.call(self.client.noop()), "NOOP")
+
+    async def uid(self, what: str, *args: str, interruptible: bool = True) -> Response:
+        assert self.client is not None
+        call = self.client.uid(what, *args)
+        if what.lower() != "fetch":  # aioimaplib times FETCH out by inactivity itself
+            call = self._timed(call)
+        return _check(await self.call(call, interruptible), f"UID {what.upper()}")
+
+    async def uid_search(self, criteria: str) -> Response:
+        assert self.client is not None
+        return _check(await self.call(self.client.uid_search(criteria, charset=None)),
+                      "UID SEARCH")
+
+    async def create(self, folder: str) -> None:
+        """Create a folder; one that exists already is fine."""
+        assert self.client is not None
+        response = await self.call(self.client.create(encode_mailbox(folder)), False)
+        if response.result != "OK" and b"ALREADYEXISTS" not in b" ".join(
+                line for line in response.lines if isinstance(line, bytes)):
+            log.debug("CREATE %r: %s %s", folder, response.result, _text(response))
+
+    async def expunge(self) -> None:
+        assert self.client is not None
+        _check(await self.call(self.client.expunge(), False), "EXPUNGE")
+
+    async def idle(self, timeout: float) -> bool:
+        """IDLE until the server announces new mail (True) or `timeout`
+        passes (False). Raises _Stopped / ConnectionLost."""
+        assert self.client is not None
+        queue = self.client.protocol.idle_queue
+        while not queue.empty():
+            queue.get_nowait()
+        self._idle = await self.call(self.client.idle_start(timeout=timeout + 60))
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout
+        news = False
+        while not news and (left := deadline - loop.time()) > 0:
+            try:
+                lines = await self.call(asyncio.wait_for(queue.get(), left))
+            except TimeoutError:
+                break
+            news = any(isinstance(line, bytes) and line.endswith(b"EXISTS") for line in lines)
+        await self.idle_done()
+        return news
+
+    async def idle_done(self) -> None:
+        assert self.client is not None
+        if self._idle is None:
+            return
+        idle, self._idle = self._idle, None
+        if idle.done():  # the server ended IDLE itself
+            _check(idle.result(), "IDLE")
+            return
+        self.client.idle_done()
+        _check(await self.call(self._timed(idle), False), "IDLE")
+
+    async def close(self) -> None:
+        """LOGOUT if the connection still works (briefly), then close it."""
+        client, self.client = self.client, None
+        if client is None:
+            return
+        with contextlib.suppress(Exception):
+            if not self.lost.is_set() and client.protocol.transport is not None:
+                async with asyncio.timeout(GOODBYE_SECONDS):
+                    if self._idle is not None and not self._idle.done():
+                        client.idle_done()
+                        await self._idle
+                    if client.get_state() in ("AUTH", "SELECTED", "NONAUTH"):
+                        await client.logout()
+        if self._idle is not None:
+            self._idle.cancel()
+        if client.protocol.transport is not None:
+            client.protocol.transport.close()
+        connecting = client._client_task
+        if connecting.done():
+            with contextlib.suppress(BaseException):
+                connecting.exception()
+        else:
+            connecting.cancel()
+        for task in (*client.tasks, *client.protocol.tasks):
+            task.cancel()
+
+
+# ------------------------------------------------------------- the poller
+
+
+@dataclass
+class _Position:
+    uidvalidity: int | None
+    last_uid: int
+
+
+@dataclass(frozen=True)
+class AccountStatus:
+    """One account as this instance sees it, for /healthz and /metrics."""
+
+    name: str
+    #: "starting", "connecting", "polling", "failing", "standby" (another
+    #: instance holds the lease) or "stopped"
+    state: str
+    connected: bool
+    lease_held: bool
+    polls: int
+    last_poll: datetime | None
+    last_error: str | None
+    last_error_at: datetime | None
+    errors: int
+    healthy: bool
+
+    @property
+    def detail(self) -> str:
+        """One short line (no server text beyond the error's own words)."""
+        when = self.last_poll.strftime("%Y-%m-%dT%H:%M:%SZ") if self.last_poll else "never"
+        text = f"{self.name} {self.state}, last poll {when}"
+        if self.state in ("failing", "connecting") and self.last_error:
+            text += f", last error: {self.last_error}"
+        return text
+
+
+def judge(state: str, failing_since: datetime | None, login_refused: bool,
+          now: datetime) -> bool:
+    """Healthy or not: a refused login is a config error at once; any other
+    failure only once it has lasted DEGRADED_AFTER (a reconnect after a
+    dropped connection is normal)."""
+    if state != "failing" and state != "connecting":
+        return True
+    if login_refused:
+        return False
+    return failing_since is None or now - failing_since < DEGRADED_AFTER
+
+
+def standby_retry_seconds(account: ImapAccountSettings) -> float:
+    """How often the holder renews and a standby instance tries to take over."""
+    return min(account.poll_seconds, account.lease_seconds / 3)
+
+
+def failover_bound_seconds(account: ImapAccountSettings) -> float:
+    """Longest time an account goes unpolled after its holder crashed."""
+    return account.lease_seconds + standby_retry_seconds(account)
+
+
+class ImapPoller:
+    """Polls one account's folder until stopped; see the module docstring."""
+
+    def __init__(self, account: ImapAccountSettings, engine: Engine,
+                 ingest: Callable[[bytes], Awaitable[Taken]], instance_id: str,
+                 clock: Callable[[], datetime] = utcnow) -> None:
+        self.account = account
+        self.engine = engine
+        self.ingest = ingest
+        self.instance_id = instance_id
+        self.clock = clock
+        self.lease_span = timedelta(seconds=account.lease_seconds)
+        #: Completed polls (every message above last_uid taken) and when the
+        #: last one finished: for health checks and tests.
+        self.polls = 0
+        self.last_poll: datetime | None = None
+        self.state = "starting"
+        self.connected = False
+        self.lease_held = False
+        self.errors = 0
+        self.last_error: str | None = None
+        self.last_error_at: datetime | None = None
+        self._failing_since: datetime | None = None
+        self._login_refused = False
+        self._lease_lost = False
+        self._failures = 0
+        self._good = False
+        self._waiting_logged = False
+
+    def status(self) -> AccountStatus:
+        """A snapshot for /healthz and /metrics (cheap: no I/O)."""
+        now = self.clock()
+        return AccountStatus(
+            name=self.account.name, state=self.state, connected=self.connected,
+            lease_held=self.lease_held, polls=self.polls, last_poll=self.last_poll,
+            last_error=self.last_error, last_error_at=self.last_error_at, errors=self.errors,
+            healthy=judge(self.state, self._failing_since, self._login_refused, now))
+
+    def _failed(self, error: str, login: bool = False) -> None:
+        now = self.clock()
+        self.state = "failing"
+        self.connected = False
+        self.errors += 1
+        self.last_error, self.last_error_at = error, now
+        self._login_refused = login
+        if self._good or self._failing_since is None:
+            self._failing_since = now
+
+    @property
+    def _where(self) -> str:
+        a = self.account
+        return f"IMAP account {a.name!r} ({a.user}@{a.host}:{a.port}, folder {a.folder!r})"
+
+    async def run(self, stop: asyncio.Event) -> None:
+        """Until stop is set: take the lease, run sessions, back off on errors.
+
+        Never raises (but for cancellation): every failure is one log line
+        naming the account and the wait before the next attempt.
+        """
+        a = self.account
+        try:
+            while not stop.is_set():
+                if not await self._lease_or_wait(stop):
+                    continue
+                self._good = False
+                try:
+                    await self._held(stop)
+                    continue  # returns only when stopped
+                except LoginFailed as exc:
+                    delay = self._next_delay()
+                    self._failed(f"login refused: {exc}", login=True)
+                    log.error("%s: login as %r on %s:%d failed: %s; retrying in %.1f s",
+                              self._where, a.user, a.host, a.port, exc, delay)
+                except LeaseLost:
+                    self.state, self.connected, self.lease_held = "standby", False, False
+                    log.warning("%s: the lease passed to another instance", self._where)
+                    continue  # the standby loop waits and retries
+                except _RETRYABLE as exc:
+                    delay = self._next_delay()
+                    self._failed(describe(exc))
+                    log.warning("%s: %s; reconnecting in %.1f s", self._where, describe(exc),
+                                delay)
+                except Exception as exc:
+                    delay = self._next_delay()
+                    self._failed(f"unexpected {type(exc).__name__}")
+                    log.exception("%s: unexpected error; reconnecting in %.1f s", self._where,
+                                  delay)
+                await _sleep(stop, delay)
+        finally:
+            self.state, self.connected = "stopped", False
+            try:
+                await asyncio.to_thread(self._release_lease)
+            except SQLAlchemyError as exc:
+                log.warning("%s: could not release the lease: %s", self._where, describe(exc))
+
+    def _next_delay(self) -> float:
+        """The backoff before the next session: it starts over after a good one."""
+        self._failures = 1 if self._good else self._failures + 1
+        return backoff(self._failures)
+
+    async def _lease_or_wait(self, stop: asyncio.Event) -> bool:
+        try:
+            if await asyncio.to_thread(self._take_lease):
+                if self._waiting_logged:
+                    log.info("%s: took the lease over", self._where)
+                self._waiting_logged = False
+                self.lease_held = True
+                return True
+        except SQLAlchemyError as exc:
+            self._failed(f"cannot take the lease: {describe(exc)}")
+            log.warning("%s: cannot take the lease: %s", self._where, describe(exc))
+        else:
+            self.state, self.lease_held, self.connected = "standby", False, False
+            if not self._waiting_logged:
+                log.info("%s: polled by another instance; waiting for its lease to end "
+                         "(trying every %.0f s)", self._where, standby_retry_seconds(self.account))
+                self._waiting_logged = True
+        await _sleep(stop, standby_retry_seconds(self.account))
+        return False
+
+    async def _held(self, stop: asyncio.Event) -> None:
+        """One session while a heartbeat keeps the lease; the session is
+        halted (as by stop) when the lease cannot be kept, then LeaseLost."""
+        halt = asyncio.Event()
+        self._lease_lost = False
+        relay = asyncio.create_task(_relay(stop, halt), name=f"imap-stop:{self.account.name}")
+        heartbeat = asyncio.create_task(self._heartbeat(halt),
+                                        name=f"imap-lease:{self.account.name}")
+        try:
+            await self._session(halt)
+        finally:
+            relay.cancel()
+            heartbeat.cancel()
+            await asyncio.gather(relay, heartbeat, return_exceptions=True)
+        if self._lease_lost:
+            raise LeaseLost
+
+    async def _heartbeat(self, halt: asyncio.Event) -> None:
+        """Renew the lease every third of it until halted. Lost to another
+        instance, or not renewed before it would run out: halt the session."""
+        every = standby_retry_seconds(self.account)
+        held_until = self.clock() + self.lease_span
+        while not halt.is_set():
+            await _sleep(halt, every)
+            if halt.is_set():
+                return
+            try:
+                if await asyncio.to_thread(self._take_lease):
+                    held_until = self.clock() + self.lease_span
+                    continue
+                log.warning("%s: another instance took the lease; stopping this session",
+                            self._where)
+            except SQLAlchemyError as exc:
+                if self.clock() + timedelta(seconds=every) < held_until:
+                    log.warning("%s: cannot renew the lease (%s); trying again in %.0f s",
+                                self._where, describe(exc), every)
+                    continue
+                log.warning("%s: cannot renew the lease (%s) and it runs out; stopping this "
+                            "session so that another instance may poll", self._where,
+                            describe(exc))
+            self._lease_lost = True
+            halt.set()
+            return
+
+    async def _session(self, stop: asyncio.Event) -> None:
+        account = self.account
+        conn = Connection(account, stop)
+        self.state = "connecting"
+        try:
+            await conn.open()
+            await conn.login(account.read_password())
+            folder = await conn.select(account.folder)
+            position = await asyncio.to_thread(self._load_position)
+            if position.uidvalidity != folder.uidvalidity:
+                if position.uidvalidity is not None:
+                    log.warning("%s: UIDVALIDITY changed (%s -> %s); fetching the whole folder "
+                                "again (mails already taken are recognised as duplicates)",
+                                self._where, position.uidvalidity, folder.uidvalidity)
+                position = _Position(folder.uidvalidity, 0)
+                await asyncio.to_thread(self._save_position, position)
+            if account.processed_folder:
+                await conn.create(account.processed_folder)
+            flag = self._flag_for(folder)
+            idle = account.idle and "IDLE" in conn.capabilities
+            log.info("%s: connected (%s), %d messages, last UID %d, %s", self._where,
+                     account.security, folder.exists, position.last_uid,
+                     "waiting with IDLE" if idle else f"polling every {account.poll_seconds:g} s")
+            self.state, self.connected = "polling", True
+            wait = min(account.poll_seconds, IDLE_RENEW_SECONDS)
+            while True:
+                while await self._poll(conn, position, flag):
+                    pass  # more mail may have come while we worked
+                self._good = True
+                self._failing_since = None
+                self._login_refused = False
+                self.polls += 1
+                self.last_poll = self.clock()
+                if stop.is_set():
+                    return
+                if idle:
+                    await conn.idle(wait)
+                else:
+                    await conn.call(asyncio.sleep(wait))
+                await conn.noop()
+        except _Stopped:
+            return
+        finally:
+            self.connected = False
+            await conn.close()
+
+    def _flag_for(self, folder: Folder) -> str | None:
+        """The flag that marks a processed message, or None when the folder
+        keeps no flags at all (then only last_uid marks progress)."""
+        if self.account.processed_folder:
+            return None
+        if folder.read_only:
+            log.warning("%s: the folder is read-only; messages are not flagged", self._where)
+            return None
+        if folder.allows(self.account.processed_flag):
+            return self.account.processed_flag
+        if folder.allows("\\Seen"):
+            log.warning("%s: the server keeps no keyword %s; marking processed mail \\Seen",
+                        self._where, self.account.processed_flag)
+            return "\\Seen"
+        log.warning("%s: the server keeps no flags; messages are not flagged", self._where)
+        return None
+
+    async def _poll(self, conn: Connection, position: _Position, flag: str | None) -> int:
+        """Fetch and take every message above last_uid; returns how many.
+
+        UID SEARCH lists the new UIDs (one line); sizes and bodies are then
+        fetched per BATCH_MESSAGES (aioimaplib re-scans a FETCH answer per
+        line, so one FETCH over a whole large mailbox would be quadratic).
+        """
+        response = await conn.uid_search(f"UID {position.last_uid + 1}:*")
+        # `n:*` always matches the highest message, even below n (RFC 3501).
+        uids = sorted(u for u in parse_search(response.lines) if u > position.last_uid)
+        taken = 0
+        for start in range(0, len(uids), BATCH_MESSAGES):
+            chunk = uids[start:start + BATCH_MESSAGES]
+            response = await conn.uid("fetch", uid_set(chunk), "(UID RFC822.SIZE)")
+            for batch in batches(sorted(parse_sizes(response.lines))):
+                taken += await self._take_batch(conn, batch, position, flag)
+                if conn.stop.is_set():
+                    return taken
+        return taken
+
+    async def _take_batch(self, conn: Connection, batch: list[int], position: _Position,
+                          flag: str | None) -> int:
+        """Ingest a batch in UID order; flag/move and record what was taken,
+        also when an ingest fails or stop is set half-way."""
+        response = await conn.uid("fetch", uid_set(batch), "(UID BODY.PEEK[])")
+        bodies = parse_bodies(response.lines)
+        done: list[int] = []
+        try:
+            for uid in batch:
+                if conn.stop.is_set():
+                    break
+                raw = bodies.get(uid)
+                if raw is not None:  # None: expunged meanwhile by someone else
+                    await self._take(uid, raw)
+                done.append(uid)
+        finally:
+            if done:
+                await self._mark_done(conn, done, flag)
+                position.last_uid = max(done)
+                await asyncio.to_thread(self._save_position, position)
+        return len(done)
+
+    async def _take(self, uid: int, raw: bytes) -> None:
+        message_id = message_id_of(raw)
+        try:
+            outcome = await self.ingest(raw)
+        except Exception:
+            log.error("%s: UID %d could not be stored; it stays on the server", self._where,
+                      uid, extra={"message_id": message_id, "source": "imap"})
+            raise
+        extra = {"message_id": message_id, "ticket": outcome.ticket,
+                 "inbound_id": outcome.inbound_id, "source": "imap"}
+        if outcome.action == "failed":
+            log.warning("%s: UID %d stored as inbound mail %s but processing failed (%s); "
+                        "run `maildesk replay %s`", self._where, uid, outcome.inbound_id,
+                        outcome.reason, outcome.inbound_id, extra=extra)
+        else:
+            log.info("%s: UID %d -> %s", self._where, uid, outcome.action, extra=extra)
+
+    async def _mark_done(self, conn: Connection, uids: list[int], flag: str | None) -> None:
+        targets = uid_set(uids)
+        folder = self.account.processed_folder
+        if folder:
+            name = encode_mailbox(folder)
+            if "MOVE" in conn.capabilities:
+                await conn.uid("move", targets, name, interruptible=False)
+                return
+            await conn.uid("copy", targets, name, interruptible=False)
+            await conn.uid("store", targets, "+FLAGS.SILENT", "(\\Deleted)", interruptible=False)
+            if "UIDPLUS" in conn.capabilities:
+                await conn.uid("expunge", targets, interruptible=False)
+            else:
+                await conn.expunge()
+        elif flag:
+            await conn.uid("store", targets, "+FLAGS.SILENT", f"({flag})", interruptible=False)
+
+    # ------------------------------------------------------------ the state
+
+    def _take_lease(self) -> bool:
+        """Take or renew the account's lease; False while another instance holds it."""
+        table = ImapState.__table__
+        now = self.clock()
+        values = {"lease_owner": self.instance_id, "lease_until": now + self.lease_span,
+                  "updated_at": now}
+        with self.engine.begin() as conn:
+            taken = conn.execute(
+                update(table)
+                .where(table.c.account == self.account.name,
+                       or_(table.c.lease_owner.is_(None),
+                           table.c.lease_owner == self.instance_id,
+                           table.c.lease_until.is_(None),
+                           table.c.lease_until < now))
+                .values(**values)
+            ).rowcount
+            if taken:
+                return True
+            if conn.execute(select(table.c.account)
+                            .where(table.c.account == self.account.name)).first():
+                return False
+        try:
+            with self.engine.begin() as conn:
+                conn.execute(insert(table).values(account=self.account.name, last_uid=0,
+                                                  **values))
+        except IntegrityError:  # another instance inserted it first
+            return False
+        return True
+
+    def _release_lease(self) -> None:
+        table = ImapState.__table__
+        with self.engine.begin() as conn:
+            conn.execute(update(table)
+                         .where(table.c.account == self.account.name,
+                                table.c.lease_owner == self.instance_id)
+                         .values(lease_owner=None, lease_until=None, updated_at=self.clock()))
+
+    def _load_position(self) -> _Position:
+        table = ImapState.__table__
+        with self.engine.connect() as conn:
+            row = conn.execute(select(table.c.uidvalidity, table.c.last_uid)
+                               .where(table.c.account == self.account.name)).first()
+        return _Position(row.uidvalidity, row.last_uid) if row else _Position(None, 0)
+
+    def _save_position(self, position: _Position) -> None:
+        """Store where we stand; only while we hold the lease."""
+        table = ImapState.__table__
+        with self.engine.begin() as conn:
+            saved = conn.execute(
+                update(table)
+                .where(table.c.account == self.account.name,
+                       table.c.lease_owner == self.instance_id)
+                .values(uidvalidity=position.uidvalidity, last_uid=position.last_uid,
+                        updated_at=self.clock())
+            ).rowcount
+        if not saved:
+            raise LeaseLost
+
+
+def backoff(failures: int) -> float:
+    """Seconds to wait after `failures` failed sessions in a row (>= 1)."""
+    base = min(BACKOFF_MAX, BACKOFF_START * 2 ** max(0, failures - 1))
+    return base * random.uniform(0.5, 1.0)
+
+
+async def _sleep(stop: asyncio.Event, seconds: float) -> None:
+    with contextlib.suppress(TimeoutError):
+        await asyncio.wait_for(stop.wait(), seconds)
+
+
+async def _relay(stop: asyncio.Event, halt: asyncio.Event) -> None:
+    """Set halt once stop is set (a session watches one event)."""
+    await stop.wait()
+    halt.set()
+
+
+async def check_account(account: ImapAccountSettings, timeout: float = 10) -> tuple[bool, str]:
+    """Log in and open the folder read-only, for `maildesk check`.
+
+    (True, "… N messages …") or (False, the reason); never raises.
+    """
+    where = f"{account.user}@{account.host}:{account.port} ({account.security})"
+    conn = Connection(account, asyncio.Event(), timeout)
+    try:
+        async with asyncio.timeout(timeout):
+            await conn.open()
+            await conn.login(account.read_password())
+            folder = await conn.select(account.folder, readonly=True)
+            capabilities = conn.capabilities
+    except LoginFailed as exc:
+        return False, f"{where}: login failed: {exc}"
+    except TimeoutError:
+        return False, f"{where}: no answer within {timeout:g} s"
+    except OSError as exc:  # refused, unreachable, DNS, TLS certificate
+        return False, f"{where}: cannot connect: {describe(exc)}"
+    except (AioImapException, ImapError) as exc:
+        return False, f"{where}: {describe(exc)}"
+    finally:
+        await conn.close()
+    features = ", ".join(f"{c} {'yes' if c in capabilities else 'no'}" for c in ("IDLE", "MOVE"))
+    return True, f"{where}: folder {account.folder!r} has {folder.exists} messages ({features})"

@@ -1,0 +1,240 @@
+"""What agents do to tickets from the CLI: reply, note, set fields.
+
+Each action is one transaction: the ticket change, its events and the
+outgoing message row (with our signed Message-ID, the tokenised Reply-To and
+the body reference) commit together, so a customer's answer to the mail
+threads even if it arrives before anything else happens.
+"""
+
+from __future__ import annotations
+
+import getpass
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy.engine import Engine
+from sqlmodel import Session, select
+
+from maildesk.config import PRIORITIES, PRIORITY_FOR_TYPE, REQUEST_TYPES, Settings
+from maildesk.db import session_scope
+from maildesk.errors import PermanentError
+from maildesk.mail import tokens
+from maildesk.models import Agent, AgentGroup, Event, Message, utcnow
+from maildesk.secret import load_secret
+from maildesk.store import tickets as store
+from maildesk.tickets import outbox
+from maildesk.tickets import writes as tickets
+from maildesk.tickets.lifecycle import IllegalTransition, next_status
+
+#: Hands committed outbox ids to the broker (deliver/broker.hand_over, or
+#: serve's dispatch): Actions never import Deliver.
+Dispatch = Callable[[list[int]], None]
+
+
+class ActionError(PermanentError):
+    """An agent action that cannot be done, phrased for the agent."""
+
+
+@dataclass(frozen=True)
+class ReplyResult:
+    number: int
+    message_id: str
+    reply_to: str
+    status: str
+    outbox_ids: tuple[int, ...] = ()
+
+
+def cli_actor() -> str:
+    """Who changed a ticket from the shell when no agent was named."""
+    try:
+        return f"cli:{getpass.getuser()}"
+    except (KeyError, OSError):
+        return "cli"
+
+
+def _ticket(session: Session, number: int) -> dict[str, Any]:
+    ticket = store.ticket_row(session, number)
+    if ticket is None:
+        raise ActionError(f"no ticket #{number}")
+    return ticket
+
+
+def _agent(session: Session, settings: Settings, email: str) -> Agent:
+    """The agent row; the config is the source of truth for who is one."""
+    store.sync_directory(session, settings)
+    agent = session.exec(select(Agent).where(Agent.email == email.lower())).first()
+    if agent is None or not agent.active:
+        known = ", ".join(a.email for a in settings.agents) or "none configured"
+        raise ActionError(f"{email} is not an agent (agents in the config: {known})")
+    return agent
+
+
+def _transition(ticket: dict[str, Any], event_name: str, target: str | None = None) -> str:
+    try:
+        return next_status(ticket["status"], event_name, target).status
+    except IllegalTransition as exc:
+        raise ActionError(f"#{ticket['number']}: {exc}") from None
+
+
+def reply(engine: Engine, settings: Settings, number: int, agent_email: str,
+          text: str, solve: bool = False, *, dispatch: Dispatch) -> ReplyResult:
+    """A public reply to the requester and CCs (sent by the worker). With
+    `solve` it is the solution mail and the ticket becomes solved.
+    `dispatch` gets the committed outbox ids (the caller knows the broker)."""
+    if not text.strip():
+        raise ActionError("the reply text is empty")
+    secret = load_secret(settings)
+    with session_scope(engine) as session:
+        ticket = _ticket(session, number)
+        agent = _agent(session, settings, agent_email)
+        result = write_reply(session, settings, secret, ticket, agent, text, solve)
+    dispatch(list(result.outbox_ids))
+    return result
+
+
+def write_reply(session: Session, settings: Settings, secret: bytes, ticket: dict[str, Any],
+                agent: Agent, text: str, solve: bool = False,
+                authenticity: str = "") -> ReplyResult:
+    """The reply inside the caller's transaction: the outgoing message row
+    (signed Message-ID, tokenised Reply-To, body reference), the status
+    change, the events and the outbox row. Raises ActionError for a closed
+    ticket."""
+    number = ticket["number"]
+    new_status = _transition(ticket, "agent_reply")
+    if solve:
+        new_status = _transition({**ticket, "status": new_status}, "agent_set_status", "solved")
+    requester = store.customer_address(session, ticket["requester_id"])
+    cc = [email for email, _, _ in store.participants_of_ticket(session, ticket["id"])]
+    support = settings.mail.addresses[0]
+    thread = store.thread_message_ids(session, ticket["id"])
+    message_id = tokens.new_message_id(secret, number, settings.message_id_domain)
+    reply_to = tokens.reply_address(secret, support, number)
+    body = f"{text.rstrip()}\n\n{tokens.body_reference(secret, number)}\n"
+    message_row = store.insert_returning_id(session, Message, {
+        "ticket_id": ticket["id"], "direction": "out", "author": agent.email,
+        "from_addr": support, "from_name": agent.name,
+        "to_addrs": requester.email if requester else "", "cc_addrs": ", ".join(cc),
+        "subject": tokens.tagged_subject(ticket["subject"], number, settings.mail.subject_tag),
+        "date": utcnow(), "message_id": message_id,
+        "in_reply_to": thread[-1] if thread else "", "references": " ".join(thread),
+        "text": body, "text_display": text.strip(), "reply_to": reply_to,
+        "authenticity": authenticity[:255], "created_at": utcnow(),
+    })
+    values, events = tickets.status_change(ticket, new_status, agent.email)
+    events.append(tickets.event(ticket["id"], agent.email, "reply", f"mail {message_id}"))
+    if ticket["assignee_id"] is None:
+        values["assignee_id"] = agent.id
+        events.append(tickets.event(ticket["id"], agent.email, "assignee", agent.email))
+    if ticket["first_response_at"] is None:
+        values["first_response_at"] = utcnow()
+    store.update_ticket(session, ticket["id"], **values)
+    store.insert_many(session, Event, events)
+    ids = outbox.notify(session, settings, secret, number,
+                        "solution" if solve else "agent_reply", message_row_id=message_row)
+    return ReplyResult(number, message_id, reply_to, new_status, tuple(ids))
+
+
+def note(engine: Engine, settings: Settings, number: int, agent_email: str, text: str) -> None:
+    """An internal note: on the ticket, never sent to the customer."""
+    if not text.strip():
+        raise ActionError("the note text is empty")
+    with session_scope(engine) as session:
+        ticket = _ticket(session, number)
+        agent = _agent(session, settings, agent_email)
+        store.insert_returning_id(session, Message, {
+            "ticket_id": ticket["id"], "direction": "internal", "author": agent.email,
+            "from_addr": agent.email, "from_name": agent.name, "text": text.strip(),
+            "text_display": text.strip(), "date": utcnow(), "created_at": utcnow(),
+        })
+        store.insert_many(session, Event, [tickets.event(ticket["id"], agent.email, "note",
+                                                          text.strip()[:200])])
+        store.update_ticket(session, ticket["id"])
+
+
+def set_fields(
+    engine: Engine, settings: Settings, number: int, actor: str, *,
+    status: str | None = None, priority: str | None = None, request_type: str | None = None,
+    assign: str | None = None, group: str | None = None,
+    planned_version: str | None = None, dev_item: str | None = None, dispatch: Dispatch,
+) -> list[str]:
+    """Change fields; returns what changed as "field: old -> new" lines.
+    `dispatch` gets the committed outbox ids (the caller knows the broker)."""
+    with session_scope(engine) as session:
+        ticket = _ticket(session, number)
+        changes, ids = change_fields(session, settings, ticket, actor, status=status,
+                                     priority=priority, request_type=request_type,
+                                     assign=assign, group=group,
+                                     planned_version=planned_version, dev_item=dev_item)
+    dispatch(list(ids))
+    return changes
+
+
+def change_fields(
+    session: Session, settings: Settings, ticket: dict[str, Any], actor: str, *,
+    status: str | None = None, priority: str | None = None, request_type: str | None = None,
+    assign: str | None = None, group: str | None = None,
+    planned_version: str | None = None, dev_item: str | None = None,
+) -> tuple[list[str], list[int]]:
+    """The changes inside the caller's transaction: (change lines, outbox ids)."""
+    if request_type is not None and request_type not in REQUEST_TYPES:
+        raise ActionError(f"unknown request type {request_type!r} ({', '.join(REQUEST_TYPES)})")
+    if priority is not None and priority not in PRIORITIES:
+        raise ActionError(f"unknown priority {priority!r} ({', '.join(PRIORITIES)})")
+    values: dict[str, Any] = {}
+    events: list[dict[str, Any]] = []
+    if status is not None:
+        status_values, status_events = tickets.status_change(
+            ticket, _transition(ticket, "agent_set_status", status), actor
+        )
+        values |= status_values
+        events += status_events
+    if request_type is not None and request_type != ticket["request_type"]:
+        values["request_type"] = request_type
+        events.append(tickets.event(ticket["id"], actor, "request_type", request_type,
+                                    ticket["request_type"]))
+        if priority is None and not ticket["priority_explicit"]:
+            priority = PRIORITY_FOR_TYPE[request_type]  # the priority follows the type
+        elif priority is not None:
+            values["priority_explicit"] = True
+    elif priority is not None:
+        values["priority_explicit"] = True
+    if priority is not None and priority != ticket["priority"]:
+        values["priority"] = priority
+        events.append(tickets.event(ticket["id"], actor, "priority", priority,
+                                    ticket["priority"]))
+    if assign is not None:
+        values, events = _assign(session, settings, ticket, actor, assign, values, events)
+    if group is not None:
+        found = session.exec(select(AgentGroup).where(AgentGroup.name == group)).first()
+        if found is None and group != "none":
+            raise ActionError(f"no group {group!r} (groups come from the config)")
+        group_id = found.id if found else None
+        if group_id != ticket["group_id"]:
+            values["group_id"] = group_id
+            events.append(tickets.event(ticket["id"], actor, "group", group))
+    for name, value in (("planned_version", planned_version), ("dev_item", dev_item)):
+        if value is not None and (value or None) != ticket[name]:
+            values[name] = value or None
+            events.append(tickets.event(ticket["id"], actor, name, value or "-", ticket[name]))
+    if values:
+        store.update_ticket(session, ticket["id"], **values)
+    store.insert_many(session, Event, events)
+    ids: list[int] = []
+    if values.get("status") == "closed":
+        ids = outbox.notify(session, settings, load_secret(settings), ticket["number"], "closed")
+    return [f"{e['field']}: {e['old'] or '-'} -> {e['new']}" for e in events], ids
+
+
+def _assign(session: Session, settings: Settings, ticket: dict[str, Any], actor: str,
+            assign: str, values: dict[str, Any],
+            events: list[dict[str, Any]]) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+    if assign == "none":
+        agent_id, label = None, "none"
+    else:
+        agent = _agent(session, settings, assign)
+        agent_id, label = agent.id, agent.email
+    if agent_id != ticket["assignee_id"]:
+        values["assignee_id"] = agent_id
+        events.append(tickets.event(ticket["id"], actor, "assignee", label))
+    return values, events

@@ -1,0 +1,193 @@
+"""The sweep: apply the time-based rules to every ticket that is due.
+
+Selection is an indexed range query per rule (see schedule/rules.py cutoffs), never
+a loop over all tickets. Each due ticket is claimed with a conditional
+UPDATE that only succeeds from the state the rule expects (pending with no
+reminder yet, ...): two sweeps running at once — two `serve` instances, or
+`maildesk sweep` beside a running daemon — can never both remind the same
+ticket, on SQLite or PostgreSQL. The change, its events and its outbox row
+commit together.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable
+from contextlib import suppress
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import insert, select, update
+from sqlalchemy.engine import Connection, Engine
+
+from maildesk.actions import held
+from maildesk.config import Settings
+from maildesk.mail.automatic import is_noreply_address
+from maildesk.mail.tokens import new_message_id
+from maildesk.models import Customer, Event, Outbox, Ticket, utcnow
+from maildesk.schedule import rules
+from maildesk.schedule.calendar import BusinessCalendar
+from maildesk.tickets.notices import AUTO_GENERATED, AUTO_REPLIED
+
+log = logging.getLogger(__name__)
+
+CHUNK = 500
+ACTOR = "maildesk (rules)"
+
+
+@dataclass
+class SweepReport:
+    now: datetime
+    dry_run: bool
+    actions: list[dict[str, Any]] = field(default_factory=list)
+    outbox_ids: list[int] = field(default_factory=list)
+    held_purged: int = 0  # held mails older than held.keep_days, purged
+
+    def counts(self) -> dict[str, int]:
+        result: dict[str, int] = {}
+        for action in self.actions:
+            result[action["action"]] = result.get(action["action"], 0) + 1
+        return result
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"now": self.now.isoformat(), "dry_run": self.dry_run, "counts": self.counts(),
+                "actions": self.actions, "held_purged": self.held_purged}
+
+
+async def sweep_forever(engine: Engine, settings: Settings, secret: bytes,
+                        stop: asyncio.Event, dispatch: Callable[[list[int]], None]) -> None:
+    """serve's scheduler: the time-based rules every rules.sweep_seconds
+    until stop (all instances may run it: each ticket is claimed once).
+    `dispatch` gets each round's outbox ids (the daemon's broker)."""
+    while not stop.is_set():
+        try:
+            report = await asyncio.to_thread(run_sweep, engine, settings, secret, utcnow())
+            dispatch(report.outbox_ids)
+        except Exception:  # the next round tries again
+            log.exception("rules sweep failed")
+        with suppress(TimeoutError):
+            await asyncio.wait_for(stop.wait(), settings.rules.sweep_seconds)
+
+
+def run_sweep(engine: Engine, settings: Settings, secret: bytes, now: datetime,
+              dry_run: bool = False) -> SweepReport:
+    calendar = BusinessCalendar.from_settings(settings.calendar)
+    report = SweepReport(now, dry_run)
+    r = settings.rules
+    first = rules.pending_cutoff(now, calendar, r.reminder_business_days)
+    second = rules.pending_cutoff(now, calendar, r.second_reminder_business_days)
+    table = Ticket.__table__
+    # Reminder 2 before reminder 1: a ticket reminded now restarts its clock
+    # and can never get both in one sweep.
+    plans = [
+        (rules.REMINDER_2, (table.c.status == "pending") & (table.c.reminders_sent == 1)
+         & (table.c.pending_since < second)),
+        (rules.REMINDER_1, (table.c.status == "pending") & (table.c.reminders_sent == 0)
+         & (table.c.pending_since < first)),
+        (rules.AUTO_CLOSE, (table.c.status == "solved")
+         & (table.c.solved_at <= rules.solved_cutoff(now, r))),
+    ]
+    for action, condition in plans:
+        with engine.connect() as connection:
+            candidates = connection.execute(
+                select(table.c.id).where(condition).order_by(table.c.id)).scalars().all()
+        for start in range(0, len(candidates), CHUNK):
+            chunk = list(candidates[start:start + CHUNK])
+            if dry_run:
+                with engine.connect() as connection:
+                    report.actions += _describe(connection, chunk, action)
+                continue
+            with engine.begin() as connection:
+                claimed = _claim(connection, action, condition, chunk, now)
+                if claimed:
+                    report.actions += _describe(connection, claimed, action)
+                    report.outbox_ids += _apply(connection, settings, secret, action,
+                                                claimed, now)
+    if not dry_run:
+        report.held_purged = held.purge(engine, settings.held.keep_days, now)
+    if report.actions:
+        log.info("sweep at %s: %s", now.isoformat(), report.counts())
+    return report
+
+
+def _claim(connection: Connection, action: str, condition: Any, ids: list[int],
+           now: datetime) -> list[int]:
+    """The conditional UPDATE: only tickets still in the expected state."""
+    table = Ticket.__table__
+    values: dict[str, Any] = {"updated_at": now}
+    if action == rules.REMINDER_1:  # the clock restarts for reminder 2
+        values.update(reminders_sent=1, pending_since=now)
+    elif action == rules.REMINDER_2:
+        values.update(reminders_sent=2, status="closed", closed_at=now, pending_since=None)
+    else:
+        values.update(status="closed", closed_at=now)
+    return list(connection.execute(
+        update(table).where(table.c.id.in_(ids), condition).values(**values)
+        .returning(table.c.id)
+    ).scalars().all())
+
+
+def _describe(connection: Connection, ids: list[int], action: str) -> list[dict[str, Any]]:
+    table = Ticket.__table__
+    rows = connection.execute(
+        select(table.c.number).where(table.c.id.in_(ids)).order_by(table.c.number)).all()
+    return [{"ticket": r.number, "action": action} for r in rows]
+
+
+def _apply(connection: Connection, settings: Settings, secret: bytes, action: str,
+           ids: list[int], now: datetime) -> list[int]:
+    """Events and the customer's notice for the claimed tickets, in bulk."""
+    ticket, customer = Ticket.__table__, Customer.__table__
+    rows = connection.execute(
+        select(ticket.c.id, ticket.c.number, ticket.c.language, customer.c.email,
+               customer.c.language.label("customer_language"), customer.c.bouncing)
+        .outerjoin(customer, customer.c.id == ticket.c.requester_id)
+        .where(ticket.c.id.in_(ids))
+    ).all()
+    events, notices = [], []
+    for row in rows:
+        if action == rules.REMINDER_1:
+            events.append(_event(row.id, now, "reminder", "reminder 1 sent"))
+        else:
+            old = "pending" if action == rules.REMINDER_2 else "solved"
+            events.append(_event(row.id, now, "status", "closed", old))
+            events.append(_event(row.id, now, "auto_close", {
+                rules.REMINDER_2: "no answer after the second reminder",
+                rules.AUTO_CLOSE: f"{settings.rules.solved_close_days} days after solved",
+            }[action]))
+        if row.email and not row.bouncing and not is_noreply_address(row.email):
+            notices.append({
+                "created_at": now, "kind": action, "ticket_id": row.id,
+                "message_row_id": None, "to_addrs": row.email, "cc_addrs": "",
+                "language": row.customer_language or row.language,
+                "auto_submitted": AUTO_REPLIED if action != rules.AUTO_CLOSE
+                else AUTO_GENERATED,
+                "message_id": new_message_id(secret, row.number, settings.message_id_domain),
+                "payload": _payload(settings, action),
+                "state": "queued", "attempts": 0, "next_attempt_at": now,
+            })
+    if events:
+        connection.execute(insert(Event.__table__), events)
+    if not notices:
+        return []
+    outbox = Outbox.__table__
+    return list(connection.execute(
+        insert(outbox).returning(outbox.c.id), notices).scalars().all())
+
+
+def _payload(settings: Settings, action: str) -> str:
+    import json
+
+    if action == rules.REMINDER_1:
+        return json.dumps({"days_left": settings.rules.second_reminder_business_days})
+    if action == rules.AUTO_CLOSE:
+        return json.dumps({"days": settings.rules.solved_close_days})
+    return "{}"
+
+
+def _event(ticket_id: int, now: datetime, field_name: str, new: str,
+           old: str | None = None) -> dict[str, Any]:
+    return {"ticket_id": ticket_id, "at": now, "actor": ACTOR, "field": field_name,
+            "old": old, "new": new}

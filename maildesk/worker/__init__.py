@@ -1,1 +1,0 @@
-"""The Deliver stage: Dramatiq actors that send outbox rows."""
