@@ -29,7 +29,7 @@ from email.message import EmailMessage
 from maildesk import db
 from maildesk.accept.spool import Incoming
 from maildesk.config import load_settings
-from maildesk.process.service import Ingestor
+from maildesk.process.service import MailProcessor
 
 WORDS = (
     "Abrechnung Heizung Wohnung Mieter Vertrag Zahlung bitte prüfen Fehler Übersicht "
@@ -70,7 +70,7 @@ def main() -> int:
         settings = load_settings(None, env)
         engine = db.make_engine(settings.database_url)
         db.upgrade(engine)
-        ingestor = Ingestor(settings, engine)
+        ingestor = MailProcessor(settings, engine)
         outcomes: Counter[str] = Counter()
         rss_before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
         elapsed = 0.0

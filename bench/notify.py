@@ -48,7 +48,7 @@ from maildesk.deliver.broker import dispatch, make_broker
 from maildesk.deliver.runner import WorkerRunner
 from maildesk.mail import tokens
 from maildesk.models import Outbox, utcnow
-from maildesk.process.service import Ingestor
+from maildesk.process.service import MailProcessor
 from maildesk.secret import load_secret
 
 
@@ -168,7 +168,7 @@ def run(args: argparse.Namespace, database_url: str) -> int:
             engine = db.make_engine(settings.database_url)
             db.upgrade(engine)
             # one real ticket; its notification row is copied `count` times
-            Ingestor(settings, engine).ingest(Incoming(
+            MailProcessor(settings, engine).ingest(Incoming(
                 b"From: Kunde <kunde@firma.de>\r\nTo: support@example.com\r\n"
                 b"Subject: Heizung\r\nMessage-ID: <b@firma.de>\r\n\r\nkalt\r\n", "pipe"))
             secret = load_secret(settings)

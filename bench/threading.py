@@ -40,9 +40,9 @@ from maildesk.mail.parse import parse_mail
 from maildesk.models import Customer, Message, Ticket, utcnow
 from maildesk.process import pipeline
 from maildesk.process.pipeline.context import make_context
-from maildesk.process.service import Ingestor
+from maildesk.process.service import MailProcessor
 from maildesk.secret import load_secret
-from maildesk.store import tickets as store
+from maildesk.store.lookup import StoreLookup
 
 CUSTOMERS = 1000
 CHUNK = 20_000
@@ -120,7 +120,7 @@ def main() -> int:
         engine = db.make_engine(settings.database_url)
         db.upgrade(engine)
         secret = load_secret(settings)
-        ingestor = Ingestor(settings, engine)
+        ingestor = MailProcessor(settings, engine)
         filled = 0
         for size in sizes:
             fill(engine, filled, size)
@@ -131,7 +131,7 @@ def main() -> int:
             parsed = [parse_mail(raw) for raw in mails]
             thread_ms = []
             with db.session_scope(engine) as session:
-                lookup = store.StoreLookup(session)
+                lookup = StoreLookup(session)
                 for mail in parsed:
                     ctx = make_context(settings, secret, now=utcnow())
                     start = time.perf_counter()

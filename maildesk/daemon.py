@@ -39,7 +39,7 @@ from maildesk.deliver.broker import dispatch, embedded, make_broker
 from maildesk.deliver.runner import WorkerRunner
 from maildesk.process.drainer import Processor, drain
 from maildesk.process.pipeline.context import make_context
-from maildesk.process.service import RETRY_STATES, Ingestor, Outcome
+from maildesk.process.service import RETRY_STATES, MailProcessor, Outcome
 from maildesk.schedule.sweep import sweep_forever
 from maildesk.web.metrics import DaemonMetrics
 
@@ -63,7 +63,7 @@ class Daemon:
     def __init__(self, settings: Settings, engine: Engine) -> None:
         self.settings = settings
         self.engine = engine
-        self.ingestor = Ingestor(settings, engine)
+        self.ingestor = MailProcessor(settings, engine)
         self.committer = GroupCommitter(engine)
         self.broker = make_broker(settings)
         self.worker: WorkerRunner | None = None

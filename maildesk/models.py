@@ -1,4 +1,4 @@
-"""The tables. Plain SQLModel classes; queries live in store/tickets.py.
+"""The tables. Plain SQLModel classes; queries live in store/.
 
 Times are stored as timezone-aware UTC. Status, request type and the like are
 short strings (readable in SQL, portable between SQLite and PostgreSQL).

@@ -21,7 +21,8 @@ from sqlmodel import Session
 
 from maildesk import faults
 from maildesk.db import session_scope
-from maildesk.store import tickets as store
+from maildesk.mail.text import printable
+from maildesk.store import inbound as inbound_store
 
 log = logging.getLogger(__name__)
 
@@ -59,16 +60,7 @@ def message_id_of(raw: bytes) -> str:
     except Exception:  # noqa: BLE001 — garbage headers just mean "no id"
         return ""
     value = " ".join(value.split()).strip().strip("<>").strip()
-    return clean_text(value)[:998]
-
-
-def clean_text(value: str) -> str:
-    """Only characters every database stores: no NUL or other control
-    characters, no lone surrogates (undecodable bytes). A Message-ID made of
-    them is garbage anyway; the raw bytes keep the original."""
-    return "".join(
-        c for c in value if c.isprintable() and not 0xD800 <= ord(c) <= 0xDFFF
-    )
+    return printable(value)[:998]
 
 
 def dedup_key(raw: bytes, message_id: str) -> tuple[str, str]:
@@ -122,11 +114,11 @@ def _keys(item: Incoming) -> tuple[str, str, str]:
 
 def _accept_one(session: Session, item: Incoming, keys: tuple[str, str, str]) -> Accepted:
     message_id, digest, key = keys
-    inbound_id = store.insert_inbound(session, {
+    inbound_id = inbound_store.insert_inbound(session, {
         "received_at": datetime.now(UTC),
         "source": item.source,
-        "envelope_from": clean_text(item.envelope_from)[:998] if item.envelope_from else None,
-        "envelope_to": clean_text(",".join(item.recipients)),
+        "envelope_from": printable(item.envelope_from)[:998] if item.envelope_from else None,
+        "envelope_to": printable(",".join(item.recipients)),
         "message_id": message_id,
         "sha256": digest,
         "dedup_key": key,
@@ -135,7 +127,7 @@ def _accept_one(session: Session, item: Incoming, keys: tuple[str, str, str]) ->
     }, item.raw)
     if inbound_id is not None:
         return Accepted(inbound_id, False, message_id=message_id)
-    existing = store.find_inbound_by_key(session, key)
+    existing = inbound_store.find_inbound_by_key(session, key)
     if existing is None:  # pragma: no cover - the conflicting row cannot vanish
         raise RuntimeError(f"dedup key {key!r} conflicted but no row has it")
     return Accepted(existing.id or 0, True, existing.ticket_number, existing.state,

@@ -21,6 +21,7 @@ from maildesk.config import Settings
 from maildesk.db import session_scope
 from maildesk.models import Agent, AgentGroup, CsatRating, Customer, Event, Ticket, utcnow
 from maildesk.store import tickets as store
+from maildesk.store.statements import insert_ignoring_conflict
 from maildesk.tickets import csat, outbox
 from maildesk.tickets import writes as tickets
 from maildesk.tickets.lifecycle import IllegalTransition, next_status
@@ -118,7 +119,7 @@ def record_rating(engine: Engine, settings: Settings, ticket: TicketPage, score:
                       "customer_email": ticket.customer_email, "language": ticket.language,
                       "request_type": ticket.request_type, "changes": 0,
                       "created_at": now, "updated_at": now, **_handled_by(session, ticket.id)}
-            if store.insert_ignoring_conflict(session, table, values, ["ticket_id"]) is not None:
+            if insert_ignoring_conflict(session, table, values, ["ticket_id"]) is not None:
                 _event(session, ticket, "csat", f"{score} ({label})" + _with_reason(reason))
                 return RatingResult("recorded", Rating(score, reason, now, now))
             existing = _rating(session, ticket.id)

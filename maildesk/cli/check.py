@@ -74,7 +74,7 @@ def check_unix_socket(name: str, path: str) -> CheckResult:
 def check_imap(settings: Settings) -> Iterator[CheckResult]:
     if not settings.imap:
         return
-    from maildesk.accept.imap import check_account
+    from maildesk.accept.imap_client import check_account
 
     for account in settings.imap:
         name = f"imap {account.name} ({account.user}@{account.host}:{account.port})"

@@ -15,6 +15,7 @@ from maildesk.config import Settings
 from maildesk.models import Customer, InboundMail, Ticket, utcnow
 from maildesk.schedule.calendar import BusinessCalendar
 from maildesk.schedule.sla import light
+from maildesk.store import inbound as inbound_store
 from maildesk.store import tickets as store
 
 STATUSES = ("new", "open", "pending", "on_hold", "solved", "closed")
@@ -137,7 +138,8 @@ def _split(value: str) -> list[str]:
 def inbound_list(
     session: Session, state: str | None, outcome: str | None, limit: int
 ) -> list[dict[str, Any]]:
-    return [_inbound_dict(row) for row in store.list_inbound(session, state, outcome, limit)]
+    rows = inbound_store.list_inbound(session, state, outcome, limit)
+    return [_inbound_dict(row) for row in rows]
 
 
 def inbound_exists(session: Session, inbound_id: int) -> bool:

@@ -28,7 +28,7 @@ log = logging.getLogger(__name__)
 SWEEP_LAG = 2
 
 
-def sweep(engine: Engine, settings: Settings, broker: dramatiq.Broker) -> int:
+def requeue_due(engine: Engine, settings: Settings, broker: dramatiq.Broker) -> int:
     """Enqueue due rows; returns how many."""
     table = Outbox.__table__
     now = utcnow()
@@ -79,7 +79,7 @@ class WorkerRunner:
     def _sweep_loop(self) -> None:
         while not self.stopping.wait(self.settings.worker.sweep_seconds):
             try:
-                sweep(self.engine, self.settings, self.broker)
+                requeue_due(self.engine, self.settings, self.broker)
             except Exception:  # the next round tries again
                 log.exception("outbox sweep failed")
 

@@ -1,7 +1,7 @@
 """Bytes to text for mail from the wild: declared charsets that lie, none at
-all, windows-1252 posing as Latin-1, and the one scrub (`clean`) every
-decoded header and body passes, so that no lone surrogate or control
-character reaches the database. Pure; used by mail/parse.py and its parts.
+all, windows-1252 posing as Latin-1, lenient base64. The final scrub of
+every decoded string is mail/text.clean. Pure; used by mail/parse.py and
+its parts.
 """
 
 from __future__ import annotations
@@ -10,6 +10,8 @@ import base64
 import binascii
 import codecs
 import re
+
+from maildesk.mail.text import encodable
 
 #: What is not base64 (stripped before a lenient decode).
 _BASE64_ALPHABET = re.compile(rb"[^A-Za-z0-9+/]")
@@ -100,27 +102,7 @@ def _short(value: object, limit: int = 40) -> str:
     text = str(value)
     if len(text) > limit:
         text = text[:limit] + "..."
-    return repr(_utf8_safe(text))
-
-
-def _utf8_safe(text: str) -> str:
-    """Guarantee that ``text`` encodes as UTF-8 (no lone surrogates)."""
-    try:
-        text.encode("utf-8")
-    except UnicodeEncodeError:
-        return text.encode("utf-8", "replace").decode("utf-8")
-    return text
-
-
-def _clean(text: str) -> str:
-    """Final scrub for every string that leaves this module.
-
-    NUL cannot be stored in PostgreSQL text columns and is never meaningful
-    in mail; lone surrogates cannot be encoded at all.
-    """
-    if "\x00" in text:
-        text = text.replace("\x00", "")
-    return _utf8_safe(text)
+    return repr(encodable(text))
 
 
 def _decode_base64_lenient(data: bytes) -> tuple[bytes, bool]:

@@ -10,9 +10,10 @@ import re
 from email.message import Message
 
 from maildesk.mail.automatic import is_bounce_sender
-from maildesk.mail.charset import _clean, _guess_decode
+from maildesk.mail.charset import _guess_decode
 from maildesk.mail.headers import _COMMENT, _message_ids, _unfold
 from maildesk.mail.mime import _MESSAGE_CONTAINERS, _content_type, _Draft, _header_str, _param
+from maildesk.mail.text import clean
 from maildesk.types import Address, DeliveryReport
 
 log = logging.getLogger(__name__)
@@ -175,7 +176,7 @@ def _dsn_address(value: str) -> str:
     if semicolon and "@" not in kind:
         value = rest
     value = "".join(value.split()).strip("<>").lower()
-    return _clean(value) if "@" in value and len(value) <= _MAX_ADDRESS_LENGTH else ""
+    return clean(value) if "@" in value and len(value) <= _MAX_ADDRESS_LENGTH else ""
 
 
 def _first_message_id(text: str) -> str:
@@ -204,7 +205,7 @@ def _text_bounce(subject: str, text: str, own: set[str]) -> tuple[list[str], boo
         if len(address) > _MAX_ADDRESS_LENGTH:
             continue
         if address not in own and address not in addresses:
-            addresses.append(_clean(address))
+            addresses.append(clean(address))
     status = _STATUS_CODE.search(section)
     return addresses, bool(_DELAY_PHRASES.search(section)), status.group(1) if status else ""
 
@@ -295,8 +296,8 @@ def _delivery_report(
     return DeliveryReport(
         failed=tuple(failed[:_MAX_REPORT_ADDRESSES]),
         delayed=tuple([a for a in delayed if a not in failed][:_MAX_REPORT_ADDRESSES]),
-        original_message_id=_clean(original),
-        status=_clean(status),
+        original_message_id=clean(original),
+        status=clean(status),
     )
 
 

@@ -16,6 +16,8 @@ from __future__ import annotations
 import re
 import unicodedata
 
+from maildesk.mail.text import encodable
+
 __all__ = ["MAX_FILENAME_BYTES", "sanitise_filename"]
 
 #: Upper bound for the UTF-8 encoded result. Leaves headroom below the common
@@ -29,7 +31,6 @@ _MAX_EXTENSION_BYTES = 20
 _PATH_SEPARATORS = re.compile(r"[/\\]")
 _WINDOWS_RESERVED_CHARS = re.compile(r'[<>:"|?*]')
 _WHITESPACE = re.compile(r"\s+")
-_SURROGATES = re.compile("[\ud800-\udfff]")
 _WHITESPACE_CONTROLS = str.maketrans("\t\n\v\f\r", "     ")
 _WINDOWS_DEVICE_NAMES = frozenset(
     {"CON", "PRN", "AUX", "NUL", "CONIN$", "CONOUT$"}
@@ -65,7 +66,7 @@ def _sanitise(name: str) -> str:
     """Do the work of :func:`sanitise_filename`; "" when nothing is left."""
     if not isinstance(name, str):
         name = str(name)
-    text = unicodedata.normalize("NFC", _without_surrogates(name))
+    text = unicodedata.normalize("NFC", encodable(name, ""))
     # Tab, newline and friends become spaces before the other control
     # characters are dropped, so "a\tb" stays two words.
     text = text.translate(_WHITESPACE_CONTROLS)
@@ -84,15 +85,6 @@ def _sanitise(name: str) -> str:
     if stem in _WINDOWS_DEVICE_NAMES:
         text = "_" + text
     return _truncate(text, MAX_FILENAME_BYTES)
-
-
-def _without_surrogates(text: str) -> str:
-    """Drop lone surrogates (e.g. from surrogateescape): they are not text."""
-    try:
-        text.encode("utf-8")
-    except UnicodeEncodeError:
-        return _SURROGATES.sub("", text)
-    return text
 
 
 def _truncate(text: str, limit: int) -> str:

@@ -12,12 +12,12 @@ from datetime import UTC, datetime
 from email.message import Message
 
 from maildesk.mail.charset import (
-    _clean,
     _decode_base64_lenient,
     _decode_bytes,
     _guess_decode,
     _short,
 )
+from maildesk.mail.text import clean
 from maildesk.types import Address
 
 #: At most this many message ids are kept from References / In-Reply-To.
@@ -109,7 +109,7 @@ def _decode_header(value: object) -> tuple[str, list[str]]:
     decoded, notes = _decode_encoded_words(text)
     if note:
         notes.insert(0, note)
-    return _clean(decoded).strip(), notes
+    return clean(decoded).strip(), notes
 
 
 def _collapse(text: str) -> str:
@@ -122,7 +122,7 @@ def _header_map(msg: Message, problems: list[str]) -> tuple[dict[str, str], dict
     headers: dict[str, str] = {}
     raw_values: dict[str, list[str]] = {}
     for name, value in msg.raw_items():
-        key = _clean(str(name)).strip().lower()
+        key = clean(str(name)).strip().lower()
         if not key:
             continue
         raw_values.setdefault(key, []).append(value)
@@ -167,13 +167,13 @@ def _mailboxes(text: str, *, decode_names: bool) -> list[Address]:
         return []
     found: list[Address] = []
     for name, addr in pairs:
-        addr = _clean(addr).strip().strip("<>").strip().lower()
+        addr = clean(addr).strip().strip("<>").strip().lower()
         local, at, domain = addr.rpartition("@")
         if not at or not local or not domain or any(c.isspace() or c in "<>" for c in addr):
             continue
         if decode_names and "=?" in name:
             name = _decode_encoded_words(name)[0]
-        name = _collapse(_clean(name)).strip("\"' ")
+        name = _collapse(clean(name)).strip("\"' ")
         if name.lower() == addr:
             name = ""
         found.append(Address(email=addr, name=name))
@@ -191,7 +191,7 @@ def _message_ids(value: str) -> tuple[str, ...]:
     Takes the bracketed ids when there are any (so "<a@b> (Bob's mail of
     Monday)" gives one id), else whitespace-separated tokens with an "@".
     """
-    text = _COMMENT.sub(" ", _clean(value))
+    text = _COMMENT.sub(" ", clean(value))
     bracketed = [m.strip() for m in _BRACKETED_ID.findall(text)]
     if bracketed:
         outside = _BRACKETED_ID.sub(" ", text).split()

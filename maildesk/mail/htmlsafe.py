@@ -18,6 +18,8 @@ import re
 import nh3
 from inscriptis import get_text
 
+from maildesk.mail.text import encodable
+
 __all__ = ["html_to_text", "sanitise_html"]
 
 log = logging.getLogger(__name__)
@@ -108,15 +110,6 @@ _CLEANER = nh3.Cleaner(
 )
 
 
-def _valid_unicode(text: str) -> str:
-    """Replace lone surrogates, which the Rust and C parsers reject outright."""
-    try:
-        text.encode("utf-8")
-    except UnicodeEncodeError:
-        return text.encode("utf-8", "replace").decode("utf-8")
-    return text
-
-
 def sanitise_html(html: str) -> str:
     """Return ``html`` with only harmless formatting left.
 
@@ -129,7 +122,7 @@ def sanitise_html(html: str) -> str:
     if not html or not isinstance(html, str):
         return ""
     try:
-        return _CLEANER.clean(_valid_unicode(html).replace("\x00", ""))
+        return _CLEANER.clean(encodable(html).replace("\x00", ""))
     except Exception:
         log.warning("HTML sanitising failed", exc_info=True)
         return ""
@@ -145,7 +138,7 @@ def html_to_text(html: str) -> str:
     if not html or not isinstance(html, str):
         return ""
     try:
-        cleaned = _XML_INCOMPATIBLE.sub("", _valid_unicode(html))
+        cleaned = _XML_INCOMPATIBLE.sub("", encodable(html))
         if not cleaned.strip():
             return ""
         return get_text(cleaned).strip()

@@ -13,7 +13,7 @@ from email.message import Message
 from email.policy import compat32
 from urllib.parse import unquote
 
-from maildesk.mail.charset import _clean, _decode_base64_lenient, _decode_bytes, _short
+from maildesk.mail.charset import _decode_base64_lenient, _decode_bytes, _short
 from maildesk.mail.filenames import sanitise_filename
 from maildesk.mail.headers import (
     _collapse,
@@ -22,6 +22,7 @@ from maildesk.mail.headers import (
     _strip_brackets,
     _unfold,
 )
+from maildesk.mail.text import clean
 from maildesk.types import ParsedAttachment
 
 # --------------------------------------------------------------------------
@@ -147,7 +148,7 @@ def _param(part: Message, param: str, header: str) -> tuple[str, str | None]:
     else:
         return "", None
     decoded, notes = _decode_encoded_words(decoded)
-    return _clean(decoded).strip(), note or (notes[0] if notes else None)
+    return clean(decoded).strip(), note or (notes[0] if notes else None)
 
 
 def _filename(part: Message, where: str, problems: list[str]) -> str:
@@ -166,7 +167,7 @@ def _content_type(part: Message) -> str:
         ctype = part.get_content_type()
     except Exception:  # noqa: BLE001 - hostile headers
         return "text/plain"
-    return _clean(ctype).lower() if ctype.isascii() else "application/octet-stream"
+    return clean(ctype).lower() if ctype.isascii() else "application/octet-stream"
 
 
 def _disposition(part: Message) -> str:
@@ -283,7 +284,7 @@ def _add_leaf(
             problems.append(f"{where}: {note}")
         if "\x00" in text:
             problems.append(f"{where}: NUL bytes removed")
-        text = _clean(text).replace("\r\n", "\n").replace("\r", "\n")
+        text = clean(text).replace("\r\n", "\n").replace("\r", "\n")
         (body.html if ctype == "text/html" else body.plain).append(text)
         if not original:
             return
@@ -310,14 +311,14 @@ def _finish_attachments(drafts: list[_Draft], html: str) -> tuple[ParsedAttachme
     referenced = {unquote(m).strip().lower() for m in _CID_REFERENCE.findall(html)}
     attachments = []
     for draft in drafts:
-        cid = _clean(draft.content_id)
+        cid = clean(draft.content_id)
         inline = bool(cid) and cid.lower() in referenced
         if draft.in_related and draft.disposition != "attachment":
             inline = inline or bool(cid) or draft.disposition == "inline"
         attachments.append(
             ParsedAttachment(
                 filename=draft.filename,
-                original_filename=_clean(draft.original_filename),
+                original_filename=clean(draft.original_filename),
                 content_type=draft.content_type,
                 payload=draft.payload,
                 content_id=cid,

@@ -45,7 +45,6 @@ from email.policy import compat32
 import mailparser
 from mailparser.exceptions import MailParserRecursionError
 
-from maildesk.mail.charset import _clean
 from maildesk.mail.dsn import _safe_delivery_report
 from maildesk.mail.headers import (
     _addresses,
@@ -58,6 +57,7 @@ from maildesk.mail.headers import (
 )
 from maildesk.mail.htmlsafe import html_to_text, sanitise_html
 from maildesk.mail.mime import _content_type, _finish_attachments, _walk
+from maildesk.mail.text import clean
 from maildesk.types import Address, ParsedMail
 
 __all__ = ["looks_like_mail", "parse_mail"]
@@ -123,14 +123,14 @@ def _build(msg: Message, mp_date: datetime | None, linesep: str, problems: list[
         return_path=return_path,
         problems=_tidy_problems(problems),
         report=report,
-        auth_results=tuple(_clean(_unfold(v)[0]) for v in raw.get("authentication-results", [])),
+        auth_results=tuple(clean(_unfold(v)[0]) for v in raw.get("authentication-results", [])),
         content_type=content_type,
     )
 
 
 def _tidy_problems(problems: list[str]) -> tuple[str, ...]:
     """Unique problem notes in order, at most MAX_PROBLEMS of them."""
-    unique = list(dict.fromkeys(_clean(p) for p in problems))
+    unique = list(dict.fromkeys(clean(p) for p in problems))
     if len(unique) > MAX_PROBLEMS:
         hidden = len(unique) - MAX_PROBLEMS + 1
         unique = [*unique[: MAX_PROBLEMS - 1], f"... and {hidden} more problems"]

@@ -20,6 +20,7 @@ from maildesk.mail import tokens
 from maildesk.mail.language import mail_language
 from maildesk.models import Event
 from maildesk.process.agent_mail import apply_agent_mail
+from maildesk.store import inbound as inbound_store
 from maildesk.store import tickets as store
 from maildesk.tickets import outbox
 from maildesk.tickets import writes as tickets
@@ -129,7 +130,7 @@ def apply_hold(env: Applying, session: Session, mail: ParsedMail, triage: Triage
 
 def _hold(session: Session, mail: ParsedMail, triage: Triage, inbound_id: int,
           ticket_number: int | None) -> None:
-    store.hold_mail(session, inbound_id, reason=triage.reason or "held",
+    inbound_store.hold_mail(session, inbound_id, reason=triage.reason or "held",
                     detail=triage.detail or "", subject=mail.subject,
                     sender=triage.requester.email if triage.requester else "",
                     ticket_number=ticket_number)

@@ -28,7 +28,7 @@ from sqlalchemy.engine import Engine
 
 from maildesk.config import Settings
 from maildesk.models import InboundMail, utcnow
-from maildesk.process.service import RETRY_STATES, Ingestor
+from maildesk.process.service import RETRY_STATES, MailProcessor
 
 log = logging.getLogger(__name__)
 
@@ -42,7 +42,7 @@ DRAIN_GRACE_INTERVALS = 3
 PR_SET_PDEATHSIG = 1
 
 
-_WORKER_INGESTOR: Ingestor | None = None
+_PROCESSOR: MailProcessor | None = None
 
 
 def _die_with_parent(parent: int) -> None:
@@ -59,32 +59,32 @@ def _die_with_parent(parent: int) -> None:
         os._exit(1)
 
 
-def _worker_start(settings: Settings, parent: int) -> None:
+def _processor_start(settings: Settings, parent: int) -> None:
     """In a processor process: its own engine and ingestor."""
-    global _WORKER_INGESTOR
+    global _PROCESSOR
     from maildesk.db import make_engine
     from maildesk.logsetup import setup_logging
 
     _die_with_parent(parent)
     setup_logging(settings.log)
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the daemon decides when to stop
-    _WORKER_INGESTOR = Ingestor(settings, make_engine(settings.database_url))
+    _PROCESSOR = MailProcessor(settings, make_engine(settings.database_url))
 
 
-def _worker_ready() -> int:
+def _processor_ready() -> int:
     """In a processor process: connect once, so the first mail after start
     pays for neither the spawn nor the first connection."""
-    assert _WORKER_INGESTOR is not None
-    with _WORKER_INGESTOR.engine.connect() as connection:
+    assert _PROCESSOR is not None
+    with _PROCESSOR.engine.connect() as connection:
         connection.exec_driver_sql("SELECT 1")
     return os.getpid()
 
 
-def _worker_process(ids: list[int]) -> list[int]:
+def _processor_process(ids: list[int]) -> list[int]:
     """Process; returns the outbox ids the mails caused (the parent hands
     them to the broker: only it can reach the embedded one)."""
-    assert _WORKER_INGESTOR is not None
-    return [i for o in _WORKER_INGESTOR.process(ids, RETRY_STATES).values()
+    assert _PROCESSOR is not None
+    return [i for o in _PROCESSOR.process(ids, RETRY_STATES).values()
             for i in o.outbox_ids]
 
 
@@ -98,7 +98,7 @@ class Processor:
     share rows safely through the claim on each row.
     """
 
-    def __init__(self, ingestor: Ingestor, workers: int = 1,
+    def __init__(self, ingestor: MailProcessor, workers: int = 1,
                  notify: Callable[[list[int]], None] = lambda ids: None,
                  observe: Callable[[float], None] = lambda seconds: None) -> None:
         self.ingestor = ingestor
@@ -121,7 +121,7 @@ class Processor:
         if self.workers > 0:
             context = multiprocessing.get_context("spawn")
             self._pool = ProcessPoolExecutor(
-                self.workers, mp_context=context, initializer=_worker_start,
+                self.workers, mp_context=context, initializer=_processor_start,
                 initargs=(self.ingestor.settings, os.getpid()),
             )
 
@@ -136,7 +136,7 @@ class Processor:
         if self._pool is None:
             return
         loop = asyncio.get_running_loop()
-        await asyncio.gather(*(loop.run_in_executor(self._pool, _worker_ready)
+        await asyncio.gather(*(loop.run_in_executor(self._pool, _processor_ready)
                                for _ in range(self.workers)))
 
     def close(self) -> None:
@@ -167,7 +167,7 @@ class Processor:
         try:
             if self._pool is not None:
                 loop = asyncio.get_running_loop()
-                outbox_ids = await loop.run_in_executor(self._pool, _worker_process, ids)
+                outbox_ids = await loop.run_in_executor(self._pool, _processor_process, ids)
             else:
                 outcomes = await asyncio.to_thread(self.ingestor.process, ids, RETRY_STATES)
                 outbox_ids = [i for o in outcomes.values() for i in o.outbox_ids]

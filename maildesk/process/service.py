@@ -28,7 +28,9 @@ from maildesk.process import pipeline
 from maildesk.process.apply import APPLY, Applying, Outcome
 from maildesk.process.pipeline.context import make_context
 from maildesk.secret import load_secret
+from maildesk.store import inbound as inbound_store
 from maildesk.store import tickets as store
+from maildesk.store.lookup import StoreLookup
 from maildesk.tickets import writes as tickets
 from maildesk.types import ParsedMail
 
@@ -56,7 +58,7 @@ class Prepared:
     error: Exception | None = None
 
 
-class Ingestor:
+class MailProcessor:
     """Accept and process mails for one configured maildesk."""
 
     def __init__(self, settings: Settings, engine: Engine) -> None:
@@ -128,7 +130,7 @@ class Ingestor:
         reported by processing)."""
         try:
             with Session(self.engine) as session:
-                raw = store.raw_bytes(session, inbound_id)
+                raw = inbound_store.raw_bytes(session, inbound_id)
         except Exception as exc:  # noqa: BLE001 — processing reports it
             return Prepared(b"", None, exc)
         if not looks_like_mail(raw) or len(raw) > self.settings.limits.max_message_bytes:
@@ -140,7 +142,7 @@ class Ingestor:
 
     def _process_one(self, session: Session, inbound_id: int, states: tuple[str, ...],
                      prepared: Prepared) -> Outcome:
-        inbound = store.claim_inbound(session, inbound_id, states)
+        inbound = inbound_store.claim_inbound(session, inbound_id, states)
         if inbound is None:
             # Another delivery of the same mail processed it (report what it
             # did), or is processing it right now (PostgreSQL: its claim is
@@ -160,7 +162,7 @@ class Ingestor:
         except Exception as exc:  # noqa: BLE001 — kept pending or failed, with the error
             return self._failed(session, inbound_id, inbound, exc)
         reason = f"{outcome.reason}: {outcome.detail}" if outcome.detail else outcome.reason
-        store.finish_inbound(
+        inbound_store.finish_inbound(
             session, inbound_id, state="done", outcome=outcome.action, reason=reason,
             error=None, ticket_number=outcome.ticket, processed_at=utcnow(), sender=outcome.sender,
         )
@@ -183,13 +185,13 @@ class Ingestor:
             log.warning("inbound mail %s: temporary fault (attempt %d), kept pending and "
                         "tried again in %.0f s: %s", inbound_id, attempts, delay,
                         error.splitlines()[0][:300], extra=extra)
-            store.finish_inbound(session, inbound_id, state="pending", error=error,
+            inbound_store.finish_inbound(session, inbound_id, state="pending", error=error,
                                  attempts=attempts,
                                  next_attempt_at=utcnow() + timedelta(seconds=delay))
             return Outcome("failed", reason=error, inbound_id=inbound_id, temporary=True)
         log.exception("processing inbound mail %s failed (kept as failed: "
                       "`maildesk replay %s` after a fix)", inbound_id, inbound_id, extra=extra)
-        store.finish_inbound(session, inbound_id, state="failed", outcome=None, error=error,
+        inbound_store.finish_inbound(session, inbound_id, state="failed", outcome=None, error=error,
                              processed_at=utcnow())
         return Outcome("failed", reason=error, inbound_id=inbound_id)
 
@@ -201,11 +203,11 @@ class Ingestor:
         once, from elsewhere) finds nothing to claim."""
         prepared = self._prepare(inbound_id)
         with session_scope(self.engine) as session:
-            held = store.claim_held(session, inbound_id, actor)
+            held = inbound_store.claim_held(session, inbound_id, actor)
             if held is None:
                 return Outcome("failed", None, "not held (no such held mail, or already "
                                "recovered, deleted or purged)", inbound_id, skipped=True)
-            inbound = store.inbound_fields(session, inbound_id)
+            inbound = inbound_store.inbound_fields(session, inbound_id)
             try:
                 with session.begin_nested():
                     outcome = self._apply(session, inbound_id, inbound, prepared,
@@ -216,11 +218,11 @@ class Ingestor:
                 session.rollback()
                 return Outcome("failed", None, f"cannot be recovered: {exc}", inbound_id)
             result = f"{outcome.action} #{outcome.ticket}"
-            store.finish_inbound(session, inbound_id, state="done", outcome=outcome.action,
+            inbound_store.finish_inbound(session, inbound_id, state="done", outcome=outcome.action,
                                  reason=f"recovered by {actor} (held: {held['reason']})",
                                  error=None, ticket_number=outcome.ticket,
                                  processed_at=utcnow())
-            store.resolve_held(session, inbound_id, result)
+            inbound_store.resolve_held(session, inbound_id, result)
             ticket = store.ticket_row(session, outcome.ticket)
             assert ticket is not None
             store.insert_many(session, Event, [tickets.event(
@@ -251,7 +253,7 @@ class Ingestor:
             now=None if inbound["source"] == "import" else utcnow(),
             recovered_by=recovered_by,
         )
-        triage = pipeline.run(mail, store.StoreLookup(session), ctx)
+        triage = pipeline.run(mail, StoreLookup(session), ctx)
         message_id = mail.message_id or inbound["message_id"]
         apply = APPLY[triage.action]
         # Imported mail is history: it makes tickets but tells nobody.

@@ -8,13 +8,10 @@ from __future__ import annotations
 import functools
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Table, bindparam, delete, exists, func, insert, or_, text, update
+from sqlalchemy import bindparam, delete, func, insert, or_, text, update
 from sqlalchemy import select as sa_select
-from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlmodel import Session, SQLModel, col, select
 
 from maildesk.config import Settings
@@ -26,9 +23,6 @@ from maildesk.models import (
     Customer,
     Event,
     GroupMember,
-    HeldMail,
-    InboundMail,
-    InboundRaw,
     Message,
     Organisation,
     OrganisationDomain,
@@ -36,112 +30,17 @@ from maildesk.models import (
     Ticket,
     utcnow,
 )
-from maildesk.types import Address, TicketInfo
+from maildesk.store.statements import (
+    insert_ignoring_conflict,
+    insert_stmt,
+    select_where,
+    update_by_id,
+)
+from maildesk.types import Address
 
 TICKET_COUNTER = "ticket_number"
 #: References headers can be long; the newest ids are the ones that matter.
 MAX_LOOKUP_IDS = 100
-
-
-class StoreLookup:
-    """The read-only `Lookup` that pipeline steps get, backed by a session.
-
-    Every question is one indexed query; threading a reply never scans.
-    """
-
-    def __init__(self, session: Session) -> None:
-        self._connection = session.connection()
-        self._session = session
-
-    def ticket_for_message_ids(self, message_ids: tuple[str, ...]) -> int | None:
-        ids = [m for m in message_ids if m][:MAX_LOOKUP_IDS]
-        if not ids:
-            return None
-        message, ticket = Message.__table__, Ticket.__table__
-        statement = (
-            sa_select(ticket.c.number)
-            .join(message, message.c.ticket_id == ticket.c.id)
-            .where(message.c.message_id.in_(ids))
-            .order_by(message.c.id.desc())
-            .limit(1)
-        )
-        return self._connection.execute(statement).scalar()
-
-    def organisation_for_domain(self, domain: str) -> int | None:
-        return organisation_for_domain(self._session, domain)
-
-    def ticket(self, number: int) -> TicketInfo | None:
-        table = Ticket.__table__
-        row = self._connection.execute(
-            sa_select(table.c.number, table.c.status, table.c.subject)
-            .where(table.c.number == number)
-        ).first()
-        return None if row is None else TicketInfo(row.number, row.status, row.subject)
-
-    def is_participant(self, number: int, email: str) -> bool:
-        ticket, customer, participant = (
-            Ticket.__table__, Customer.__table__, Participant.__table__
-        )
-        requester = customer.alias("requester")
-        member = customer.alias("member")
-        statement = (
-            sa_select(ticket.c.id)
-            .outerjoin(requester, requester.c.id == ticket.c.requester_id)
-            .where(ticket.c.number == number)
-            .where(or_(
-                requester.c.email == email,
-                exists().where(participant.c.ticket_id == ticket.c.id,
-                               participant.c.email == email),
-                exists().where(member.c.email == email,
-                               member.c.organisation_id == ticket.c.organisation_id,
-                               member.c.role.in_(("main_contact", "admin"))),
-            ))
-        )
-        return self._connection.execute(statement).first() is not None
-
-    def mails_from_since(self, email: str, since: datetime) -> int:
-        return int(self._connection.execute(
-            _recent_stmt(), {"_sender": email, "_since": since}).scalar() or 0)
-
-    def is_our_outgoing(self, message_id: str) -> bool:
-        table = Message.__table__
-        statement = sa_select(table.c.id).where(
-            table.c.message_id == message_id, table.c.direction == "out"
-        ).limit(1)
-        return self._connection.execute(statement).first() is not None
-
-
-@functools.cache
-def _insert_stmt(table: Table, returning_id: bool = False) -> Any:
-    """Statement objects cost more to build than to run on the hot path:
-    built once per table and reused (SQLAlchemy caches their compilation)."""
-    statement = insert(table)
-    return statement.returning(table.c.id) if returning_id else statement
-
-
-@functools.cache
-def _upsert_stmt(dialect: str, table: Table, unique: tuple[str, ...]) -> Any:
-    insert_for = pg_insert if dialect == "postgresql" else sqlite_insert
-    return (insert_for(table).on_conflict_do_nothing(index_elements=list(unique))
-            .returning(table.c[_primary_key(table)]))
-
-
-@functools.cache
-def _update_by_id(table: Table) -> Any:
-    return update(table).where(table.c.id == bindparam("_row_id"))
-
-
-@functools.cache
-def _select_where(table: Table, key: str, *columns: str) -> Any:
-    cols = [table.c[c] for c in columns] if columns else [table]
-    return sa_select(*cols).where(table.c[key] == bindparam("_key"))
-
-
-@functools.cache
-def _recent_stmt() -> Any:
-    table = InboundMail.__table__
-    return sa_select(func.count()).where(table.c.sender == bindparam("_sender"),
-                                         table.c.received_at >= bindparam("_since"))
 
 
 @functools.cache
@@ -152,7 +51,7 @@ def _bump_stmt() -> Any:
 
 
 def organisation_for_domain(session: Session, domain: str) -> int | None:
-    statement = _select_where(OrganisationDomain.__table__, "domain", "organisation_id")
+    statement = select_where(OrganisationDomain.__table__, "domain", "organisation_id")
     return session.connection().execute(statement, {"_key": domain.lower()}).scalar()
 
 
@@ -179,7 +78,7 @@ def next_ticket_number(session: Session, first: int) -> int:
     if value is None:
         highest = connection.execute(sa_select(func.max(Ticket.__table__.c.number))).scalar()
         start = max(first, (highest or 0) + 1)
-        _insert_ignoring_conflict(
+        insert_ignoring_conflict(
             session, table, {"name": TICKET_COUNTER, "value": start - 1}, ["name"]
         )
         value = connection.execute(_bump_stmt(), {"_name": TICKET_COUNTER}).scalar_one()
@@ -204,135 +103,6 @@ def _next_from_sequence(connection: Any, first: int) -> int:
     return start
 
 
-def _insert_ignoring_conflict(session: Session, table: Table, values: dict[str, Any],
-                              unique: list[str]) -> Any:
-    """INSERT .. ON CONFLICT DO NOTHING RETURNING id, for SQLite and PostgreSQL."""
-    connection = session.connection()
-    statement = _upsert_stmt(connection.dialect.name, table, tuple(unique))
-    return connection.execute(statement, values).scalar()
-
-
-def insert_ignoring_conflict(session: Session, table: Table, values: dict[str, Any],
-                             unique: list[str]) -> Any:
-    """The new row's id; None when a row with the same unique key exists."""
-    return _insert_ignoring_conflict(session, table, values, unique)
-
-
-def _primary_key(table: Table) -> str:
-    return next(iter(table.primary_key.columns)).name
-
-
-def insert_inbound(session: Session, values: dict[str, Any], raw: bytes) -> int | None:
-    """The inbound row and its raw bytes; None when the dedup key exists."""
-    inbound_id = _insert_ignoring_conflict(
-        session, InboundMail.__table__, values, ["dedup_key"]
-    )
-    if inbound_id is not None:
-        session.connection().execute(
-            _insert_stmt(InboundRaw.__table__), {"inbound_id": inbound_id, "data": raw}
-        )
-    return inbound_id
-
-
-def find_inbound_by_key(session: Session, dedup_key: str) -> InboundMail | None:
-    return session.exec(select(InboundMail).where(InboundMail.dedup_key == dedup_key)).first()
-
-
-@functools.cache
-def _claim_stmt(dialect: str) -> Any:
-    """queued -> processing for one row. PostgreSQL: only when no other
-    transaction holds the row (FOR UPDATE SKIP LOCKED): another instance
-    that claimed it and has not committed yet is left alone, without
-    waiting on its lock (waiting is what made instances deadlock)."""
-    table = InboundMail.__table__
-    wanted = (table.c.id == bindparam("_row_id"),
-              table.c.state.in_(bindparam("_states", expanding=True)))
-    statement = update(table)
-    if dialect == "postgresql":
-        free = sa_select(table.c.id).where(*wanted).with_for_update(skip_locked=True)
-        statement = statement.where(table.c.id == free.scalar_subquery())
-    else:
-        statement = statement.where(*wanted)
-    return statement.values(state="processing").returning(
-        table.c.source, table.c.envelope_from, table.c.envelope_to, table.c.message_id,
-        table.c.attempts)
-
-
-def claim_inbound(
-    session: Session, inbound_id: int, states: tuple[str, ...]
-) -> dict[str, Any] | None:
-    """Move the row to "processing" if it is in `states`; None otherwise
-    (another state, or claimed by a transaction still at work).
-
-    The row stays locked until the transaction ends, so exactly one
-    processor wins; the "processing" state is never committed (the same
-    transaction writes the outcome). Returns what processing needs to know
-    of the row.
-    """
-    connection = session.connection()
-    row = connection.execute(
-        _claim_stmt(connection.dialect.name),
-        {"_row_id": inbound_id, "_states": list(states)}).first()
-    return None if row is None else dict(row._mapping)
-
-
-def hold_mail(session: Session, inbound_id: int, *, reason: str, detail: str, sender: str,
-              subject: str, ticket_number: int | None) -> None:
-    """Keep a mail that became no ticket for a person to recover or delete
-    (once: processing the same inbound row again keeps the first entry)."""
-    _insert_ignoring_conflict(session, HeldMail.__table__, {
-        "inbound_id": inbound_id, "reason": reason[:40], "detail": detail or "",
-        "sender": (sender or "")[:320], "subject": subject or "",
-        "ticket_number": ticket_number, "held_at": utcnow(), "state": "held",
-        "resolved_by": "", "result": "",
-    }, ["inbound_id"])
-
-
-def claim_held(session: Session, inbound_id: int, actor: str) -> dict[str, Any] | None:
-    """held -> recovered for one entry (conditional: exactly one recover
-    wins); None when it is not held. The result is written by resolve_held."""
-    table = HeldMail.__table__
-    row = session.connection().execute(
-        update(table).where(table.c.inbound_id == inbound_id, table.c.state == "held")
-        .values(state="recovered", resolved_at=utcnow(), resolved_by=actor[:320])
-        .returning(table.c.reason, table.c.ticket_number)).first()
-    return None if row is None else dict(row._mapping)
-
-
-def resolve_held(session: Session, inbound_id: int, result: str) -> None:
-    table = HeldMail.__table__
-    session.connection().execute(
-        update(table).where(table.c.inbound_id == inbound_id).values(result=result))
-
-
-def inbound_fields(session: Session, inbound_id: int) -> dict[str, Any]:
-    """What processing reads of an inbound row (as claim_inbound returns it)."""
-    table = InboundMail.__table__
-    row = session.connection().execute(
-        sa_select(table.c.source, table.c.envelope_from, table.c.envelope_to,
-                  table.c.message_id, table.c.attempts).where(table.c.id == inbound_id)).one()
-    return dict(row._mapping)
-
-
-def finish_inbound(session: Session, inbound_id: int, **values: Any) -> None:
-    session.connection().execute(_update_by_id(InboundMail.__table__),
-                                 {"_row_id": inbound_id, **values})
-
-
-def raw_bytes(session: Session, inbound_id: int) -> bytes:
-    data = session.connection().execute(
-        _select_where(InboundRaw.__table__, "inbound_id", "data"), {"_key": inbound_id}
-    ).scalar()
-    return b"" if data is None else bytes(data)
-
-
-def has_raw(session: Session, inbound_id: int) -> bool:
-    """False once a held mail's raw bytes were deleted or purged."""
-    table = InboundRaw.__table__
-    return session.connection().execute(
-        sa_select(table.c.inbound_id).where(table.c.inbound_id == inbound_id)).first() is not None
-
-
 def organisation_id_for(session: Session, domain: str) -> int:
     """The organisation owning `domain`, created on first sight (SPEC §8)."""
     found = organisation_for_domain(session, domain)
@@ -342,7 +112,7 @@ def organisation_id_for(session: Session, domain: str) -> int:
         insert(Organisation.__table__).values(name=domain, created_at=utcnow())
         .returning(Organisation.__table__.c.id)
     ).scalar_one()
-    claimed = _insert_ignoring_conflict(
+    claimed = insert_ignoring_conflict(
         session, OrganisationDomain.__table__,
         {"organisation_id": org_id, "domain": domain}, ["domain"],
     )
@@ -366,12 +136,12 @@ def customer_for(
 ) -> CustomerRef:
     """Find the customer by address or create them (race-safe)."""
     table = Customer.__table__
-    query = _select_where(table, "email", "id", "organisation_id", "language", "name")
+    query = select_where(table, "email", "id", "organisation_id", "language", "name")
     connection = session.connection()
     row = connection.execute(query, {"_key": email}).first()
     created = False
     if row is None:
-        created = None is not _insert_ignoring_conflict(session, table, {
+        created = None is not insert_ignoring_conflict(session, table, {
             "email": email, "name": name, "language": language,
             "organisation_id": organisation_id, "role": "user", "info_recipient": False,
             "confirmed": False, "bouncing": False, "created_at": utcnow(),
@@ -383,19 +153,19 @@ def customer_for(
 
 
 def insert_returning_id(session: Session, model: type[SQLModel], values: dict[str, Any]) -> int:
-    statement = _insert_stmt(model.__table__, True)  # type: ignore[attr-defined]
+    statement = insert_stmt(model.__table__, True)  # type: ignore[attr-defined]
     return int(session.connection().execute(statement, values).scalar_one())
 
 
 def insert_many(session: Session, model: type[SQLModel], rows: list[dict[str, Any]]) -> None:
     if rows:
-        session.connection().execute(_insert_stmt(model.__table__), rows)  # type: ignore[attr-defined]
+        session.connection().execute(insert_stmt(model.__table__), rows)  # type: ignore[attr-defined]
 
 
 def add_participant(session: Session, ticket_id: int, email: str, name: str,
                     role: str = "cc") -> bool:
     """True when the address was not yet on the ticket."""
-    added = _insert_ignoring_conflict(
+    added = insert_ignoring_conflict(
         session, Participant.__table__,
         {"ticket_id": ticket_id, "email": email, "name": name, "role": role},
         ["ticket_id", "email"],
@@ -483,19 +253,6 @@ def events_of(session: Session, ticket_id: int) -> Sequence[Event]:
     return session.exec(statement).all()
 
 
-def list_inbound(
-    session: Session, state: str | None = None, outcome: str | None = None,
-    limit: int | None = 200,
-) -> Sequence[InboundMail]:
-    statement = select(InboundMail)
-    if state:
-        statement = statement.where(InboundMail.state == state)
-    if outcome:
-        statement = statement.where(InboundMail.outcome == outcome)
-    statement = statement.order_by(col(InboundMail.id).desc())
-    return session.exec(statement if limit is None else statement.limit(limit)).all()
-
-
 def sync_directory(session: Session, settings: Settings) -> None:
     """Make the agents and groups of the config exist in the database.
 
@@ -539,13 +296,13 @@ def group_by_name(session: Session, name: str) -> AgentGroup | None:
 def ticket_row(session: Session, number: int) -> dict[str, Any] | None:
     """The ticket's columns as a dict (Core: the hot path avoids the ORM)."""
     row = session.connection().execute(
-        _select_where(Ticket.__table__, "number"), {"_key": number}).first()
+        select_where(Ticket.__table__, "number"), {"_key": number}).first()
     return None if row is None else dict(row._mapping)
 
 
 def update_ticket(session: Session, ticket_id: int, **values: Any) -> None:
     values.setdefault("updated_at", utcnow())
-    session.connection().execute(_update_by_id(Ticket.__table__),
+    session.connection().execute(update_by_id(Ticket.__table__),
                                  {"_row_id": ticket_id, **values})
 
 

@@ -8,7 +8,7 @@ from collections import Counter
 
 from maildesk import db
 from maildesk.accept.spool import Incoming
-from maildesk.process.service import Ingestor, Outcome
+from maildesk.process.service import MailProcessor, Outcome
 from tests.conftest import Desk
 from tests.mailfactory import make_mail
 
@@ -21,7 +21,7 @@ def _race(desk: Desk, mails: list[bytes]) -> list[Outcome]:
     def deliver(index: int) -> None:
         engine = db.make_engine(desk.settings.database_url)
         try:
-            ingestor = Ingestor(desk.settings, engine)
+            ingestor = MailProcessor(desk.settings, engine)
             barrier.wait(timeout=30)
             results[index] = ingestor.ingest(Incoming(mails[index], "pipe"))
         except BaseException as exc:  # noqa: BLE001 — reported by the assert below

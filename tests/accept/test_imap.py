@@ -22,16 +22,16 @@ from maildesk.accept.imap import (
     ImapPoller,
     LeaseLost,
     batches,
-    check_account,
     encode_mailbox,
     parse_bodies,
     parse_search,
     uid_set,
 )
+from maildesk.accept.imap_client import check_account
 from maildesk.accept.spool import Incoming
 from maildesk.config import ImapAccountSettings
 from maildesk.models import ImapState, InboundMail, Ticket, utcnow
-from maildesk.process.service import Ingestor, Outcome
+from maildesk.process.service import MailProcessor, Outcome
 from tests.conftest import Desk
 from tests.dovecot import (
     Dovecot,
@@ -58,10 +58,10 @@ def user(dovecot: Dovecot) -> ImapUser:
 
 
 class Ingest:
-    """The daemon's ingest callable (Ingestor in a thread), counting calls."""
+    """The daemon's ingest callable (MailProcessor in a thread), counting calls."""
 
     def __init__(self, desk: Desk, engine: Engine) -> None:
-        self.ingestor = Ingestor(desk.settings, engine)
+        self.ingestor = MailProcessor(desk.settings, engine)
         self.outcomes: list[Outcome] = []
 
     async def __call__(self, raw: bytes) -> Outcome:

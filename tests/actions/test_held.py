@@ -8,7 +8,7 @@ import json
 import threading
 from datetime import UTC, datetime, timedelta
 
-from maildesk.process.service import Ingestor
+from maildesk.process.service import MailProcessor
 from tests.conftest import Desk
 from tests.mailfactory import make_mail
 
@@ -84,7 +84,7 @@ def test_an_auto_reply_noted_on_its_ticket_is_recovered_onto_it(desk: Desk) -> N
 def test_two_recovers_at_once_make_one_ticket(desk: Desk) -> None:
     desk.ingest(make_mail(subject="Doppelt", extra_headers=OUT_OF_OFFICE))
     (entry,) = held(desk)
-    ingestor = Ingestor(desk.settings, desk.engine())
+    ingestor = MailProcessor(desk.settings, desk.engine())
     results: list[str] = []
     barrier = threading.Barrier(2)
 

@@ -14,7 +14,7 @@ from sqlalchemy import select, update
 from maildesk.actions import agent as agent_actions
 from maildesk.config import load_settings
 from maildesk.deliver.broker import make_broker
-from maildesk.deliver.runner import WorkerRunner, sweep
+from maildesk.deliver.runner import WorkerRunner, requeue_due
 from maildesk.deliver.sender import Sender
 from maildesk.mail import tokens
 from maildesk.models import Outbox
@@ -138,7 +138,7 @@ def test_relay_down_then_up_every_mail_arrives_exactly_once(mailing: tuple[Desk,
 
 def test_a_row_already_sent_is_never_sent_again(mailing: tuple[Desk, Sink]) -> None:
     """The at-least-once window: a worker killed after the relay took the
-    mail but before marking it sent leaves the row 'sending'; the sweep
+    mail but before marking it sent leaves the row 'sending'; requeue_due
     sends it again after worker.stale_sending_seconds. A row marked sent,
     though, is never sent again, however often its id is delivered."""
     desk, sink = mailing
@@ -161,7 +161,7 @@ def test_a_row_already_sent_is_never_sent_again(mailing: tuple[Desk, Sink]) -> N
             state="sending", next_attempt_at=table.c.created_at))
     quick = desk.settings.model_copy(update={
         "worker": desk.settings.worker.model_copy(update={"stale_sending_seconds": 0.01})})
-    sweep(engine, quick, make_broker(quick))
+    requeue_due(engine, quick, make_broker(quick))
     wait_until(lambda: len(sink.received) == 3)
 
 

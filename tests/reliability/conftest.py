@@ -7,15 +7,15 @@ from collections.abc import Iterator
 
 import pytest
 
-from maildesk.process.service import Ingestor
+from maildesk.process.service import MailProcessor
 from tests.conftest import Desk
 from tests.reliability.services import reap
 
 
 @pytest.fixture
-def fuzz_ingestor(desk: Desk) -> Ingestor:
+def fuzz_ingestor(desk: Desk) -> MailProcessor:
     """One migrated database for all of a fuzz test's examples."""
-    return Ingestor(desk.settings, desk.engine())
+    return MailProcessor(desk.settings, desk.engine())
 
 
 @pytest.fixture

@@ -14,7 +14,7 @@ from sqlmodel import Session
 
 from maildesk.accept.spool import Incoming
 from maildesk.models import InboundRaw
-from maildesk.process.service import Ingestor
+from maildesk.process.service import MailProcessor
 
 EXAMPLES = int(os.environ.get("MAILDESK_FUZZ_EXAMPLES", "2000"))
 OUTCOMES = {"created", "appended", "reopened", "followup", "duplicate", "ignored", "rejected"}
@@ -73,7 +73,7 @@ def mails(draw: st.DrawFn) -> bytes:
 @settings(max_examples=EXAMPLES, deadline=None,
           suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow,
                                  HealthCheck.data_too_large])
-def test_any_input_gets_an_outcome_and_keeps_its_bytes(fuzz_ingestor: Ingestor,
+def test_any_input_gets_an_outcome_and_keeps_its_bytes(fuzz_ingestor: MailProcessor,
                                                        raw: bytes) -> None:
     ingestor = fuzz_ingestor
     outcome = ingestor.ingest(Incoming(raw, "pipe"))

@@ -1,0 +1,287 @@
+"""`maildesk` commands for mail itself: ingest, import, replay, inbound, held."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+import click
+from sqlalchemy.exc import SQLAlchemyError
+from sqlmodel import Session
+
+from maildesk import db
+from maildesk.cli import views
+from maildesk.cli.common import (
+    EX_DATAERR,
+    EX_NOINPUT,
+    EX_TEMPFAIL,
+    EX_USAGE,
+    App,
+    emit_json,
+    fail,
+    handles_errors,
+    pass_app,
+)
+from maildesk.config import ConfigError
+from maildesk.store import inbound as inbound_store
+
+#: Mails one replay transaction covers.
+REPLAY_BATCH = 50
+
+
+@click.command("ingest")
+@click.option("--file", "file_", type=click.Path(exists=True, dir_okay=False, path_type=Path),
+              help="Read the mail from this file instead of standard input.")
+@click.option("--recipient", "recipients", multiple=True,
+              help="Envelope recipient (Postfix: ${recipient}); routes the mail. Repeatable.")
+@click.option("--sender", default=None, help="Envelope sender (Postfix: ${sender}).")
+@pass_app
+def ingest(app: App, file_: Path | None, recipients: tuple[str, ...], sender: str | None) -> None:
+    """Take one mail from standard input (an MTA's pipe transport).
+
+    Prints {"action", "ticket", "reason"} as JSON; action is created,
+    appended, reopened, followup (with "followup_of"), duplicate, ignored
+    (reason auto_reply, bounce, receipt, loop, rate_limited or blocked) or
+    rejected. Exit 0 when the mail was taken (whatever the action), 75 when
+    it must be retried later, 65 when the input is not a mail at all (its
+    bytes are still kept).
+    """
+    from maildesk.accept.spool import Incoming
+    from maildesk.process.service import MailProcessor
+    from maildesk.secret import shared_secret_problem
+
+    raw = file_.read_bytes() if file_ else sys.stdin.buffer.read()
+    try:
+        engine = app.ready_engine()
+        problem = shared_secret_problem(app.settings, app.config_source)
+        if problem:  # a config error: keep the mail queued at the MTA, not bounced
+            fail(f"{problem}\n(mail not taken: the MTA will retry)", EX_TEMPFAIL)
+        ingestor = MailProcessor(app.settings, engine)
+        outcome = ingestor.ingest(Incoming(raw, "pipe", sender, recipients))
+    except ConfigError as exc:
+        fail(f"{exc}\n(mail not taken: the MTA will retry)", EX_TEMPFAIL)
+    except db.SchemaError as exc:
+        fail(f"{exc}\n(mail not taken: the MTA will retry)", EX_TEMPFAIL)
+    except (db.StoreUnavailable, SQLAlchemyError, OSError) as exc:
+        fail(f"store unavailable, mail not taken (the MTA will retry): "
+             f"{getattr(exc, 'orig', None) or exc}", EX_TEMPFAIL)
+    click.echo(json.dumps(outcome.as_dict(), ensure_ascii=False))
+    from maildesk.deliver.broker import hand_over
+
+    hand_over(app.settings, outcome.outbox_ids)
+    if outcome.not_a_mail:
+        sys.exit(EX_DATAERR)
+    if outcome.action == "failed":
+        # Stored but not processed: a retry processes it (the store keeps it).
+        sys.exit(EX_TEMPFAIL)
+
+
+@click.command("import")
+@click.argument("path", type=click.Path(exists=True, path_type=Path))
+@click.option("--batch", default=100, show_default=True,
+              help="Mails per commit (each mail still counts only once it is committed).")
+@click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON.")
+@click.option("--progress/--no-progress", default=None,
+              help="Progress bar (default: when standard error is a terminal).")
+@pass_app
+@handles_errors
+def import_(app: App, path: Path, batch: int, as_json: bool, progress: bool | None) -> None:
+    """Import an mbox file or a Maildir (migration). Safe to re-run:
+    mails already taken report as duplicates."""
+    from maildesk.accept.mailbox import import_mailbox
+    from maildesk.process.service import MailProcessor
+
+    ingestor = MailProcessor(app.settings, app.ready_engine())
+    try:
+        summary = import_mailbox(ingestor.ingest_batch, path, batch, progress)
+    except ValueError as exc:
+        fail(str(exc), EX_NOINPUT)
+    if as_json:
+        emit_json(summary.as_dict())
+    else:
+        click.echo(summary.describe())
+    if summary.errors:
+        sys.exit(EX_DATAERR)
+
+
+@click.command("replay")
+@click.argument("inbound_ids", nargs=-1, type=int)
+@click.option("--all-failed", is_flag=True,
+              help="Every mail parked as failed (e.g. after a code upgrade that fixes the cause).")
+@pass_app
+@handles_errors
+def replay(app: App, inbound_ids: tuple[int, ...], all_failed: bool) -> None:
+    """Process accepted mails again (failed or still pending), e.g. after
+    fixing what made them fail. Prints one JSON line per mail."""
+    from maildesk.process.service import MailProcessor
+
+    engine = app.ready_engine()
+    ids = list(inbound_ids)
+    if all_failed:
+        with Session(engine) as session:
+            parked = inbound_store.list_inbound(session, state="failed", limit=None)
+            ids += [row.id for row in reversed(parked) if row.id is not None and row.id not in ids]
+    if not ids:
+        if all_failed:
+            click.echo("no failed mails", err=True)
+            return
+        fail("name inbound ids to replay, or --all-failed", EX_USAGE)
+    ingestor = MailProcessor(app.settings, engine)
+    code = 0
+    with click.progressbar(length=len(ids), label="replaying", file=sys.stderr,
+                           hidden=len(ids) < 50) as bar:
+        for start in range(0, len(ids), REPLAY_BATCH):
+            chunk = ids[start:start + REPLAY_BATCH]
+            outcomes = ingestor.process(chunk, states=("failed", "pending"))
+            for inbound_id in chunk:
+                outcome = outcomes[inbound_id]
+                data = {"inbound": inbound_id, **outcome.as_dict()}
+                if outcome.skipped:
+                    data["note"] = "not failed or pending: nothing done"
+                click.echo(json.dumps(data, ensure_ascii=False))
+                if outcome.action == "failed":
+                    code = 1
+            bar.update(len(chunk))
+    sys.exit(code)
+
+
+@click.group("held")
+def held_group() -> None:
+    """Mails that became no ticket (auto-replies, bounces, list mail, rate
+    limit, blocked, unverified agent mail, DMARC failures): recover or delete."""
+
+
+@held_group.command("list")
+@click.option("--reason", default=None,
+              help="e.g. auto_reply, bounce, loop, rate_limited, unverified_agent, dmarc_fail")
+@click.option("--state", type=click.Choice(["held", "recovered", "deleted", "purged", "all"]),
+              default="held", show_default=True)
+@click.option("--limit", default=200, show_default=True)
+@click.option("--json", "as_json", is_flag=True)
+@pass_app
+@handles_errors
+def held_list(app: App, reason: str | None, state: str, limit: int, as_json: bool) -> None:
+    """Held mails, newest first; the id is the inbound id (`inbound raw ID`)."""
+    from maildesk.actions import held
+
+    rows = held.list_held(app.ready_engine(), reason=reason,
+                          state=None if state == "all" else state, limit=limit)
+    if as_json:
+        emit_json(rows)
+    else:
+        click.echo(views.held_table(rows))
+
+
+def _held_targets(app: App, ids: tuple[int, ...], all_held: bool, reason: str | None) -> list[int]:
+    from maildesk.actions import held
+
+    if all_held:
+        return sorted(set(ids) | set(held.held_ids(app.ready_engine(), reason)))
+    if reason:
+        fail("--reason selects only together with --all", EX_USAGE)
+    if not ids:
+        fail("name held mail ids, or --all [--reason R]", EX_USAGE)
+    return list(dict.fromkeys(ids))
+
+
+def _actor(by: str | None) -> str:
+    import getpass
+
+    return by or f"cli:{getpass.getuser()}"
+
+
+@held_group.command("recover")
+@click.argument("inbound_ids", nargs=-1, type=int)
+@click.option("--all", "all_held", is_flag=True,
+              help="Every mail still held (with --reason: held for that reason).")
+@click.option("--reason", default=None)
+@click.option("--by", default=None, help="Who recovers (for the history); default cli:<user>.")
+@pass_app
+@handles_errors
+def held_recover(app: App, inbound_ids: tuple[int, ...], all_held: bool, reason: str | None,
+                 by: str | None) -> None:
+    """Make held mails tickets (or land them on their ticket) as if they had
+    been accepted, with notifications. Prints one JSON line per mail."""
+    from maildesk.deliver.broker import hand_over
+    from maildesk.process.service import MailProcessor
+
+    ids = _held_targets(app, inbound_ids, all_held, reason)
+    ingestor = MailProcessor(app.settings, app.ready_engine())
+    code = 0
+    with click.progressbar(ids, label="recovering", file=sys.stderr,
+                           hidden=len(ids) < 50) as bar:
+        for inbound_id in bar:
+            outcome = ingestor.recover(inbound_id, _actor(by))
+            hand_over(app.settings, outcome.outbox_ids)
+            click.echo(json.dumps({"held": inbound_id, **outcome.as_dict()}, ensure_ascii=False))
+            code = code or int(outcome.action == "failed")
+    sys.exit(code)
+
+
+@held_group.command("delete")
+@click.argument("inbound_ids", nargs=-1, type=int)
+@click.option("--all", "all_held", is_flag=True,
+              help="Every mail still held (with --reason: held for that reason).")
+@click.option("--reason", default=None)
+@click.option("--by", default=None, help="Who deletes (for the record); default cli:<user>.")
+@pass_app
+@handles_errors
+def held_delete(app: App, inbound_ids: tuple[int, ...], all_held: bool, reason: str | None,
+                by: str | None) -> None:
+    """Discard held mails (their raw bytes too). The inbound row stays, so
+    a redelivery is still a duplicate."""
+    from maildesk.actions import held
+
+    ids = _held_targets(app, inbound_ids, all_held, reason)
+    results = held.delete_held(app.ready_engine(), ids, _actor(by))
+    for result in results:
+        click.echo(json.dumps({"held": result.inbound_id, "deleted": result.ok,
+                               "reason": None if result.ok else result.message}))
+    sys.exit(0 if all(r.ok for r in results) else 1)
+
+
+@click.group("inbound")
+def inbound_group() -> None:
+    """Accepted mails and what became of them (rejected, ignored, failed)."""
+
+
+@inbound_group.command("list")
+@click.option("--state", type=click.Choice(["pending", "done", "failed"]), default=None)
+@click.option("--outcome", type=click.Choice(views.OUTCOMES), default=None)
+@click.option("--limit", default=200, show_default=True)
+@click.option("--json", "as_json", is_flag=True)
+@pass_app
+@handles_errors
+def inbound_list(
+    app: App, state: str | None, outcome: str | None, limit: int, as_json: bool
+) -> None:
+    """Inbound mails, newest first."""
+    with db.session_scope(app.ready_engine()) as session:
+        rows = views.inbound_list(session, state, outcome, limit)
+    if as_json:
+        emit_json(rows)
+    else:
+        click.echo(views.inbound_table(rows))
+
+
+@inbound_group.command("raw")
+@click.argument("inbound_id", type=int)
+@pass_app
+@handles_errors
+def inbound_raw(app: App, inbound_id: int) -> None:
+    """Write the raw bytes of an inbound mail to standard output."""
+    with db.session_scope(app.ready_engine()) as session:
+        data = inbound_store.raw_bytes(session, inbound_id)
+        exists = views.inbound_exists(session, inbound_id)
+        kept = inbound_store.has_raw(session, inbound_id)
+    if not exists:
+        fail(f"no inbound mail {inbound_id}", 1)
+    if not kept:
+        fail(f"inbound mail {inbound_id}: its raw bytes were deleted (held mail deleted, or "
+             "purged after held.keep_days; `maildesk held list --state all`)", 1)
+    sys.stdout.buffer.write(data)
+
+
+#: What app.py adds to the `maildesk` group.
+COMMANDS = [ingest, import_, replay, held_group, inbound_group]

@@ -1,0 +1,204 @@
+"""`maildesk` commands for ops: db, serve, worker, check, sweep, outbox."""
+
+from __future__ import annotations
+
+import sys
+from datetime import UTC, datetime
+
+import click
+
+from maildesk import db
+from maildesk.cli import views
+from maildesk.cli.common import (
+    EX_CONFIG,
+    App,
+    emit_json,
+    fail,
+    handles_errors,
+    pass_app,
+)
+from maildesk.config import ConfigError
+from maildesk.store import tickets as store
+
+
+@click.group("db")
+def db_group() -> None:
+    """Database schema."""
+
+
+@db_group.command("upgrade")
+@pass_app
+@handles_errors
+def db_upgrade(app: App) -> None:
+    """Create the schema or migrate it to this version; sync agents and groups
+    from the config."""
+    before, after = db.upgrade(app.engine)
+    with db.session_scope(app.engine) as session:
+        store.sync_directory(session, app.settings)
+    where = db.safe_url(app.settings.database_url)
+    if before == after:
+        click.echo(f"database {where} is up to date (revision {after})")
+    else:
+        click.echo(f"database {where} upgraded from {before or 'empty'} to revision {after}")
+
+
+@click.command("serve")
+@pass_app
+@handles_errors
+def serve_command(app: App) -> None:
+    """Run the daemon: SMTP/LMTP listeners, IMAP pollers, the drainer.
+
+    Mail accepted but not yet processed (e.g. after a crash) is processed
+    at start. SIGTERM/SIGINT stop it gracefully (serve.grace_seconds).
+    """
+    from maildesk.daemon import serve
+
+    app.require_shared_secret()
+    engine = app.ready_engine()
+    with db.session_scope(engine) as session:
+        store.sync_directory(session, app.settings)
+    try:
+        code = serve(app.settings, engine)
+    except OSError as exc:
+        fail(f"cannot start listeners: {exc} (is another maildesk or program using the port? "
+             f"see [smtp]/[lmtp] in the config)", 71)
+    sys.exit(code)
+
+
+@click.command("check")
+@click.option("--json", "as_json", is_flag=True)
+@pass_app
+def check_command(app: App, as_json: bool) -> None:
+    """Validate the config and try every connection it names (database,
+    data dir, listener ports, IMAP logins). Exit 1 on any failure."""
+    from maildesk.cli.check import CheckResult, run_checks
+
+    try:
+        settings = app.settings
+    except ConfigError as exc:
+        results = [CheckResult("config", False, str(exc))]
+    else:
+        results = [CheckResult("config", True, f"{app.config_source} is valid"),
+                   *run_checks(settings, app.config_source)]
+    if as_json:
+        emit_json([r.__dict__ for r in results])
+    else:
+        for r in results:
+            click.echo(f"{'OK  ' if r.ok else 'FAIL'}  {r.name}: {r.detail}")
+    sys.exit(0 if all(r.ok for r in results) else 1)
+
+
+@click.command("sweep")
+@click.option("--now", "now_text", default=None,
+              help="Pretend it is this time (ISO 8601, e.g. 2026-12-01T09:00:00+01:00).")
+@click.option("--dry-run", is_flag=True, help="Only print what is due; change nothing.")
+@click.option("--json", "as_json", is_flag=True)
+@pass_app
+@handles_errors
+def sweep_command(app: App, now_text: str | None, dry_run: bool, as_json: bool) -> None:
+    """Apply the time-based rules once: reminders, closing after reminder 2,
+    closing solved tickets. Safe beside a running serve (each ticket is
+    claimed once)."""
+
+    from maildesk.deliver.broker import hand_over
+    from maildesk.schedule.sweep import run_sweep
+    from maildesk.secret import load_secret
+
+    now = datetime.now(UTC)
+    if now_text:
+        try:
+            now = datetime.fromisoformat(now_text)
+        except ValueError:
+            fail(f"--now {now_text!r} is not an ISO 8601 time", 2)
+        if now.tzinfo is None:
+            fail("--now needs a time zone offset (e.g. +01:00 or Z)", 2)
+    try:
+        report = run_sweep(app.ready_engine(), app.settings, load_secret(app.settings), now,
+                           dry_run)
+    except ValueError as exc:  # a calendar setting the holidays package does not know
+        fail(str(exc), EX_CONFIG)
+    if not dry_run:
+        hand_over(app.settings, report.outbox_ids)
+    if as_json:
+        emit_json(report.as_dict())
+        return
+    verb = "would do" if dry_run else "did"
+    if not report.actions:
+        click.echo(f"sweep at {now.isoformat()}: nothing due")
+    for action in report.actions:
+        click.echo(f"#{action['ticket']}: {action['action']}")
+    if report.actions:
+        click.echo(f"sweep at {now.isoformat()} {verb}: " + ", ".join(
+            f"{n} {a}" for a, n in sorted(report.counts().items())))
+
+
+@click.command("worker")
+@pass_app
+@handles_errors
+def worker_command(app: App) -> None:
+    """Run the Dramatiq worker that sends notifications (broker.url must
+    name Redis; with the embedded broker, `serve` sends them itself)."""
+    from maildesk.deliver.runner import run_worker_processes
+
+    if not app.settings.broker.url:
+        fail("broker.url is empty (embedded broker): `maildesk serve` sends the mails "
+             "itself; set broker.url to a redis:// URL to run separate workers", EX_CONFIG)
+    app.require_shared_secret()
+    sys.exit(run_worker_processes(app.settings, app.ready_engine()))
+
+
+@click.group("outbox")
+def outbox_group() -> None:
+    """Notifications: queued, sent, failed."""
+
+
+@outbox_group.command("list")
+@click.option("--state", type=click.Choice(["queued", "sending", "sent", "failed"]))
+@click.option("--limit", default=200, show_default=True)
+@click.option("--json", "as_json", is_flag=True)
+@pass_app
+@handles_errors
+def outbox_list(app: App, state: str | None, limit: int, as_json: bool) -> None:
+    """Outgoing mails, newest first."""
+    from maildesk.tickets import outbox
+
+    with db.session_scope(app.ready_engine()) as session:
+        rows = outbox.list_rows(session, state, limit)
+    if as_json:
+        emit_json(rows)
+        return
+    click.echo(views.table(
+        ["ID", "TICKET", "KIND", "STATE", "TRIES", "TO", "ERROR"],
+        [[str(r["id"]), f"#{r['ticket']}", r["kind"], r["state"], str(r["attempts"]),
+          ", ".join(r["to"]), (r["last_error"] or "")[:60]] for r in rows],
+        "no notifications"))
+
+
+@outbox_group.command("retry")
+@click.argument("outbox_ids", nargs=-1, type=int, required=True)
+@pass_app
+@handles_errors
+def outbox_retry(app: App, outbox_ids: tuple[int, ...]) -> None:
+    """Queue failed notifications again (a sent one is never sent twice)."""
+    from maildesk.deliver.broker import hand_over
+    from maildesk.tickets import outbox
+
+    requeued, code = [], 0
+    with db.session_scope(app.ready_engine()) as session:
+        for outbox_id in outbox_ids:
+            state = outbox.retry(session, outbox_id)
+            if state is None:
+                click.echo(f"{outbox_id}: no such notification", err=True)
+                code = 1
+            elif state == "sent":
+                click.echo(f"{outbox_id}: already sent; not sent again", err=True)
+                code = 1
+            else:
+                requeued.append(outbox_id)
+                click.echo(f"{outbox_id}: {state} -> queued")
+    hand_over(app.settings, requeued)
+    sys.exit(code)
+
+
+#: What app.py adds to the `maildesk` group.
+COMMANDS = [db_group, serve_command, check_command, sweep_command, worker_command, outbox_group]

@@ -1,0 +1,302 @@
+"""`maildesk` commands for the ticket desk: tickets, customers, release, report."""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Callable
+from datetime import UTC, date, datetime
+from pathlib import Path
+from typing import Any
+
+import click
+
+from maildesk import db
+from maildesk.cli import views
+from maildesk.cli.common import (
+    App,
+    F,
+    emit_json,
+    fail,
+    handles_errors,
+    pass_app,
+)
+
+
+@click.group("tickets")
+def tickets_group() -> None:
+    """List and read tickets."""
+
+
+@tickets_group.command("list")
+@click.option("--status", type=click.Choice(views.STATUSES), default=None)
+@click.option("--search", default=None, help="Text in subject, body or sender; or a number.")
+@click.option("--sla", type=click.Choice(["green", "yellow", "red"]), default=None,
+              help="Only tickets still being worked on with this SLA light.")
+@click.option("--overdue", is_flag=True, help="Only tickets past an SLA limit (red).")
+@click.option("--limit", default=200, show_default=True)
+@click.option("--json", "as_json", is_flag=True, help="JSON with stable keys, ISO 8601 times.")
+@pass_app
+@handles_errors
+def tickets_list(
+    app: App, status: str | None, search: str | None, sla: str | None, overdue: bool,
+    limit: int, as_json: bool,
+) -> None:
+    """Tickets, newest first, with their SLA light (green/yellow/red)."""
+    with db.session_scope(app.ready_engine()) as session:
+        rows = views.ticket_list(session, app.settings, status, search, limit, sla, overdue)
+    if as_json:
+        emit_json(rows)
+    else:
+        click.echo(views.ticket_table(rows))
+
+
+@tickets_group.command("show")
+@click.argument("number", type=str)
+@click.option("--json", "as_json", is_flag=True)
+@pass_app
+@handles_errors
+def tickets_show(app: App, number: str, as_json: bool) -> None:
+    """One ticket with its messages, attachments and history."""
+    with db.session_scope(app.ready_engine()) as session:
+        data = views.ticket_detail(session, app.settings, _number(number))
+    if data is None:
+        fail(f"no ticket #{number.lstrip('#')}", 1)
+    if as_json:
+        emit_json(data)
+    else:
+        click.echo(views.ticket_text(data))
+
+
+def _number(value: str) -> int:
+    if not value.lstrip("#").isdigit():
+        fail(f"{value!r} is not a ticket number", 2)
+    return int(value.lstrip("#"))
+
+
+def _text(text: str | None, file_: Path | None) -> str:
+    if file_ is not None:
+        return file_.read_text(encoding="utf-8")
+    if text is None:
+        fail("give the text with --text TEXT or --text-file FILE ('-' for stdin)", 2)
+    return text
+
+
+def _run_action(func: Callable[[], Any]) -> Any:
+    from maildesk.actions.agent import ActionError
+
+    try:
+        return func()
+    except ActionError as exc:
+        fail(str(exc), 1)
+
+
+_TEXT_OPTIONS = [
+    click.option("--text", default=None, help="The text."),
+    click.option("--text-file", "text_file", default=None,
+                 type=click.Path(dir_okay=False, path_type=Path, allow_dash=True),
+                 help="Read the text from a file ('-' for standard input)."),
+]
+
+
+def _with_text(func: F) -> F:
+    for option in reversed(_TEXT_OPTIONS):
+        func = option(func)
+    return func
+
+
+@tickets_group.command("reply")
+@click.argument("number")
+@click.option("--agent", "agent", required=True, help="The agent's address (from the config).")
+@click.option("--solve", is_flag=True, help="This is the solution: the ticket becomes solved.")
+@_with_text
+@pass_app
+@handles_errors
+def tickets_reply(app: App, number: str, agent: str, solve: bool, text: str | None,
+                  text_file: Path | None) -> None:
+    """Answer the customer (a public reply; a new ticket becomes open).
+
+    The reply is stored with its Message-ID, reply address and body
+    reference, so that the customer's answer threads onto the ticket.
+    """
+    from maildesk.actions import agent as agent_actions
+
+    body = sys.stdin.read() if text_file == Path("-") else _text(text, text_file)
+    result = _run_action(lambda: agent_actions.reply(
+        app.ready_engine(), app.settings, _number(number), agent, body, solve=solve,
+        dispatch=app.hand_over))
+    click.echo(f"#{result.number}: reply stored as {result.message_id}, status {result.status}")
+
+
+@tickets_group.command("note")
+@click.argument("number")
+@click.option("--agent", "agent", required=True, help="The agent's address (from the config).")
+@_with_text
+@pass_app
+@handles_errors
+def tickets_note(app: App, number: str, agent: str, text: str | None,
+                 text_file: Path | None) -> None:
+    """Add an internal note (never sent to the customer)."""
+    from maildesk.actions import agent as agent_actions
+
+    body = sys.stdin.read() if text_file == Path("-") else _text(text, text_file)
+    _run_action(lambda: agent_actions.note(
+        app.ready_engine(), app.settings, _number(number), agent, body))
+    click.echo(f"#{_number(number)}: note added")
+
+
+@tickets_group.command("set")
+@click.argument("number")
+@click.option("--status", type=click.Choice(["open", "pending", "on_hold", "solved", "closed"]))
+@click.option("--priority", type=click.Choice(["low", "normal", "high"]))
+@click.option("--type", "request_type",
+              type=click.Choice(["user_help", "incident", "product_request", "urgent"]),
+              help="Request type; the priority follows it unless set explicitly.")
+@click.option("--assign", default=None, help="Agent address, or 'none'.")
+@click.option("--group", default=None, help="Group name, or 'none'.")
+@click.option("--planned-version", default=None,
+              help="The version that will ship the fix (with --status on_hold); '' clears it.")
+@click.option("--dev-item", default=None, help="The development item (e.g. DEV-123).")
+@click.option("--agent", "actor", default=None,
+              help="Who makes the change (default: cli:<user>), for the history.")
+@pass_app
+@handles_errors
+def tickets_set(app: App, number: str, status: str | None, priority: str | None,
+                request_type: str | None, assign: str | None, group: str | None,
+                planned_version: str | None, dev_item: str | None, actor: str | None) -> None:
+    """Change status, priority, request type, assignee, group, or link the
+    ticket to a development item and planned version."""
+    from maildesk.actions import agent as agent_actions
+
+    if not any(v is not None for v in (status, priority, request_type, assign, group,
+                                       planned_version, dev_item)):
+        fail("nothing to set: give --status, --priority, --type, --assign, --group, "
+             "--planned-version or --dev-item", 2)
+    changes = _run_action(lambda: agent_actions.set_fields(
+        app.ready_engine(), app.settings, _number(number), actor or agent_actions.cli_actor(),
+        status=status, priority=priority, request_type=request_type, assign=assign,
+        group=group, planned_version=planned_version, dev_item=dev_item,
+        dispatch=app.hand_over,
+    ))
+    click.echo("\n".join(f"#{_number(number)} {c}" for c in changes) or "nothing changed")
+
+
+@click.group("release")
+def release_group() -> None:
+    """Releases that tickets wait for (status on_hold, --planned-version)."""
+
+
+@release_group.command("publish")
+@click.argument("version")
+@click.option("--note", default=None, help="A line about the release for the customers.")
+@click.option("--agent", "actor", default=None, help="Who publishes (for the history).")
+@click.option("--json", "as_json", is_flag=True)
+@pass_app
+@handles_errors
+def release_publish(app: App, version: str, note: str | None, actor: str | None,
+                    as_json: bool) -> None:
+    """Tell every requester whose ticket waits for VERSION, and move those
+    tickets on (rules.release_status). Publishing twice tells nobody twice."""
+    from maildesk.actions.agent import cli_actor
+    from maildesk.actions.release import publish
+    from maildesk.deliver.broker import hand_over
+
+    result = publish(app.ready_engine(), app.settings, version, note, actor or cli_actor())
+    hand_over(app.settings, result.outbox_ids)
+    if as_json:
+        emit_json({"version": version, "tickets": result.tickets,
+                   "notifications": len(result.outbox_ids)})
+    else:
+        click.echo(f"version {version}: {len(result.tickets)} tickets "
+                   f"({', '.join(f'#{n}' for n in result.tickets) or 'none waiting'})")
+
+
+@click.group("report")
+def report_group() -> None:
+    """Reports over tickets and ratings."""
+
+
+def _since(value: str | None) -> datetime | None:
+    if value is None:
+        return None
+    try:
+        day = date.fromisoformat(value)
+    except ValueError:
+        fail(f"--since {value!r} is not a date (YYYY-MM-DD)", 2)
+    return datetime(day.year, day.month, day.day, tzinfo=UTC)
+
+
+@report_group.command("csat")
+@click.option("--since", "since_text", default=None, metavar="DATE",
+              help="Only ratings given on or after this day (YYYY-MM-DD, UTC).")
+@click.option("--by", type=click.Choice(["agent", "group", "type"]), default=None,
+              help="One line per agent (assignee when rated), group or request type.")
+@click.option("--json", "as_json", is_flag=True)
+@pass_app
+@handles_errors
+def report_csat(app: App, since_text: str | None, by: str | None, as_json: bool) -> None:
+    """Customer satisfaction: ratings, average (1-5) and CSAT (share of
+    "zufrieden"/"sehr zufrieden" answers)."""
+    from maildesk.actions import customer as customer_actions
+    from maildesk.tickets import csat
+
+    rows = customer_actions.csat_rows(app.ready_engine(), _since(since_text))
+    buckets = csat.summarize(rows, by)
+    if as_json:
+        emit_json({"since": since_text, "by": by, "total": len(rows), "groups": buckets})
+        return
+    heads = [(by or "scope").upper(), "RATINGS", "AVERAGE", "CSAT %",
+             *[name.replace("_", " ").upper() for name in csat.SCALE], "WITH REASON"]
+    click.echo(views.table(
+        heads,
+        [[b["key"], str(b["ratings"]), f"{b['average']:.2f}", f"{b['csat']:.1f}",
+          *[str(b["counts"][name]) for name in csat.SCALE], str(b["with_reason"])]
+         for b in buckets],
+        "no ratings" + (f" since {since_text}" if since_text else "")))
+
+
+@click.group("customers")
+def customers_group() -> None:
+    """Customers: language and address confirmation."""
+
+
+@customers_group.command("list")
+@click.option("--unconfirmed", is_flag=True, help="Only customers who did not confirm yet.")
+@click.option("--limit", default=200, show_default=True)
+@click.option("--json", "as_json", is_flag=True)
+@pass_app
+@handles_errors
+def customers_list(app: App, unconfirmed: bool, limit: int, as_json: bool) -> None:
+    """Customers, newest first."""
+    with db.session_scope(app.ready_engine()) as session:
+        rows = views.customer_list(session, unconfirmed, limit)
+    if as_json:
+        emit_json(rows)
+        return
+    click.echo(views.table(
+        ["EMAIL", "NAME", "LANGUAGE", "CONFIRMED", "BOUNCING", "CREATED"],
+        [[r["email"], r["name"], r["language"], "yes" if r["confirmed"] else "no",
+          "yes" if r["bouncing"] else "no", (r["created_at"] or "")[:19]] for r in rows],
+        "no customers"))
+
+
+@customers_group.command("set")
+@click.argument("email")
+@click.option("--language", type=click.Choice(["de", "en"]), default=None,
+              help="Language of the customer's mails and pages.")
+@click.option("--confirmed/--unconfirmed", default=None,
+              help="Mark the address confirmed (e.g. confirmed by phone) or not.")
+@pass_app
+@handles_errors
+def customers_set(app: App, email: str, language: str | None, confirmed: bool | None) -> None:
+    """Change a customer's language or confirmation state."""
+    if language is None and confirmed is None:
+        fail("nothing to change: give --language and/or --confirmed/--unconfirmed", 2)
+    with db.session_scope(app.ready_engine()) as session:
+        found = views.set_customer(session, email, language, confirmed)
+    if not found:
+        fail(f"no customer {email}", 1)
+    click.echo(f"{email.lower()}: updated")
+
+
+#: What app.py adds to the `maildesk` group.
+COMMANDS = [tickets_group, release_group, report_group, customers_group]
