@@ -55,10 +55,10 @@ ENTRY_POINTS = frozenset({
 })
 TRANSACTION_CALLS = ("session_scope(", ".begin()", ".connect()", "Session(")
 #: Pure decision code: whole folders, plus single files elsewhere.
-PURE = ["mail", "process/pipeline", "types.py", "config.py", "errors.py", "deliver/render.py",
-        "deliver/compose.py", "tickets/links.py", "tickets/csat.py", "tickets/notices.py",
-        "tickets/lifecycle.py", "tickets/labels.py", "schedule/calendar.py",
-        "schedule/rules.py", "schedule/sla.py"]
+PURE = ["mail", "process/pipeline", "types.py", "config.py", "errors.py",
+        "deliver/render.py", "deliver/compose.py", "deliver/encode.py",
+        "tickets/links.py", "tickets/csat.py", "tickets/notices.py", "tickets/lifecycle.py",
+        "tickets/labels.py", "schedule/calendar.py", "schedule/rules.py", "schedule/sla.py"]
 FORBIDDEN = ("sqlalchemy", "sqlmodel", "alembic", "maildesk.db", "maildesk.store",
              "maildesk.models", "maildesk.faults", "maildesk.accept", "maildesk.process.service",
              "maildesk.deliver.sender", "maildesk.deliver.transport", "socket", "smtplib",

@@ -3,7 +3,8 @@
 :func:`compose` builds a multipart/alternative (text, then HTML; UTF-8,
 7bit when ASCII, otherwise quoted-printable or base64 as the email package
 finds shorter) with every header maildesk relies on; :func:`compose_bytes`
-writes the very same bytes (``compose(...).as_bytes()``) without building
+writes the very same bytes (``compose(...).as_bytes()``, by hand in
+deliver/encode.py) without building
 the EmailMessage, about ten times faster, and is what the worker sends:
 
 - From with an RFC 2047 display name, To/Cc (an address in To is not
@@ -30,32 +31,26 @@ Pure: the standard library's email package only; no database, no network.
 from __future__ import annotations
 
 import base64
-import binascii
-import email.policy
 import functools
 import hashlib
-import random
 import re
-import sys
 import uuid
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from email.headerregistry import Address
 from email.message import EmailMessage
 from email.utils import format_datetime, getaddresses
 from typing import Any
 
+from maildesk.deliver.encode import POLICY, fold_header, make_boundary, multipart_header, text_part
 from maildesk.deliver.render import Rendered
 
-__all__ = ["MAX_REFERENCES", "compose", "compose_bytes", "thread_index"]
+__all__ = ["MAX_REFERENCES", "OutgoingMail", "compose", "compose_bytes", "thread_index"]
 
 #: At most this many Message-IDs in References (first + newest).
 MAX_REFERENCES = 20
 
-# SMTP line ends; "7bit" makes the email package encode non-ASCII bodies as
-# quoted-printable or base64 instead of sending raw 8-bit data, which not
-# every relay accepts.
-_POLICY = email.policy.SMTP.clone(cte_type="7bit")
 _FIELD_NAME = re.compile(r"^[!-9;-~]+$")  # RFC 5322 ftext: printable ASCII but ":"
 _BASE64 = re.compile(r"^[A-Za-z0-9+/]+={0,2}\Z")
 _LINE_BREAKS = re.compile(r"[\r\n\x00\u2028\u2029\x85\x0b\x0c]+")
@@ -75,23 +70,28 @@ _FILETIME_EPOCH = datetime(1601, 1, 1, tzinfo=UTC)
 _THREAD_NAMESPACE = uuid.UUID("5b0c2f0e-6d1a-4c53-9a0e-6d61696c6465")
 
 
-def compose(
-    *,
-    rendered: Rendered,
-    from_address: str,
-    from_name: str,
-    to: Sequence[str],
-    cc: Sequence[str] = (),
-    reply_to: str | None,
-    message_id: str,
-    in_reply_to: str | None,
-    references: Sequence[str],
-    thread_topic: str,
-    thread_index: str | None,
-    auto_submitted: str | None,
-    date: datetime,
-    extra_headers: Mapping[str, str] | None = None,
-) -> EmailMessage:
+@dataclass(frozen=True, kw_only=True)
+class OutgoingMail:
+    """What a notification mail says, before it is bytes: the one
+    description both :func:`compose` and :func:`compose_bytes` write."""
+
+    rendered: Rendered
+    from_address: str
+    from_name: str
+    to: Sequence[str]
+    cc: Sequence[str] = ()
+    reply_to: str | None
+    message_id: str
+    in_reply_to: str | None
+    references: Sequence[str]
+    thread_topic: str
+    thread_index: str | None
+    auto_submitted: str | None
+    date: datetime
+    extra_headers: Mapping[str, str] | None = None
+
+
+def compose(mail: OutgoingMail) -> EmailMessage:
     """The complete message, ready for ``smtplib.SMTP.send_message``.
 
     Addresses may be bare ("a@example.com") or with a name ("Erika
@@ -99,13 +99,8 @@ def compose(
     ``date`` counts as UTC. Raises ValueError for an unusable address,
     Message-ID or extra header name, and when there is no recipient.
     """
-    headers, text, html = _plan(
-        rendered=rendered, from_address=from_address, from_name=from_name, to=to, cc=cc,
-        reply_to=reply_to, message_id=message_id, in_reply_to=in_reply_to,
-        references=references, thread_topic=thread_topic, thread_index=thread_index,
-        auto_submitted=auto_submitted, date=date, extra_headers=extra_headers,
-    )
-    msg = EmailMessage(policy=_POLICY)
+    headers, text, html = _plan(mail)
+    msg = EmailMessage(policy=POLICY)
     for name, value in headers:
         msg[name] = value
     msg.set_content(text, subtype="plain", charset="utf-8")
@@ -115,24 +110,7 @@ def compose(
     return msg
 
 
-def compose_bytes(
-    *,
-    rendered: Rendered,
-    from_address: str,
-    from_name: str,
-    to: Sequence[str],
-    cc: Sequence[str] = (),
-    reply_to: str | None,
-    message_id: str,
-    in_reply_to: str | None,
-    references: Sequence[str],
-    thread_topic: str,
-    thread_index: str | None,
-    auto_submitted: str | None,
-    date: datetime,
-    extra_headers: Mapping[str, str] | None = None,
-    boundary: str | None = None,
-) -> bytes:
+def compose_bytes(mail: OutgoingMail, boundary: str | None = None) -> bytes:
     """The bytes of ``compose(...).as_bytes()``, written directly.
 
     The same checks, the same headers in the same order, the same encodings
@@ -145,29 +123,19 @@ def compose_bytes(
     ``boundary`` is for tests; by default it is random, as the email
     package makes it, and never occurs in the parts.
     """
-    headers, text, html = _plan(
-        rendered=rendered, from_address=from_address, from_name=from_name, to=to, cc=cc,
-        reply_to=reply_to, message_id=message_id, in_reply_to=in_reply_to,
-        references=references, thread_topic=thread_topic, thread_index=thread_index,
-        auto_submitted=auto_submitted, date=date, extra_headers=extra_headers,
-    )
+    headers, text, html = _plan(mail)
     if any(name.lower().startswith("content-") for name, _ in headers):
         # the email package moves such headers into the parts: let it
-        message = compose(
-            rendered=rendered, from_address=from_address, from_name=from_name, to=to, cc=cc,
-            reply_to=reply_to, message_id=message_id, in_reply_to=in_reply_to,
-            references=references, thread_topic=thread_topic, thread_index=thread_index,
-            auto_submitted=auto_submitted, date=date, extra_headers=extra_headers,
-        )
+        message = compose(mail)
         if boundary is not None:
             message.set_boundary(boundary)
         return message.as_bytes()
-    parts = [_text_part("plain", text), _text_part("html", html)]
+    parts = [text_part("plain", text), text_part("html", html)]
     if boundary is None:
-        boundary = _make_boundary(parts)
-    out = [_fold(name, value) for name, value in headers]
+        boundary = make_boundary(parts)
+    out = [fold_header(name, value) for name, value in headers]
     out.append("MIME-Version: 1.0\r\n")
-    out.append(_multipart_header(boundary))
+    out.append(multipart_header(boundary))
     out.append("\r\n")
     delimiter = "--" + boundary
     out.append(delimiter + "\r\n")
@@ -179,64 +147,48 @@ def compose_bytes(
     return "".join(out).encode("ascii")
 
 
-def _plan(
-    *,
-    rendered: Rendered,
-    from_address: str,
-    from_name: str,
-    to: Sequence[str],
-    cc: Sequence[str],
-    reply_to: str | None,
-    message_id: str,
-    in_reply_to: str | None,
-    references: Sequence[str],
-    thread_topic: str,
-    thread_index: str | None,
-    auto_submitted: str | None,
-    date: datetime,
-    extra_headers: Mapping[str, str] | None,
-) -> tuple[list[tuple[str, Any]], str, str]:
+def _plan(mail: OutgoingMail) -> tuple[list[tuple[str, Any]], str, str]:
     """The checked headers (name, value for the email package) in order,
     and the text and HTML bodies."""
-    to_list = _addresses(to, "To")
+    to_list = _addresses(mail.to, "To")
     seen = {a.addr_spec.lower() for a in to_list}
-    cc_list = [a for a in _addresses(cc, "Cc") if a.addr_spec.lower() not in seen]
+    cc_list = [a for a in _addresses(mail.cc, "Cc") if a.addr_spec.lower() not in seen]
     if not to_list and not cc_list:
         raise ValueError("a mail needs at least one recipient in To or Cc")
 
-    headers: list[tuple[str, Any]] = [("From", _from_address(from_name, from_address))]
+    headers: list[tuple[str, Any]] = [("From", _from_address(mail.from_name, mail.from_address))]
     if to_list:
         headers.append(("To", to_list))
     if cc_list:
         headers.append(("Cc", cc_list))
-    if reply_to:
-        headers.append(("Reply-To", _addresses([reply_to], "Reply-To")))
-    headers.append(("Subject", _one_line(rendered.subject)))
-    headers.append(("Date", format_datetime(_aware(date))))
-    headers.append(("Message-ID", f"<{_msg_id(message_id)}>"))
-    parent = _optional_msg_id(in_reply_to)
+    if mail.reply_to:
+        headers.append(("Reply-To", _addresses([mail.reply_to], "Reply-To")))
+    headers.append(("Subject", _one_line(mail.rendered.subject)))
+    headers.append(("Date", format_datetime(_aware(mail.date))))
+    headers.append(("Message-ID", f"<{_msg_id(mail.message_id)}>"))
+    parent = _optional_msg_id(mail.in_reply_to)
     if parent:
         headers.append(("In-Reply-To", f"<{parent}>"))
-    chain = _references(references, parent)
+    chain = _references(mail.references, parent)
     if chain:
         headers.append(("References", " ".join(f"<{ref}>" for ref in chain)))
-    topic = _one_line(thread_topic)
+    topic = _one_line(mail.thread_topic)
     if topic:
         headers.append(("Thread-Topic", topic))
-    if thread_index:
-        if not _BASE64.match(thread_index):
-            raise ValueError(f"Thread-Index is not base64: {thread_index!r}")
-        headers.append(("Thread-Index", thread_index))
-    if auto_submitted:
-        headers.append(("Auto-Submitted", _one_line(auto_submitted)))
+    if mail.thread_index:
+        if not _BASE64.match(mail.thread_index):
+            raise ValueError(f"Thread-Index is not base64: {mail.thread_index!r}")
+        headers.append(("Thread-Index", mail.thread_index))
+    if mail.auto_submitted:
+        headers.append(("Auto-Submitted", _one_line(mail.auto_submitted)))
     headers.append(("X-Auto-Response-Suppress", "All"))
-    for name, value in (extra_headers or {}).items():
+    for name, value in (mail.extra_headers or {}).items():
         if not _FIELD_NAME.match(name):
             raise ValueError(f"invalid header name {name!r}")
         if name.lower() in _OWN_HEADERS:
             raise ValueError(f"header {name} is set by compose() itself")
         headers.append((name, _one_line(value)))
-    return headers, _body(rendered.text), _body(rendered.html)
+    return headers, _body(mail.rendered.text), _body(mail.rendered.html)
 
 
 def thread_index(root_key: str, created: datetime, child_times: Sequence[datetime] = ()) -> str:
@@ -365,198 +317,3 @@ def _aware(moment: datetime) -> datetime:
 def _filetime(moment: datetime) -> int:
     delta = _aware(moment) - _FILETIME_EPOCH
     return (delta.days * 86_400 + delta.seconds) * 10_000_000 + delta.microseconds * 10
-
-
-# -- writing the bytes (compose_bytes) ------------------------------------------
-
-_MAX_LINE = 78  # _POLICY.max_line_length
-#: Headers the email package treats as unstructured text (its header
-#: registry has no class for them, or UnstructuredHeader's own).
-_UNSTRUCTURED = frozenset(
-    ("subject", "in-reply-to", "references", "thread-topic", "thread-index", "auto-submitted",
-     "x-auto-response-suppress")
-)  # fmt: skip
-_ADDRESS_HEADERS = frozenset(("from", "to", "cc", "reply-to"))
-# A value written as it is: printable ASCII words with single spaces, no
-# encoded-word opener (the email package would decode and re-encode "=?").
-_PLAIN_WORDS = re.compile(r"[!-~]+(?: [!-~]+)*\Z")
-_ATEXT = r"[A-Za-z0-9!#$%&'*+\-/=?^_`{|}~]+"
-_ATOM_PHRASE = re.compile(_ATEXT + "(?: " + _ATEXT + r")*\Z")
-_DOT_ATOM = _ATEXT + r"(?:\." + _ATEXT + ")*"
-_PLAIN_ADDR_SPEC = re.compile(_DOT_ATOM + "@" + _DOT_ATOM + r"\Z")
-_PLAIN_MSG_ID = re.compile("<" + _DOT_ATOM + "@" + _DOT_ATOM + r">\Z")
-_STANDARD_BOUNDARY = re.compile(r"={15}\d{19}==\Z")
-
-
-def _fold(name: str, value: Any) -> str:
-    """One header as the email package folds it for _POLICY."""
-    key = name.lower()
-    text: str | None = None
-    if key in _ADDRESS_HEADERS:
-        text = _plain_addresses(value)
-    elif (key in _UNSTRUCTURED or key.startswith("x-")) and isinstance(value, str):
-        if _PLAIN_WORDS.match(value) and "=?" not in value:
-            text = value
-    elif key == "date" and isinstance(value, str) and _PLAIN_WORDS.match(value):
-        text = value
-    elif key == "message-id" and isinstance(value, str) and _PLAIN_MSG_ID.match(value):
-        text = value
-    if text is not None:
-        if len(name) + 2 + len(text) <= _MAX_LINE:
-            return f"{name}: {text}\r\n"
-        if key in _UNSTRUCTURED or key.startswith("x-"):
-            folded = _fold_words(name, text)
-            if folded is not None:
-                return folded
-    return _POLICY.header_factory(name, value).fold(policy=_POLICY)
-
-
-def _plain_addresses(value: Any) -> str | None:
-    """"Name <a@b>, c@d" when every address needs neither quoting nor
-    encoding, else None."""
-    addresses = value if isinstance(value, list) else [value]
-    rendered = []
-    for address in addresses:
-        if not isinstance(address, Address) or not _PLAIN_ADDR_SPEC.match(address.addr_spec):
-            return None
-        name = address.display_name
-        if not name:
-            rendered.append(address.addr_spec)
-        elif _ATOM_PHRASE.match(name) and "=?" not in name:
-            rendered.append(f"{name} <{address.addr_spec}>")
-        else:
-            return None
-    return ", ".join(rendered)
-
-
-def _fold_words(name: str, text: str) -> str | None:
-    """Unstructured ASCII text folded at spaces the way the email package
-    does it: the whole value on a line of its own if it fits there, else
-    word by word; None when a word is too long for any line."""
-    if len(text) + 1 <= _MAX_LINE:
-        return f"{name}:\r\n {text}\r\n"
-    lines = [f"{name}:"]
-    for word in text.split(" "):
-        if len(word) + 1 >= _MAX_LINE:
-            return None
-        if len(lines[-1]) + 1 + len(word) <= _MAX_LINE:
-            lines[-1] += " " + word
-        else:
-            lines.append(" " + word)
-    return "\r\n".join(lines) + "\r\n"
-
-
-def _multipart_header(boundary: str) -> str:
-    if _STANDARD_BOUNDARY.match(boundary):
-        return f'Content-Type: multipart/alternative;\r\n boundary="{boundary}"\r\n'
-    return _POLICY.header_factory(
-        "Content-Type", f'multipart/alternative; boundary="{boundary}"').fold(policy=_POLICY)
-
-
-def _text_part(subtype: str, text: str) -> str:
-    """A text/<subtype> part in UTF-8, headers and body, CRLF line ends:
-    what set_content() and the generator make of it."""
-    cte, data = _encode_text(text)
-    lines = _NEWLINES.split(data)
-    body = "\r\n".join(lines)  # the generator's _write_lines
-    return (f'Content-Type: text/{subtype}; charset="utf-8"\r\n'
-            f"Content-Transfer-Encoding: {cte}\r\n\r\n{body}")
-
-
-_NEWLINES = re.compile(r"\r\n|\r|\n")
-
-
-def _encode_text(string: str) -> tuple[str, str]:
-    """email.contentmanager's choice of transfer encoding for UTF-8 text
-    under a 7-bit policy, and the encoded text."""
-    lines = string.encode("utf-8").splitlines()
-
-    def embedded_body(lines: list[bytes]) -> bytes:
-        return b"\r\n".join(lines) + b"\r\n"
-
-    def normal_body(lines: list[bytes]) -> bytes:
-        return b"\n".join(lines) + b"\n"
-
-    if max((len(x) for x in lines), default=0) <= _MAX_LINE:
-        try:
-            return "7bit", normal_body(lines).decode("ascii")
-        except UnicodeDecodeError:
-            pass
-    # quoprimime.body_encode encodes line by line, so the first ten lines'
-    # encoding (the email package's sample for choosing) is the start of
-    # the whole text's: each line is encoded once here
-    encoded = _quoted_printable_lines(lines)
-    sniff_qp = "\n".join(encoded[:10]) + "\n"
-    sniff_base64 = binascii.b2a_base64(embedded_body(lines[:10]))
-    if len(sniff_qp) > len(sniff_base64):
-        data = embedded_body(lines)
-        step = _MAX_LINE // 4 * 3
-        return "base64", "".join(binascii.b2a_base64(data[i:i + step]).decode("ascii")
-                                 for i in range(0, len(data), step))
-    if len(lines) <= 10:
-        return "quoted-printable", sniff_qp
-    return "quoted-printable", "\n".join(encoded) + "\n"
-
-
-# Characters quoted-printable bodies keep as they are (quoprimime's body
-# map: printable ASCII but "=", space and tab; CR and LF never occur here).
-_QP_UNSAFE = re.compile(r"[^\t\n -<>-~]+")
-
-
-def _qp_escape(match: re.Match[str]) -> str:
-    return "=" + match.group().encode("latin-1").hex("=").upper()
-
-
-def _quoted_printable_lines(lines: list[bytes]) -> list[str]:
-    """quoprimime.body_encode(b"\\n".join(lines) + b"\\n", 78) line by line
-    (soft breaks inside an item): the same algorithm, with the escaping done
-    by one regex over the whole text instead of a per-character table."""
-    quoted = _QP_UNSAFE.sub(_qp_escape, b"\n".join(lines).decode("latin-1")).split("\n")
-    return [line if (len(line) <= _MAX_LINE and line[-1:] not in (" ", "\t")) or not line
-            else _qp_long_line(line) for line in quoted]
-
-
-def _qp_long_line(line: str) -> str:
-    """quoprimime.body_encode's loop for one (already escaped) line."""
-    pieces: list[str] = []
-    start = 0
-    laststart = len(line) - 1 - _MAX_LINE
-    while start <= laststart:
-        stop = start + _MAX_LINE - 1
-        if line[stop - 2] == "=":  # never split an escape sequence
-            pieces.append(line[start:stop - 1])
-            start = stop - 2
-        elif line[stop - 1] == "=":
-            pieces.append(line[start:stop])
-            start = stop - 1
-        else:
-            pieces.append(line[start:stop] + "=")
-            start = stop
-    if line and line[-1] in " \t":  # whitespace at the end is quoted
-        room = start - laststart
-        if room >= 3:
-            end = f"={ord(line[-1]):02X}"
-        elif room == 2:
-            end = line[-1] + "=\n"
-        else:
-            end = f"=\n={ord(line[-1]):02X}"
-        pieces.append(line[start:-1] + end)
-    else:
-        pieces.append(line[start:])
-    return "\n".join(pieces)
-
-
-def _make_boundary(parts: list[str]) -> str:
-    """A random boundary as the email package makes one, that occurs in no
-    part. (The email package's own check looks for a boundary line ending
-    in LF only, so with CRLF line ends it never finds one; this one does.)"""
-    token = random.randrange(sys.maxsize)
-    boundary = "=" * 15 + f"{token:019d}" + "=="
-    text = "\r\n".join(parts)
-    candidate, counter = boundary, 0
-    # any occurrence, not only a whole line: stricter, and no regex to
-    # compile for every mail
-    while "--" + candidate in text:
-        candidate = f"{boundary}.{counter}"
-        counter += 1
-    return candidate

@@ -12,10 +12,8 @@ once, never silently lost).
 from __future__ import annotations
 
 import contextlib
-import json
 import logging
 import threading
-from dataclasses import replace
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -25,29 +23,16 @@ from sqlalchemy.engine import Engine
 
 from maildesk import db
 from maildesk.config import Settings
-from maildesk.deliver import queries
-from maildesk.deliver.compose import compose, compose_bytes, thread_index
+from maildesk.deliver.compose import OutgoingMail, compose, compose_bytes
 from maildesk.deliver.groupcommit import GroupCommit
-from maildesk.deliver.render import Renderer, labels
+from maildesk.deliver.mailcontext import SQL as _SQL
+from maildesk.deliver.mailcontext import MailBuilder
+from maildesk.deliver.render import Renderer
 from maildesk.deliver.transport import PermanentFailure, Relay, TemporaryFailure
-from maildesk.mail import tokens
 from maildesk.models import Customer, Outbox, utcnow
 from maildesk.secret import load_secret
-from maildesk.tickets import links
 
 log = logging.getLogger(__name__)
-
-#: Messages of the thread quoted below an agent reply.
-THREAD_DEPTH = 5
-#: Kinds that carry the satisfaction survey link under the signature.
-CSAT_KINDS = ("solution", "solved_by_customer")
-#: Message-IDs of the thread named in References (the newest).
-THREAD_IDS = 10
-#: The newest messages of a ticket read in one query when a mail is built.
-RECENT = max(THREAD_DEPTH + 1, THREAD_IDS)
-
-_SQL = queries.statements(THREAD_DEPTH, THREAD_IDS, RECENT)
-
 
 class Sender:
     def __init__(self, settings: Settings, engine: Engine) -> None:
@@ -56,8 +41,8 @@ class Sender:
         self.secret = load_secret(settings)
         override = Path(settings.notify.templates_dir) if settings.notify.templates_dir else None
         self.renderer = Renderer(override, settings.mail.default_language)
+        self.mails = MailBuilder(settings, engine, self.secret, self.renderer)
         self.relay = Relay(settings.relay)
-        self._recent = threading.local()  # see _recent_messages
         # SQLite has one writer: worker threads queue here instead of in
         # SQLite's busy handler, which sleeps in steps of up to 100 ms.
         self._write_lock = (threading.Lock() if engine.dialect.name == "sqlite"
@@ -167,8 +152,8 @@ class Sender:
 
     def build(self, row: dict[str, Any]) -> tuple[Any, list[str], int]:
         """The mail as an EmailMessage, its recipients and the ticket number."""
-        fields, recipients, number = self.mail_fields(row)
-        return compose(**fields), recipients, number
+        fields, recipients, number = self.mails.fields(row)
+        return compose(OutgoingMail(**fields)), recipients, number
 
     def build_for_relay(self, row: dict[str, Any],
                         connection: Any = None) -> tuple[bytes | Any, list[str], int]:
@@ -176,192 +161,8 @@ class Sender:
         (compose_bytes, the same bytes as build()'s message flattened); an
         EmailMessage when an envelope address is not ASCII (smtplib then
         sends it with SMTPUTF8 and UTF-8 headers)."""
-        fields, recipients, number = self.mail_fields(row, connection)
+        fields, recipients, number = self.mails.fields(row, connection)
         envelope = [self.settings.mail.addresses[0], *recipients]
         if all(address.isascii() for address in envelope):
-            return compose_bytes(**fields), recipients, number
-        return compose(**fields), recipients, number
-
-    def mail_fields(self, row: dict[str, Any],
-                    connection: Any = None) -> tuple[dict[str, Any], list[str], int]:
-        """compose()'s arguments for the row, its recipients, the ticket number
-        (read on ``connection`` when given, in a transaction ended here)."""
-        with contextlib.ExitStack() as stack:
-            if connection is None:
-                connection = stack.enter_context(self.engine.connect())
-            stack.enter_context(connection.begin())
-            ticket = dict(connection.execute(
-                _SQL["ticket"], {"ticket_id": row["ticket_id"]}).one()._mapping)
-            self._recent.rows = (ticket["id"], connection.execute(
-                _SQL["recent"], {"ticket_id": ticket["id"]}).all())
-            try:
-                context = self._context(connection, row, ticket)
-                thread = self._thread_ids(connection, ticket["id"])
-            finally:
-                self._recent.rows = None
-            created = [ticket["created_at"]]
-        number = ticket["number"]
-        rendered = self.renderer.render(row["kind"], row["language"], context)
-        support = self.settings.mail.addresses[0]
-        to = [a for a in row["to_addrs"].split(", ") if a]
-        cc = [a for a in row["cc_addrs"].split(", ") if a]
-        customer_facing = not row["kind"].startswith(("agent_notice", "command_result"))
-        subject = tokens.tagged_subject(rendered.subject, number, self.settings.mail.subject_tag)
-        fields = dict(
-            rendered=replace(rendered, subject=subject),
-            from_address=support, from_name=self.settings.notify.from_name, to=to, cc=cc,
-            reply_to=self._reply_to(support, number, to, customer_facing),
-            message_id=row["message_id"],
-            in_reply_to=thread[-1] if thread else None,
-            references=[self._stable_reference(number), *thread],
-            thread_topic=tokens.remove_tag(ticket["subject"], self.settings.mail.subject_tag),
-            thread_index=thread_index(self._stable_reference(number), created[0]),
-            auto_submitted=row["auto_submitted"], date=utcnow(),
-            extra_headers={"X-Maildesk-Ticket": str(number)} if not customer_facing else {},
-        )
-        return fields, to + cc, number
-
-    def _reply_to(self, support: str, number: int, to: list[str], customer_facing: bool) -> str:
-        """The customer's reply address; for a mail to one agent, that
-        agent's own (its signature covers ticket and agent: the proof that
-        an answer From the agent is the agent's, process/pipeline/authenticity.py).
-        A group address gets the customer's: whoever answers from it must
-        be proven otherwise (a trusted DMARC pass)."""
-        agents = {a.email for a in self.settings.agents}
-        if not customer_facing and len(to) == 1 and to[0].lower() in agents:
-            return tokens.agent_reply_address(self.secret, support, number, to[0])
-        return tokens.reply_address(self.secret, support, number)
-
-    def _stable_reference(self, number: int) -> str:
-        """One reference every mail of a ticket carries, so that Outlook and
-        Gmail keep the whole conversation together."""
-        return f"ticket-{number}@{self.settings.message_id_domain}"
-
-    def _recent_messages(self, ticket_id: int) -> tuple[list[Any], bool] | None:
-        """The ticket's newest messages (no internal notes), newest first, as
-        mail_fields read them for the mail being built, and whether they are
-        all of them; None outside mail_fields."""
-        known = getattr(self._recent, "rows", None)
-        if known is None or known[0] != ticket_id:
-            return None
-        return known[1], len(known[1]) < RECENT
-
-    def _first_recent(self, ticket_id: int, direction: str) -> tuple[bool, Any]:
-        """(found out, the newest message in ``direction`` or None) from the
-        recent messages; (False, None) when a query must find out."""
-        recent = self._recent_messages(ticket_id)
-        if recent is None:
-            return False, None
-        rows, complete = recent
-        found = next((r for r in rows if r.direction == direction), None)
-        return found is not None or complete, found
-
-    def _asked_at(self, connection: Any, ticket_id: int) -> Any:
-        """When maildesk last wrote to the customer (None: never)."""
-        known, latest = self._first_recent(ticket_id, "out")
-        if known:
-            return latest.created_at if latest is not None else None
-        return connection.execute(_SQL["asked_at"], {"ticket_id": ticket_id}).scalar()
-
-    def _thread_ids(self, connection: Any, ticket_id: int) -> list[str]:
-        recent = self._recent_messages(ticket_id)
-        if recent is not None:
-            ids = [r.message_id for r in recent[0] if r.message_id]
-            if len(ids) >= THREAD_IDS or recent[1]:
-                return list(reversed(ids[:THREAD_IDS]))
-        newest_first = connection.execute(
-            _SQL["thread_ids"], {"ticket_id": ticket_id}).scalars().all()
-        return list(reversed(newest_first))
-
-    def _context(self, connection: Any, row: dict[str, Any],
-                 ticket: dict[str, Any]) -> dict[str, Any]:
-        requester = connection.execute(
-            _SQL["requester"], {"customer_id": ticket["requester_id"]}).first()
-        message = None
-        if row["message_row_id"]:
-            message = connection.execute(
-                _SQL["message"], {"message_id": row["message_row_id"]}).first()
-        agent = None
-        author = message.author if message is not None else None
-        if author:
-            agent = connection.execute(_SQL["agent_by_email"], {"email": author}).first()
-        if agent is None and ticket["assignee_id"]:
-            agent = connection.execute(
-                _SQL["agent_by_id"], {"agent_id": ticket["assignee_id"]}).first()
-        text = self._text(connection, row, ticket, message)
-        names = labels(row["language"])
-        payload = json.loads(row["payload"] or "{}")
-        old = None
-        if ticket["follow_up_of"]:
-            old_row = connection.execute(
-                _SQL["old_ticket"], {"number": ticket["follow_up_of"]}).first()
-            old = {"number": old_row.number, "subject": old_row.subject} if old_row else None
-        asked_at = self._asked_at(connection, ticket["id"])
-        extra = {k: v for k, v in payload.items() if k not in ("commands", "csat_url")}
-        return {
-            **extra,
-            "asked_at": asked_at,
-            "ticket": {
-                "number": ticket["number"], "subject": ticket["subject"],
-                "status": ticket["status"],
-                "status_label": names["status"].get(ticket["status"], ticket["status"]),
-                "request_type": ticket["request_type"],
-                "request_type_label": names["request_type"].get(ticket["request_type"],
-                                                                ticket["request_type"]),
-                "priority": ticket["priority"],
-                "priority_label": names["priority"].get(ticket["priority"], ticket["priority"]),
-                "tag": self.settings.mail.subject_tag.format(number=ticket["number"]),
-                "follow_up_of": ticket["follow_up_of"],
-            },
-            "customer": {"name": requester.name if requester else "",
-                         "email": requester.email if requester else ""},
-            "agent": {"name": agent.name, "email": agent.email} if agent else None,
-            "text": text,
-            "thread": self._thread(connection, ticket["id"], row["message_row_id"]),
-            "reference_line": tokens.body_reference(self.secret, ticket["number"]),
-            "signature_name": self.settings.notify.signature_name,
-            "brand": self.settings.notify.brand,
-            "old_ticket": old,
-            "commands": payload.get("commands", []),
-            "csat_url": payload.get("csat_url"),
-            **self._links(row, ticket),
-        }
-
-    def _links(self, row: dict[str, Any], ticket: dict[str, Any]) -> dict[str, Any]:
-        """The signed page links a kind carries. Issued at the row's creation,
-        so every retry of the mail carries the very same link."""
-        web, kind, number = self.settings.web, row["kind"], ticket["number"]
-        if not web.enabled:
-            return {}
-        issued = row["created_at"]
-        if kind in CSAT_KINDS:
-            return {"csat_url": links.make_url(web.base_url, self.secret, "csat", number,
-                                               issued, web.csat_link_days)}
-        if kind == "agent_reply" and ticket["status"] not in ("solved", "closed"):
-            return {"solve_url": links.make_url(web.base_url, self.secret, "solve", number,
-                                                issued, web.solve_link_days)}
-        if kind == "registration" and ticket["requester_id"]:
-            days = self.settings.registration.link_days
-            return {"confirm_url": links.make_url(web.base_url, self.secret, "confirm",
-                                                  ticket["requester_id"], issued, days),
-                    "confirm_days": days}
-        return {}
-
-    def _text(self, connection: Any, row: dict[str, Any], ticket: dict[str, Any],
-              message: Any) -> str:
-        if message is not None:
-            return str(message.text_display or message.text)
-        known, latest = self._first_recent(ticket["id"], "in")
-        if not known:
-            latest = connection.execute(_SQL["latest_in"], {"ticket_id": ticket["id"]}).first()
-        return str(latest.text_display or latest.text) if latest else ""
-
-    def _thread(self, connection: Any, ticket_id: int, exclude: int | None) -> list[dict[str, Any]]:
-        recent = self._recent_messages(ticket_id)
-        rows = (recent[0][:THREAD_DEPTH + 1] if recent is not None
-                else connection.execute(_SQL["thread"], {"ticket_id": ticket_id}).all())
-        return [
-            {"author": r.author or r.from_addr, "date": r.date or r.created_at,
-             "text": r.text_display or r.text}
-            for r in rows if r.id != exclude
-        ][:THREAD_DEPTH]
+            return compose_bytes(OutgoingMail(**fields)), recipients, number
+        return compose(OutgoingMail(**fields)), recipients, number

@@ -15,7 +15,13 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from maildesk.deliver.compose import MAX_REFERENCES, compose, compose_bytes, thread_index
+from maildesk.deliver.compose import (
+    MAX_REFERENCES,
+    OutgoingMail,
+    compose,
+    compose_bytes,
+    thread_index,
+)
 from maildesk.deliver.render import Rendered
 
 RENDERED = Rendered(
@@ -50,7 +56,7 @@ def arguments(**changes: Any) -> dict[str, Any]:
 
 
 def build(**changes: Any) -> EmailMessage:
-    return compose(**arguments(**changes))
+    return compose(OutgoingMail(**arguments(**changes)))
 
 
 def parsed(msg: EmailMessage) -> EmailMessage:
@@ -298,7 +304,8 @@ def both(**changes: Any) -> tuple[bytes, bytes]:
     with the same boundary."""
     message = build(**changes)
     message.set_boundary(BOUNDARY)
-    return message.as_bytes(), compose_bytes(**arguments(**changes), boundary=BOUNDARY)
+    written = compose_bytes(OutgoingMail(**arguments(**changes)), boundary=BOUNDARY)
+    return message.as_bytes(), written
 
 
 @pytest.mark.parametrize("changes", [
@@ -350,7 +357,7 @@ def test_compose_bytes_matches_for_any_input(subject: str, topic: str, from_name
         expected, written = both(**changes)
     except ValueError:
         with pytest.raises(ValueError):
-            compose_bytes(**{**_defaults(), **changes})
+            compose_bytes(OutgoingMail(**{**_defaults(), **changes}))
         return
     assert written == expected
 
@@ -363,10 +370,10 @@ def _defaults() -> dict[str, Any]:
 
 
 def test_compose_bytes_boundary_never_occurs_in_a_part(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr("maildesk.deliver.compose.random.randrange", lambda _n: 42)
+    monkeypatch.setattr("maildesk.deliver.encode.random.randrange", lambda _n: 42)
     taken = "=" * 15 + f"{42:019d}" + "=="
     plain = Rendered("Hello", f"--{taken}\nHello\n", "<p>Hello</p>\n")
-    raw = compose_bytes(**{**_defaults(), "rendered": plain})
+    raw = compose_bytes(OutgoingMail(**{**_defaults(), "rendered": plain}))
     message = email.message_from_bytes(raw, policy=email.policy.default)
     assert message.get_boundary() == taken + ".0"
     contents = [p.get_content().replace("\r\n", "\n") for p in message.iter_parts()]
@@ -382,6 +389,7 @@ def test_body_encoding_is_the_email_packages(text: str) -> None:
     and the encoded text) is what email.contentmanager chooses and writes."""
     from email.contentmanager import _encode_text as email_encode_text  # the reference
 
-    from maildesk.deliver.compose import _POLICY, _encode_text
+    from maildesk.deliver.encode import POLICY as _POLICY
+    from maildesk.deliver.encode import _encode_text
 
     assert _encode_text(text) == email_encode_text(text, "utf-8", None, _POLICY)

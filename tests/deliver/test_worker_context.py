@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 from sqlalchemy import insert, select
 
-from maildesk.deliver import sender as sender_module
+from maildesk.deliver import mailcontext
 from maildesk.deliver.sender import Sender
 from maildesk.models import Message, Outbox, Ticket, utcnow
 from tests.conftest import Desk
@@ -32,9 +32,10 @@ LAYOUTS = {
 
 def _expected(sender: Sender, connection: Any, row: dict[str, Any],
               ticket: dict[str, Any]) -> tuple[dict[str, Any], list[str]]:
-    """_context and _thread_ids outside mail_fields: every value by its own
+    """_context and _thread_ids outside fields(): every value by its own
     query."""
-    return sender._context(connection, row, ticket), sender._thread_ids(connection, ticket["id"])
+    mails = sender.mails
+    return mails._context(connection, row, ticket), mails._thread_ids(connection, ticket["id"])
 
 
 @pytest.mark.parametrize("layout", sorted(LAYOUTS))
@@ -69,7 +70,7 @@ def test_recent_messages_give_what_the_queries_give(desk: Desk, layout: str,
         for message_row in (row["message_row_id"], None):
             row = {**row, "message_row_id": message_row}
             monkeypatch.setattr(Sender, "_context", spy)
-            fields, _, _ = sender.mail_fields(row)
+            fields, _, _ = sender.mails.fields(row)
             monkeypatch.setattr(Sender, "_context", real_context)
             with engine.connect() as connection:
                 context, ids = _expected(sender, connection, row, built["ticket"])
@@ -77,5 +78,5 @@ def test_recent_messages_give_what_the_queries_give(desk: Desk, layout: str,
             expected_refs = [f"ticket-{built['ticket']['number']}@"
                              f"{desk.settings.message_id_domain}", *ids]
             assert [r.strip("<>") for r in fields["references"]] == expected_refs
-    assert sender_module.RECENT >= sender_module.THREAD_DEPTH + 1
+    assert mailcontext.RECENT >= mailcontext.THREAD_DEPTH + 1
     engine.dispose()
