@@ -327,3 +327,20 @@ class CsatRating(SQLModel, table=True):
     changes: int = 0  # how often the customer changed the rating
     created_at: datetime = _ts(index=True)
     updated_at: datetime = _ts()
+
+
+class ApiToken(SQLModel, table=True):
+    """An agent's key to the HTTP API. Only the SHA-256 of the token is
+    kept (the token has 256 bits of randomness, so no slow hash is needed);
+    `prefix` is its first characters, to tell tokens apart in a listing."""
+
+    __tablename__ = "api_token"
+    id: int | None = Field(default=None, primary_key=True)
+    token_hash: str = Field(max_length=64, unique=True)
+    prefix: str = Field(max_length=16)
+    agent_email: str = Field(max_length=320, index=True)
+    name: str = Field(default="", max_length=200)
+    scope: str = Field(default="agent", max_length=20)  # agent / admin
+    created_at: datetime = _ts()
+    last_used_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    revoked_at: datetime | None = Field(default=None, sa_type=UTCDateTime)

@@ -10,8 +10,7 @@ import click
 from sqlalchemy.exc import SQLAlchemyError
 from sqlmodel import Session
 
-from maildesk import db
-from maildesk.cli import views
+from maildesk import db, views
 from maildesk.cli.common import (
     EX_DATAERR,
     EX_NOINPUT,

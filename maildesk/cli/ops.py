@@ -7,8 +7,7 @@ from datetime import UTC, datetime
 
 import click
 
-from maildesk import db
-from maildesk.cli import views
+from maildesk import db, views
 from maildesk.cli.common import (
     EX_CONFIG,
     App,
@@ -200,5 +199,73 @@ def outbox_retry(app: App, outbox_ids: tuple[int, ...]) -> None:
     sys.exit(code)
 
 
+
+@click.group("tokens")
+def tokens_group() -> None:
+    """API tokens of agents (the HTTP API under /api/v1/)."""
+
+
+@tokens_group.command("create")
+@click.option("--agent", "agent", required=True, help="The agent's address (from the config).")
+@click.option("--name", default="", help="What the token is for (shown in the listing).")
+@click.option("--scope", type=click.Choice(["agent", "admin"]), default="agent",
+              show_default=True, help="admin: also roles, organisation settings, held mail.")
+@click.option("--json", "as_json", is_flag=True)
+@pass_app
+@handles_errors
+def tokens_create(app: App, agent: str, name: str, scope: str, as_json: bool) -> None:
+    """Create a token and print it once; only its hash is kept."""
+    from maildesk.actions.tokens import TokenError, create_token
+
+    try:
+        token, row = create_token(app.ready_engine(), app.settings, agent, name, scope)
+    except TokenError as exc:
+        fail(str(exc), 1)
+    if as_json:
+        emit_json({**row, "token": token})
+        return
+    click.echo(token)
+    click.echo(f"token {row['id']} for {row['agent']} ({row['scope']}): shown this once; "
+               "use it as 'Authorization: Bearer <token>'", err=True)
+
+
+@tokens_group.command("list")
+@click.option("--all", "include_revoked", is_flag=True, help="Revoked tokens too.")
+@click.option("--json", "as_json", is_flag=True)
+@pass_app
+@handles_errors
+def tokens_list(app: App, include_revoked: bool, as_json: bool) -> None:
+    """Tokens (never the token itself: its first characters)."""
+    from maildesk.actions.tokens import list_tokens
+
+    rows = list_tokens(app.ready_engine(), include_revoked)
+    if as_json:
+        emit_json(rows)
+        return
+    click.echo(views.table(
+        ["ID", "TOKEN", "AGENT", "SCOPE", "NAME", "LAST USED", "REVOKED"],
+        [[str(r["id"]), r["prefix"] + "…", r["agent"], r["scope"], r["name"],
+          (r["last_used_at"] or "never")[:19], (r["revoked_at"] or "")[:19]] for r in rows],
+        "no tokens"))
+
+
+@tokens_group.command("revoke")
+@click.argument("token_ids", nargs=-1, type=int, required=True)
+@pass_app
+@handles_errors
+def tokens_revoke(app: App, token_ids: tuple[int, ...]) -> None:
+    """Revoke tokens by id: the next request with one is refused."""
+    from maildesk.actions.tokens import revoke_token
+
+    missing = []
+    for token_id in token_ids:
+        if revoke_token(app.ready_engine(), token_id):
+            click.echo(f"token {token_id} revoked")
+        else:
+            missing.append(str(token_id))
+    if missing:
+        fail(f"no active token {', '.join(missing)}", 1)
+
 #: What app.py adds to the `maildesk` group.
-COMMANDS = [db_group, serve_command, check_command, sweep_command, worker_command, outbox_group]
+COMMANDS = [db_group, serve_command, check_command, sweep_command, worker_command,
+            outbox_group, tokens_group]

@@ -10,8 +10,7 @@ from typing import Any
 
 import click
 
-from maildesk import db
-from maildesk.cli import views
+from maildesk import db, views
 from maildesk.cli.common import (
     App,
     F,

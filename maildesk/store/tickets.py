@@ -8,6 +8,7 @@ from __future__ import annotations
 import functools
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import bindparam, delete, func, insert, or_, text, update
@@ -184,11 +185,18 @@ def ticket_by_number(session: Session, number: int) -> Ticket | None:
 
 def list_tickets(
     session: Session, status: str | None = None, search: str | None = None,
-    limit: int | None = 200,
+    limit: int | None = 200, *, before: int | None = None,
+    updated_since: datetime | None = None,
 ) -> Sequence[Ticket]:
+    """Newest first. `before`: only numbers below it (the API's cursor, stable
+    while new tickets come in); `updated_since`: changed at or after it."""
     statement = select(Ticket)
     if status:
         statement = statement.where(Ticket.status == status)
+    if before is not None:
+        statement = statement.where(Ticket.number < before)
+    if updated_since is not None:
+        statement = statement.where(Ticket.updated_at >= updated_since)
     if search:
         pattern = f"%{search.lower()}%"
         matching_messages = select(Message.ticket_id).where(

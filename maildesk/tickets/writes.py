@@ -125,7 +125,9 @@ def add_mail_message(
         "cc_addrs": ", ".join(a.email for a in mail.cc),
         "subject": mail.subject,
         "date": mail.date,
-        "message_id": message_id,
+        # RFC 5322 caps a line at 998 characters: a longer "id" is junk,
+        # and PostgreSQL refuses it whole (the column is varchar(998)).
+        "message_id": message_id[:998],
         "in_reply_to": " ".join(mail.in_reply_to),
         "references": " ".join(mail.references),
         "text": mail.text,

@@ -35,6 +35,8 @@ from sqlalchemy.engine import Engine
 
 from maildesk.config import Settings
 from maildesk.secret import load_secret
+from maildesk.web.api import add_api_routes
+from maildesk.web.api.auth import ApiState
 from maildesk.web.health import AccountLike, Health, ListenerLike, OffLoop
 from maildesk.web.metrics import DaemonMetrics, query_database
 from maildesk.web.pages import PAGES, Pages, add_customer_pages
@@ -124,10 +126,14 @@ def add_ops_routes(app: web.Application) -> None:
 ROUTES: list[Callable[[web.Application], None]] = [add_ops_routes]
 
 
-def create_app(state: WebState, pages: Pages | None = None) -> web.Application:
-    """The application; with `pages`, the customers' pages too."""
+def create_app(state: WebState, pages: Pages | None = None,
+               api: ApiState | None = None) -> web.Application:
+    """The application; with `pages`, the customers' pages too; with `api`,
+    the HTTP API under /api/v1/."""
     app = web.Application(middlewares=[_errors], client_max_size=64 * 1024)
     app[STATE] = state
+    if api is not None:
+        add_api_routes(app, api)
     app.on_response_prepare.append(_security_headers)
     if pages is not None:
         app[PAGES] = pages
@@ -163,7 +169,7 @@ async def start_web(settings: Settings, engine: Engine, metrics: DaemonMetrics,
     calls = OffLoop()
     health = Health(engine, settings.broker.url, listeners, calls, accounts=accounts)
     pages = Pages.create(settings, engine, load_secret(settings), dispatch)
-    app = create_app(WebState(engine, metrics, health, calls), pages)
+    app = create_app(WebState(engine, metrics, health, calls), pages, ApiState(settings, engine))
     runner = web.AppRunner(app, shutdown_timeout=SHUTDOWN_TIMEOUT)
     await runner.setup()
     try:

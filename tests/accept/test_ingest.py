@@ -59,6 +59,17 @@ def test_german_outlook_mail_becomes_a_new_ticket_with_umlauts_intact(desk: Desk
     assert [e["field"] for e in ticket["events"]][:1] == ["created"]
 
 
+def test_a_message_id_longer_than_a_mail_line_still_makes_a_ticket(desk: Desk) -> None:
+    """Found by the fuzz test on PostgreSQL: a 2,000-character Message-ID
+    failed the mail (varchar(998)); the ticket comes, the raw bytes stay whole."""
+    raw = make_mail(subject="Lange ID", message_id="<" + "x" * 2000 + "@kunde.de>")
+    code, out = desk.ingest(raw)
+    assert code == 0 and out["action"] == "created", out
+    with Session(desk.engine()) as session:
+        stored = session.exec(select(InboundRaw)).one()
+    assert bytes(stored.data) == raw
+
+
 def test_same_mail_again_is_a_duplicate_and_creates_nothing(desk: Desk) -> None:
     assert desk.ingest(OUTLOOK_GERMAN)[1]["action"] == "created"
     code, out = desk.ingest(OUTLOOK_GERMAN)

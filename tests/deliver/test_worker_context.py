@@ -13,6 +13,7 @@ import pytest
 from sqlalchemy import insert, select
 
 from maildesk.deliver import mailcontext
+from maildesk.deliver.mailcontext import MailBuilder
 from maildesk.deliver.sender import Sender
 from maildesk.models import Message, Outbox, Ticket, utcnow
 from tests.conftest import Desk
@@ -58,9 +59,9 @@ def test_recent_messages_give_what_the_queries_give(desk: Desk, layout: str,
         rows = [dict(r._mapping) for r in connection.execute(select(Outbox.__table__))]
     sender = Sender(desk.settings, engine)
     built: dict[str, Any] = {}
-    real_context = Sender._context
+    real_context = MailBuilder._context
 
-    def spy(self: Sender, connection: Any, row: dict[str, Any],
+    def spy(self: MailBuilder, connection: Any, row: dict[str, Any],
             ticket: dict[str, Any]) -> dict[str, Any]:
         built["context"] = real_context(self, connection, row, ticket)
         built["ticket"] = ticket
@@ -69,9 +70,9 @@ def test_recent_messages_give_what_the_queries_give(desk: Desk, layout: str,
     for row in rows:
         for message_row in (row["message_row_id"], None):
             row = {**row, "message_row_id": message_row}
-            monkeypatch.setattr(Sender, "_context", spy)
+            monkeypatch.setattr(MailBuilder, "_context", spy)
             fields, _, _ = sender.mails.fields(row)
-            monkeypatch.setattr(Sender, "_context", real_context)
+            monkeypatch.setattr(MailBuilder, "_context", real_context)
             with engine.connect() as connection:
                 context, ids = _expected(sender, connection, row, built["ticket"])
             assert built["context"] == context

@@ -1,4 +1,5 @@
-"""Tickets and inbound mails as plain dicts (the CLI's JSON) and as tables.
+"""Tickets and inbound mails as plain dicts (the JSON of the CLI and of the
+HTTP API) and as tables.
 
 The dict keys are a stable interface: scripts read them. Times are ISO 8601.
 """
@@ -28,17 +29,20 @@ def iso(value: datetime | None) -> str | None:
 
 def ticket_list(
     session: Session, settings: Settings, status: str | None, search: str | None, limit: int,
-    sla: str | None = None, overdue: bool = False,
+    sla: str | None = None, overdue: bool = False, *, before: int | None = None,
+    updated_since: datetime | None = None,
 ) -> list[dict[str, Any]]:
     """Tickets, newest first. With an SLA filter only tickets still being
     worked on (not solved or closed) are looked at, all of them."""
+    window = {"before": before, "updated_since": updated_since}
     if sla or overdue:
-        tickets = [t for t in store.list_tickets(session, status, search, limit=None)
+        tickets = [t for t in store.list_tickets(session, status, search, limit=None, **window)
                    if t.status not in ("solved", "closed")]
         rows = _ticket_dicts(session, tickets, settings)
         wanted = "red" if overdue else sla
         return [r for r in rows if r["sla"]["state"] == wanted][:limit]
-    return _ticket_dicts(session, store.list_tickets(session, status, search, limit), settings)
+    found = store.list_tickets(session, status, search, limit, **window)
+    return _ticket_dicts(session, found, settings)
 
 
 def _resolved_at(t: Ticket) -> datetime | None:

@@ -1,0 +1,89 @@
+"""The OpenAPI 3.1 document at /api/v1/openapi.json, written from the routes'
+own descriptions (routes.Route) and pydantic models, so every route the
+server answers is in it and every answer matches its schema."""
+
+from __future__ import annotations
+
+import json
+import re
+from functools import cache
+from typing import Any
+
+from aiohttp import web
+from pydantic import BaseModel
+
+from maildesk import __version__
+from maildesk.web.api import schemas
+from maildesk.web.api.routes import Route
+
+REF = "#/components/schemas/{model}"
+
+
+def _schema(model: type[BaseModel], components: dict[str, Any]) -> dict[str, Any]:
+    """A $ref to `model`, its schema (and those it uses) in `components`."""
+    schema = model.model_json_schema(ref_template=REF)
+    for name, nested in schema.pop("$defs", {}).items():
+        components.setdefault(name, nested)
+    components.setdefault(model.__name__, schema)
+    return {"$ref": REF.format(model=model.__name__)}
+
+
+def _parameters(route: Route) -> list[dict[str, Any]]:
+    params = [{"name": name, "in": "path", "required": True, "schema": {"type": "string"}}
+              for name in re.findall(r"{(\w+)}", route.path)]
+    if route.query is not None:
+        schema = route.query.model_json_schema(ref_template=REF)
+        required = set(schema.get("required", ()))
+        for name, prop in schema.get("properties", {}).items():
+            entry = {"name": name, "in": "query", "required": name in required,
+                     "schema": {k: v for k, v in prop.items() if k != "description"}}
+            if "description" in prop:
+                entry["description"] = prop["description"]
+            params.append(entry)
+    return params
+
+
+def build(routes: tuple[Route, ...], prefix: str) -> dict[str, Any]:
+    components: dict[str, Any] = {}
+    problem = _schema(schemas.ProblemDocument, components)
+    paths: dict[str, Any] = {}
+    for route in routes:
+        responses: dict[str, Any] = {}
+        if route.response is not None:
+            responses["200"] = {"description": "OK", "content": {
+                "application/json": {"schema": _schema(route.response, components)}}}
+        for status in route.errors:
+            responses[str(status)] = {"description": "problem",
+                                      "content": {"application/problem+json": {
+                                          "schema": problem}}}
+        operation: dict[str, Any] = {
+            "summary": route.summary, "operationId": route.handler.__name__,
+            "parameters": _parameters(route), "responses": responses}
+        if route.public:
+            operation["security"] = []
+        paths.setdefault(prefix + route.path, {})[route.method.lower()] = operation
+    return {
+        "openapi": "3.1.0",
+        "info": {"title": "maildesk API", "version": __version__},
+        "paths": paths,
+        "components": {"schemas": components, "securitySchemes": {
+            "bearer": {"type": "http", "scheme": "bearer"}}},
+        "security": [{"bearer": []}],
+    }
+
+
+@cache
+def _document_text() -> str:
+    from maildesk.web.api import PREFIX
+    from maildesk.web.api import ROUTES as ALL
+
+    return json.dumps(build(ALL, PREFIX))
+
+
+async def get_openapi(request: web.Request) -> web.Response:
+    return web.Response(text=_document_text(), content_type="application/json")
+
+
+ROUTES = (
+    Route("GET", "/openapi.json", get_openapi, "This document", None, public=True),
+)

@@ -1,0 +1,94 @@
+"""The API's data, as pydantic models: what handlers validate query
+parameters with and what the OpenAPI document is written from (one source,
+so the document cannot drift from the code). Keys and meanings are the
+same as the CLI's `--json` (maildesk/views.py)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+Status = Literal["new", "open", "pending", "on_hold", "solved", "closed"]
+#: ISO 8601 with offset, passed on exactly as views.py writes it (the CLI's
+#: --json and the API give the same text).
+Timestamp = Annotated[str, Field(json_schema_extra={"format": "date-time"})]
+
+
+class Person(BaseModel):
+    email: str
+    name: str
+
+
+class Requester(Person):
+    language: str
+    confirmed: bool
+    confirmed_at: Timestamp | None
+
+
+class Participant(Person):
+    role: str
+
+
+class SlaLight(BaseModel):
+    model_config = ConfigDict(extra="allow")
+    state: str
+
+
+class Ticket(BaseModel):
+    number: int
+    subject: str
+    status: str
+    request_type: str
+    priority: str
+    channel: str
+    requester: Requester | None
+    organisation: str | None
+    participants: list[Participant]
+    assignee: str | None
+    group: str | None
+    category: str | None
+    subcategory: str | None
+    language: str | None
+    follow_up_of: int | None
+    planned_version: str | None
+    dev_item: str | None
+    sla: SlaLight
+    created_at: Timestamp | None
+    updated_at: Timestamp | None
+    first_response_at: Timestamp | None
+    solved_at: Timestamp | None
+    closed_at: Timestamp | None
+
+
+class TicketPage(BaseModel):
+    items: list[Ticket]
+    #: Pass as `cursor` for the next (older) page; null on the last page.
+    next_cursor: str | None
+
+
+class TicketDetail(Ticket):
+    model_config = ConfigDict(extra="allow")  # messages, attachments, events
+
+
+class TicketQuery(BaseModel):
+    """GET /tickets parameters."""
+
+    model_config = ConfigDict(extra="forbid")
+    status: Status | None = None
+    q: str | None = Field(default=None, max_length=200, description="text search")
+    sla: Literal["green", "yellow", "red"] | None = None
+    updated_since: datetime | None = None
+    limit: int = Field(default=50, ge=1, le=200)
+    cursor: str | None = Field(default=None, pattern=r"^[0-9]{1,10}$")
+
+
+class ProblemDocument(BaseModel):
+    """RFC 9457."""
+
+    type: str
+    title: str
+    status: int
+    detail: str
+    field: str | None = None

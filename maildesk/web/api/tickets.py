@@ -1,0 +1,84 @@
+"""Ticket routes: list (filters, cursor pagination, updated_since) and get.
+
+The list is newest first; its cursor is the number of the last ticket
+returned, and the next page holds the tickets below it, so a page never
+repeats or skips a ticket while new tickets arrive.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import UTC
+from typing import Any
+
+from aiohttp import web
+from pydantic import BaseModel, ValidationError
+
+from maildesk import views
+from maildesk.db import session_scope
+from maildesk.web.api import schemas
+from maildesk.web.api.auth import API
+from maildesk.web.api.problems import Problem
+from maildesk.web.api.routes import Route
+
+
+def parse_query(request: web.Request, model: type[BaseModel]) -> Any:
+    """The query string validated by `model`; 422 naming the field."""
+    try:
+        return model.model_validate(dict(request.query))
+    except ValidationError as exc:
+        error = exc.errors()[0]
+        field = ".".join(str(part) for part in error["loc"]) or None
+        raise Problem(422, "invalid-parameter", f"{field}: {error['msg']}",
+                      field=field) from None
+
+
+def json_response(model: type[BaseModel], data: Any) -> web.Response:
+    """Validated against the model the document promises, then sent."""
+    return web.Response(text=model.model_validate(data).model_dump_json(),
+                        content_type="application/json")
+
+
+async def list_tickets(request: web.Request) -> web.Response:
+    query: schemas.TicketQuery = parse_query(request, schemas.TicketQuery)
+    state = request.app[API]
+    since = query.updated_since
+    if since is not None and since.tzinfo is None:  # a time without offset is UTC
+        since = since.replace(tzinfo=UTC)
+
+    def read() -> list[dict[str, Any]]:
+        with session_scope(state.engine) as session:
+            return views.ticket_list(
+                session, state.settings, query.status, query.q, query.limit + 1,
+                sla=query.sla, before=int(query.cursor) if query.cursor else None,
+                updated_since=since)
+
+    rows = await asyncio.to_thread(read)
+    more = len(rows) > query.limit
+    rows = rows[:query.limit]
+    cursor = str(rows[-1]["number"]) if more and rows else None
+    return json_response(schemas.TicketPage, {"items": rows, "next_cursor": cursor})
+
+
+async def get_ticket(request: web.Request) -> web.Response:
+    raw = request.match_info["number"]
+    if not raw.isdigit() or len(raw) > 10:
+        raise Problem(422, "invalid-parameter", "number: a ticket number", field="number")
+    state = request.app[API]
+
+    def read() -> dict[str, Any] | None:
+        with session_scope(state.engine) as session:
+            return views.ticket_detail(session, state.settings, int(raw))
+
+    data = await asyncio.to_thread(read)
+    if data is None:
+        raise Problem(404, "ticket-not-found", f"no ticket #{raw}")
+    return json_response(schemas.TicketDetail, data)
+
+
+ROUTES = (
+    Route("GET", "/tickets", list_tickets, "Tickets, newest first", schemas.TicketPage,
+          query=schemas.TicketQuery, errors=(401, 422, 429)),
+    Route("GET", "/tickets/{number}", get_ticket, "One ticket with its messages and history",
+          schemas.TicketDetail, errors=(401, 404, 422, 429)),
+)
