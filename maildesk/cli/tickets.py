@@ -103,6 +103,47 @@ def _with_text(func: F) -> F:
     return func
 
 
+@tickets_group.command("create")
+@click.option("--requester", required=True, help="The customer's address.")
+@click.option("--name", "requester_name", default="", help="The customer's name.")
+@click.option("--subject", required=True)
+@_with_text
+@click.option("--channel", type=click.Choice(["phone", "web", "email"]), default="phone",
+              show_default=True)
+@click.option("--type", "request_type",
+              type=click.Choice(["user_help", "incident", "product_request", "urgent"]),
+              default="user_help", show_default=True, help="The priority follows it.")
+@click.option("--category", default=None)
+@click.option("--no-ack", "no_ack", is_flag=True,
+              help="Send the customer no acknowledgement.")
+@click.option("--agent", "actor", default=None,
+              help="Who records it (default: cli:<user>), for the history.")
+@pass_app
+@handles_errors
+def tickets_create(app: App, requester: str, requester_name: str, subject: str,
+                   text: str | None, text_file: Path | None, channel: str,
+                   request_type: str, category: str | None, no_ack: bool,
+                   actor: str | None) -> None:
+    """Open a ticket without an incoming mail (a phone call, a web form). The
+    customer gets the acknowledgement with the number and the reply address
+    unless --no-ack."""
+    from maildesk.actions import agent as agent_actions
+    from maildesk.actions import intake
+
+    body = sys.stdin.read() if text_file == Path("-") else _text(text, text_file)
+    try:
+        opened = intake.open_ticket(
+            app.ready_engine(), app.settings, requester=requester,
+            requester_name=requester_name, subject=subject, text=body,
+            actor=actor or agent_actions.cli_actor(), dispatch=app.hand_over,
+            channel=channel, request_type=request_type, category=category,
+            acknowledge=not no_ack)
+    except intake.IntakeError as exc:
+        fail(str(exc), 2)
+    told = "acknowledgement queued" if opened.outbox_ids and not no_ack else "nobody told"
+    click.echo(f"#{opened.number}: created for {requester.lower()} ({channel}); {told}")
+
+
 @tickets_group.command("reply")
 @click.argument("number")
 @click.option("--agent", "agent", required=True, help="The agent's address (from the config).")

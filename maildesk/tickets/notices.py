@@ -17,7 +17,7 @@ from maildesk.mail.automatic import is_noreply_address
 AUTO_REPLIED = "auto-replied"
 AUTO_GENERATED = "auto-generated"
 
-EVENTS = ("ticket_created", "customer_reply", "reopened", "followup_created", "agent_reply",
+EVENTS = ("ticket_created", "ticket_recorded", "customer_reply", "reopened", "followup_created", "agent_reply",
           "solution", "closed", "release", "registration", "solved_by_customer")
 
 
@@ -105,6 +105,9 @@ def plan(event: str, audience: Audience) -> list[NoticePlan]:
         acknowledgement = (_customer("acknowledgement", audience, AUTO_REPLIED)
                            if audience.channel == "email" else [])
         return acknowledgement + _staff("agent_notice_new", audience)
+    if event == "ticket_recorded":  # opened for the customer (phone, web form, API)
+        return _customer("acknowledgement", audience, AUTO_GENERATED) + _staff(
+            "agent_notice_new", audience)
     if event == "customer_reply":
         return _staff("agent_notice_reply", audience)
     if event == "reopened":

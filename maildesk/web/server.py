@@ -169,7 +169,8 @@ async def start_web(settings: Settings, engine: Engine, metrics: DaemonMetrics,
     calls = OffLoop()
     health = Health(engine, settings.broker.url, listeners, calls, accounts=accounts)
     pages = Pages.create(settings, engine, load_secret(settings), dispatch)
-    app = create_app(WebState(engine, metrics, health, calls), pages, ApiState(settings, engine))
+    api = ApiState(settings, engine, dispatch)
+    app = create_app(WebState(engine, metrics, health, calls), pages, api)
     runner = web.AppRunner(app, shutdown_timeout=SHUTDOWN_TIMEOUT)
     await runner.setup()
     try:

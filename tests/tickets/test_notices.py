@@ -65,6 +65,17 @@ def test_phone_tickets_get_no_acknowledgement() -> None:
                                      plan("ticket_created", replace(BASE, channel="phone"))]
 
 
+def test_a_ticket_recorded_for_a_customer_is_acknowledged_on_any_channel() -> None:
+    """An agent or an integration opened it (phone, web form, API): the
+    customer gets the number and the reply address; the rules against robots
+    and bouncing addresses still hold."""
+    phone = replace(BASE, channel="phone")
+    kinds = [p.kind for p in plan("ticket_recorded", phone)]
+    assert kinds[0] == "acknowledgement" and kinds.count("agent_notice_new") == 2
+    noreply = replace(phone, requester="no-reply@shop.example", participants=())
+    assert "acknowledgement" not in [p.kind for p in plan("ticket_recorded", noreply)]
+
+
 @pytest.mark.parametrize(("event", "kinds"), [
     ("customer_reply", ["agent_notice_reply", "agent_notice_reply"]),
     ("reopened", ["reopened", "agent_notice_reply", "agent_notice_reply"]),

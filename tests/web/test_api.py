@@ -32,6 +32,18 @@ class Api:
     port: int
     client: aiohttp.ClientSession
 
+    async def post(self, path: str, token: str | None, body: Any = None,
+                   raw: bytes | None = None, content_type: str = "application/json",
+                   ) -> tuple[int, dict[str, str], Any]:
+        headers = {"Content-Type": content_type}
+        if token is not None:
+            headers["Authorization"] = f"Bearer {token}"
+        data = raw if raw is not None else json.dumps(body).encode()
+        async with self.client.post(f"http://127.0.0.1:{self.port}{PREFIX}{path}",
+                                    data=data, headers=headers) as response:
+            text = await response.text()
+            return response.status, dict(response.headers), json.loads(text) if text else None
+
     async def get(self, path: str, token: str | None = None,
                   **headers: str) -> tuple[int, dict[str, str], Any]:
         if token is not None:
@@ -196,6 +208,73 @@ async def test_one_ticket_and_the_problems_around_it(api: Api) -> None:
     assert_problem(*await api.get("/tickets/x1", secret), 422)
     assert_problem(*await api.get("/nothing-here", secret), 404)
     assert_problem(*await api.get(f"/tickets/{number}", None), 401)
+
+
+def outbox_kinds(desk: Desk) -> list[tuple[str, str]]:
+    with desk.engine().connect() as conn:
+        return [(r.kind, r.to_addrs) for r in conn.exec_driver_sql(
+            "SELECT kind, to_addrs FROM outbox ORDER BY id")]
+
+
+PHONE = {"requester": {"email": "Erika@Kunde.de", "name": "Erika Mustermann"},
+         "subject": "Drucker druckt nicht", "text": "Anruf 9:40: Drucker im 2. OG.",
+         "channel": "phone", "request_type": "incident"}
+
+
+async def test_a_phone_ticket_is_opened_and_acknowledged(api: Api) -> None:
+    secret = token(api.desk)
+    status, headers, body = await api.post("/tickets", secret, PHONE)
+    assert status == 201, body
+    assert headers["Location"].endswith(f"/tickets/{body['number']}")
+    assert (body["channel"], body["request_type"], body["status"]) == (
+        "phone", "incident", "new")
+    assert body["priority"] == "normal"  # what the request type gives, as for mail
+    assert body["requester"]["email"] == "erika@kunde.de"
+    assert body["messages"][0]["text"] == PHONE["text"]
+    kinds = outbox_kinds(api.desk)
+    assert ("acknowledgement", "erika@kunde.de") in kinds
+    assert all(to != AGENT for kind, to in kinds)  # the recording agent is not told
+    history = json.loads(api.desk.cli("tickets", "show", str(body["number"]), "--json").stdout)
+    assert any(AGENT in str(e) and "phone" in str(e) for e in history["events"])
+    quiet = await api.post("/tickets", secret, {**PHONE, "acknowledge": False})
+    assert quiet[0] == 201 and len(outbox_kinds(api.desk)) == len(kinds)
+
+
+@pytest.mark.parametrize("change, field", [
+    ({"requester": {"email": "kein-at-zeichen"}}, "requester"),
+    ({"subject": ""}, "subject"),
+    ({"text": " "}, "text"),
+    ({"channel": "fax"}, "channel"),
+    ({"request_type": "wish"}, "request_type"),
+    ({"priority": "high"}, "priority"),
+])
+async def test_a_ticket_that_cannot_be_made_is_a_422_and_nothing_is_written(
+        api: Api, change: dict[str, Any], field: str) -> None:
+    status, headers, body = await api.post("/tickets", token(api.desk), {**PHONE, **change})
+    assert_problem(status, headers, body, 422)
+    assert body["field"].startswith(field), body
+    assert json.loads(api.desk.cli("tickets", "list", "--json").stdout) == []
+
+
+async def test_creating_needs_a_token_and_json(api: Api) -> None:
+    assert_problem(*await api.post("/tickets", None, PHONE), 401)
+    secret = token(api.desk)
+    assert_problem(*await api.post("/tickets", secret, raw=b"{nope"), 400)
+    assert_problem(*await api.post("/tickets", secret, raw=b"subject=x",
+                                   content_type="application/x-www-form-urlencoded"), 415)
+    assert json.loads(api.desk.cli("tickets", "list", "--json").stdout) == []
+    assert outbox_kinds(api.desk) == []
+
+
+def test_the_cli_opens_a_ticket_without_a_mail(desk: Desk) -> None:
+    result = desk.cli("tickets", "create", "--requester", "max@kunde.de", "--subject",
+                      "Rückruf", "--text", "Bitte zurückrufen.", "--channel", "web")
+    assert result.exit_code == 0, result.output
+    assert "created for max@kunde.de (web); acknowledgement queued" in result.output
+    listed = json.loads(desk.cli("tickets", "list", "--json").stdout)
+    assert [(t["subject"], t["channel"]) for t in listed] == [("Rückruf", "web")]
+    bad = desk.cli("tickets", "create", "--requester", "max", "--subject", "x", "--text", "y")
+    assert bad.exit_code == 2 and "requester: not an e-mail address" in bad.output
 
 
 async def test_the_openapi_document_lists_every_route_and_is_public(api: Api) -> None:

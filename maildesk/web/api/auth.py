@@ -68,6 +68,8 @@ class ApiState:
 
     settings: Settings
     engine: Engine
+    #: Committed outbox ids onto the broker (the daemon's dispatch).
+    dispatch: Callable[[list[int]], None] = lambda ids: None
     limiter: FailureLimiter = field(default_factory=FailureLimiter)
 
 

@@ -50,7 +50,7 @@ def build(routes: tuple[Route, ...], prefix: str) -> dict[str, Any]:
     for route in routes:
         responses: dict[str, Any] = {}
         if route.response is not None:
-            responses["200"] = {"description": "OK", "content": {
+            responses[str(route.status)] = {"description": "OK", "content": {
                 "application/json": {"schema": _schema(route.response, components)}}}
         for status in route.errors:
             responses[str(status)] = {"description": "problem",
@@ -59,6 +59,9 @@ def build(routes: tuple[Route, ...], prefix: str) -> dict[str, Any]:
         operation: dict[str, Any] = {
             "summary": route.summary, "operationId": route.handler.__name__,
             "parameters": _parameters(route), "responses": responses}
+        if route.body is not None:
+            operation["requestBody"] = {"required": True, "content": {
+                "application/json": {"schema": _schema(route.body, components)}}}
         if route.public:
             operation["security"] = []
         paths.setdefault(prefix + route.path, {})[route.method.lower()] = operation

@@ -21,6 +21,8 @@ class Route:
     summary: str
     response: type[BaseModel] | None
     query: type[BaseModel] | None = None
+    body: type[BaseModel] | None = None
+    status: int = 200
     public: bool = False
     admin: bool = False
     errors: tuple[int, ...] = ()

@@ -84,6 +84,26 @@ class TicketQuery(BaseModel):
     cursor: str | None = Field(default=None, pattern=r"^[0-9]{1,10}$")
 
 
+class NewRequester(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    email: str = Field(max_length=320)
+    name: str = Field(default="", max_length=200)
+
+
+class TicketCreate(BaseModel):
+    """POST /tickets: a ticket for a customer without an incoming mail."""
+
+    model_config = ConfigDict(extra="forbid")
+    requester: NewRequester
+    subject: str = Field(min_length=1, max_length=998)
+    text: str = Field(min_length=1, max_length=1_000_000)
+    channel: Literal["phone", "web", "email"] = "phone"
+    request_type: Literal["user_help", "incident", "product_request", "urgent"] = "user_help"
+    category: str | None = Field(default=None, max_length=100)
+    #: Send the customer the acknowledgement (ticket number, reply address).
+    acknowledge: bool = True
+
+
 class ProblemDocument(BaseModel):
     """RFC 9457."""
 

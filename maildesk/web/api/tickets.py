@@ -1,4 +1,5 @@
-"""Ticket routes: list (filters, cursor pagination, updated_since) and get.
+"""Ticket routes: list (filters, cursor pagination, updated_since), get, and
+create (a ticket without an incoming mail, actions/intake.py).
 
 The list is newest first; its cursor is the number of the last ticket
 returned, and the next page holds the tickets below it, so a page never
@@ -15,9 +16,10 @@ from aiohttp import web
 from pydantic import BaseModel, ValidationError
 
 from maildesk import views
+from maildesk.actions import intake
 from maildesk.db import session_scope
 from maildesk.web.api import schemas
-from maildesk.web.api.auth import API
+from maildesk.web.api.auth import API, caller
 from maildesk.web.api.problems import Problem
 from maildesk.web.api.routes import Route
 
@@ -33,9 +35,26 @@ def parse_query(request: web.Request, model: type[BaseModel]) -> Any:
                       field=field) from None
 
 
-def json_response(model: type[BaseModel], data: Any) -> web.Response:
+async def parse_body(request: web.Request, model: type[BaseModel]) -> Any:
+    """The JSON body validated by `model`: 415 for another type, 400 for
+    broken JSON, 422 naming the field."""
+    if request.content_type != "application/json":
+        raise Problem(415, "unsupported-media-type", "send the body as application/json")
+    try:
+        data = await request.json()
+    except ValueError:
+        raise Problem(400, "invalid-json", "the body is not JSON") from None
+    try:
+        return model.model_validate(data)
+    except ValidationError as exc:
+        error = exc.errors()[0]
+        field = ".".join(str(part) for part in error["loc"]) or None
+        raise Problem(422, "invalid-field", f"{field}: {error['msg']}", field=field) from None
+
+
+def json_response(model: type[BaseModel], data: Any, status: int = 200) -> web.Response:
     """Validated against the model the document promises, then sent."""
-    return web.Response(text=model.model_validate(data).model_dump_json(),
+    return web.Response(text=model.model_validate(data).model_dump_json(), status=status,
                         content_type="application/json")
 
 
@@ -76,9 +95,38 @@ async def get_ticket(request: web.Request) -> web.Response:
     return json_response(schemas.TicketDetail, data)
 
 
+async def create_ticket(request: web.Request) -> web.Response:
+    body: schemas.TicketCreate = await parse_body(request, schemas.TicketCreate)
+    state = request.app[API]
+    who = caller(request)
+
+    def write() -> dict[str, Any]:
+        opened = intake.open_ticket(
+            state.engine, state.settings, requester=body.requester.email,
+            requester_name=body.requester.name, subject=body.subject, text=body.text,
+            actor=who.agent_email, dispatch=state.dispatch, channel=body.channel,
+            request_type=body.request_type, category=body.category,
+            acknowledge=body.acknowledge)
+        with session_scope(state.engine) as session:
+            data = views.ticket_detail(session, state.settings, opened.number)
+        assert data is not None  # committed just now
+        return data
+
+    try:
+        data = await asyncio.to_thread(write)
+    except intake.IntakeError as exc:
+        raise Problem(422, "invalid-field", str(exc), field=exc.field) from None
+    response = json_response(schemas.TicketDetail, data, status=201)
+    response.headers["Location"] = f"{request.path}/{data['number']}"
+    return response
+
+
 ROUTES = (
     Route("GET", "/tickets", list_tickets, "Tickets, newest first", schemas.TicketPage,
           query=schemas.TicketQuery, errors=(401, 422, 429)),
+    Route("POST", "/tickets", create_ticket,
+          "Open a ticket for a customer (phone, web, an integration)", schemas.TicketDetail,
+          body=schemas.TicketCreate, status=201, errors=(400, 401, 415, 422, 429)),
     Route("GET", "/tickets/{number}", get_ticket, "One ticket with its messages and history",
           schemas.TicketDetail, errors=(401, 404, 422, 429)),
 )
