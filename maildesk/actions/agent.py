@@ -36,6 +36,10 @@ class ActionError(PermanentError):
     """An agent action that cannot be done, phrased for the agent."""
 
 
+class NoSuchTicket(ActionError):
+    """The ticket number names no ticket (the API answers 404)."""
+
+
 @dataclass(frozen=True)
 class ReplyResult:
     number: int
@@ -56,7 +60,7 @@ def cli_actor() -> str:
 def _ticket(session: Session, number: int) -> dict[str, Any]:
     ticket = store.ticket_row(session, number)
     if ticket is None:
-        raise ActionError(f"no ticket #{number}")
+        raise NoSuchTicket(f"no ticket #{number}")
     return ticket
 
 

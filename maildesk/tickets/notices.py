@@ -17,8 +17,8 @@ from maildesk.mail.automatic import is_noreply_address
 AUTO_REPLIED = "auto-replied"
 AUTO_GENERATED = "auto-generated"
 
-EVENTS = ("ticket_created", "ticket_recorded", "customer_reply", "reopened", "followup_created", "agent_reply",
-          "solution", "closed", "release", "registration", "solved_by_customer")
+EVENTS = ("ticket_created", "ticket_recorded", "customer_reply", "reopened", "followup_created",
+          "agent_reply", "solution", "closed", "release", "registration", "solved_by_customer")
 
 
 @dataclass(frozen=True)

@@ -44,6 +44,16 @@ class Api:
             text = await response.text()
             return response.status, dict(response.headers), json.loads(text) if text else None
 
+    async def patch(self, path: str, token: str | None,
+                    body: Any) -> tuple[int, dict[str, str], Any]:
+        headers = {"Content-Type": "application/json"}
+        if token is not None:
+            headers["Authorization"] = f"Bearer {token}"
+        async with self.client.patch(f"http://127.0.0.1:{self.port}{PREFIX}{path}",
+                                     data=json.dumps(body), headers=headers) as response:
+            text = await response.text()
+            return response.status, dict(response.headers), json.loads(text) if text else None
+
     async def get(self, path: str, token: str | None = None,
                   **headers: str) -> tuple[int, dict[str, str], Any]:
         if token is not None:
@@ -264,6 +274,79 @@ async def test_creating_needs_a_token_and_json(api: Api) -> None:
                                    content_type="application/x-www-form-urlencoded"), 415)
     assert json.loads(api.desk.cli("tickets", "list", "--json").stdout) == []
     assert outbox_kinds(api.desk) == []
+
+
+async def test_an_agent_works_a_ticket_through_the_api(api: Api) -> None:
+    number = tickets(api.desk, 1)[0]
+    secret = token(api.desk)
+    before = len(outbox_kinds(api.desk))
+    status, _, note = await api.post(f"/tickets/{number}/notes", secret,
+                                     {"text": "Rückruf vereinbart"})
+    assert status == 201
+    assert any(m["text"] == "Rückruf vereinbart" and m["direction"] == "internal"
+               for m in note["messages"])
+    assert len(outbox_kinds(api.desk)) == before  # a note tells the customer nothing
+    status, _, answer = await api.post(f"/tickets/{number}/replies", secret,
+                                       {"text": "Der Techniker kommt morgen."})
+    assert status == 201 and answer["status"] == "open"
+    assert answer["reply_to"] and answer["message_id"]
+    assert outbox_kinds(api.desk)[-1][0] == "agent_reply"
+    status, _, changed = await api.patch(f"/tickets/{number}", secret,
+                                         {"status": "pending", "priority": "high",
+                                          "assignee": AGENT})
+    assert status == 200, changed
+    assert changed["ticket"]["status"] == "pending" and changed["ticket"]["assignee"] == AGENT
+    assert any(c.startswith("priority: ") for c in changed["changes"])
+    events = json.loads(api.desk.cli("tickets", "show", str(number), "--json").stdout)["events"]
+    assert any(e.get("actor") == AGENT and e.get("field") == "status" for e in events), events
+    status, _, solved = await api.post(f"/tickets/{number}/replies", secret,
+                                       {"text": "Erledigt.", "solve": True})
+    assert solved["status"] == "solved" and outbox_kinds(api.desk)[-1][0] == "solution"
+
+
+async def test_ticket_writes_refuse_what_cannot_be_done(api: Api) -> None:
+    number = tickets(api.desk, 1)[0]
+    secret = token(api.desk)
+    assert_problem(*await api.post("/tickets/99999999/replies", secret, {"text": "x"}), 404)
+    assert_problem(*await api.post(f"/tickets/{number}/replies", secret, {"text": ""}), 422)
+    assert_problem(*await api.post(f"/tickets/{number}/notes", None, {"text": "x"}), 401)
+    assert_problem(*await api.patch(f"/tickets/{number}", secret, {}), 422)
+    assert_problem(*await api.patch(f"/tickets/{number}", secret, {"status": "gone"}), 422)
+    refused = await api.patch(f"/tickets/{number}", secret, {"assignee": "nobody@else.org"})
+    assert_problem(*refused, 422)
+    assert "not an agent" in refused[2]["detail"]
+    _, _, ticket = await api.get(f"/tickets/{number}", secret)
+    assert (ticket["status"], ticket["assignee"]) == ("new", None)
+    assert [m["direction"] for m in ticket["messages"]] == ["in"]
+
+
+async def test_held_mail_is_an_admins_business(api: Api) -> None:
+    for n in (1, 2):
+        api.desk.ingest(make_mail(subject=f"Bitte Rückruf {n}", sender=f"h{n}@kunde.de",
+                                  extra_headers={"Auto-Submitted": "auto-replied"}))
+    agent, admin = token(api.desk), token(api.desk, "--scope", "admin")
+    for attempt in (await api.get("/held", agent),
+                    await api.post("/held/1/recover", agent, {})):
+        assert_problem(*attempt, 403)
+    async with api.client.delete(f"http://127.0.0.1:{api.port}{PREFIX}/held/1",
+                                 headers={"Authorization": f"Bearer {agent}"}) as refused:
+        assert refused.status == 403
+    status, _, page = await api.get("/held", admin)
+    assert status == 200
+    held = sorted(item["id"] for item in page["items"])
+    assert len(held) == 2 and all(i["state"] == "held" for i in page["items"])
+    status, _, recovered = await api.post(f"/held/{held[0]}/recover", admin, {})
+    assert status == 200 and recovered["action"] == "created" and recovered["ticket"]
+    assert_problem(*await api.post(f"/held/{held[0]}/recover", admin, {}), 404)  # once only
+    url = f"http://127.0.0.1:{api.port}{PREFIX}/held/{held[1]}"
+    async with api.client.delete(url, headers={"Authorization": f"Bearer {admin}"}) as gone:
+        assert gone.status == 204
+    async with api.client.delete(url, headers={"Authorization": f"Bearer {admin}"}) as again:
+        assert again.status == 404
+    _, _, left = await api.get("/held", admin)
+    assert left["items"] == []
+    _, _, deleted = await api.get("/held?state=deleted", admin)
+    assert [(i["id"], i["resolved_by"]) for i in deleted["items"]] == [(held[1], AGENT)]
 
 
 def test_the_cli_opens_a_ticket_without_a_mail(desk: Desk) -> None:

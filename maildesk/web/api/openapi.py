@@ -52,6 +52,8 @@ def build(routes: tuple[Route, ...], prefix: str) -> dict[str, Any]:
         if route.response is not None:
             responses[str(route.status)] = {"description": "OK", "content": {
                 "application/json": {"schema": _schema(route.response, components)}}}
+        else:
+            responses[str(route.status)] = {"description": "done, no content"}
         for status in route.errors:
             responses[str(status)] = {"description": "problem",
                                       "content": {"application/problem+json": {

@@ -104,6 +104,87 @@ class TicketCreate(BaseModel):
     acknowledge: bool = True
 
 
+class ReplyCreate(BaseModel):
+    """POST /tickets/{number}/replies: a public answer to the customer."""
+
+    model_config = ConfigDict(extra="forbid")
+    text: str = Field(min_length=1, max_length=1_000_000)
+    #: The solution mail (with the survey link); the ticket becomes solved.
+    solve: bool = False
+
+
+class Reply(BaseModel):
+    number: int
+    message_id: str
+    reply_to: str
+    status: str
+
+
+class NoteCreate(BaseModel):
+    """POST /tickets/{number}/notes: internal, never sent to the customer."""
+
+    model_config = ConfigDict(extra="forbid")
+    text: str = Field(min_length=1, max_length=1_000_000)
+
+
+class TicketChange(BaseModel):
+    """PATCH /tickets/{number}: the fields to change (absent: unchanged;
+    assignee/group "none" clears them)."""
+
+    model_config = ConfigDict(extra="forbid")
+    status: Literal["open", "pending", "on_hold", "solved", "closed"] | None = None
+    priority: Literal["low", "normal", "high"] | None = None
+    request_type: Literal["user_help", "incident", "product_request", "urgent"] | None = None
+    assignee: str | None = Field(default=None, max_length=320)
+    group: str | None = Field(default=None, max_length=200)
+    planned_version: str | None = Field(default=None, max_length=100)
+    dev_item: str | None = Field(default=None, max_length=100)
+
+
+class Changed(BaseModel):
+    #: "field: old -> new", as `maildesk tickets set` prints them.
+    changes: list[str]
+    ticket: TicketDetail
+
+
+class HeldMail(BaseModel):
+    id: int
+    reason: str
+    detail: str | None
+    sender: str | None
+    subject: str
+    ticket: int | None
+    held_at: Timestamp | None
+    received_at: Timestamp | None
+    source: str
+    message_id: str | None
+    state: str
+    resolved_at: Timestamp | None
+    resolved_by: str | None
+    result: str | None
+
+
+class HeldPage(BaseModel):
+    items: list[HeldMail]
+
+
+class HeldQuery(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    reason: str | None = Field(default=None, max_length=40)
+    state: Literal["held", "recovered", "deleted", "purged"] = "held"
+    limit: int = Field(default=200, ge=1, le=1000)
+
+
+class Recovered(BaseModel):
+    """What recovering made of a held mail (as `maildesk held recover`)."""
+
+    model_config = ConfigDict(extra="allow")
+    held: int
+    action: str
+    ticket: int | None
+    reason: str | None
+
+
 class ProblemDocument(BaseModel):
     """RFC 9457."""
 

@@ -16,6 +16,7 @@ from aiohttp import web
 from pydantic import BaseModel, ValidationError
 
 from maildesk import views
+from maildesk.actions import agent as agent_actions
 from maildesk.actions import intake
 from maildesk.db import session_scope
 from maildesk.web.api import schemas
@@ -80,19 +81,7 @@ async def list_tickets(request: web.Request) -> web.Response:
 
 
 async def get_ticket(request: web.Request) -> web.Response:
-    raw = request.match_info["number"]
-    if not raw.isdigit() or len(raw) > 10:
-        raise Problem(422, "invalid-parameter", "number: a ticket number", field="number")
-    state = request.app[API]
-
-    def read() -> dict[str, Any] | None:
-        with session_scope(state.engine) as session:
-            return views.ticket_detail(session, state.settings, int(raw))
-
-    data = await asyncio.to_thread(read)
-    if data is None:
-        raise Problem(404, "ticket-not-found", f"no ticket #{raw}")
-    return json_response(schemas.TicketDetail, data)
+    return await _detail(request.app[API], _number(request))
 
 
 async def create_ticket(request: web.Request) -> web.Response:
@@ -121,6 +110,72 @@ async def create_ticket(request: web.Request) -> web.Response:
     return response
 
 
+def _number(request: web.Request) -> int:
+    raw = request.match_info["number"]
+    if not raw.isdigit() or len(raw) > 10:
+        raise Problem(422, "invalid-parameter", "number: a ticket number", field="number")
+    return int(raw)
+
+
+async def _act(fn: Any) -> Any:
+    """Run an agent action in a thread; its refusals become problems."""
+    try:
+        return await asyncio.to_thread(fn)
+    except agent_actions.NoSuchTicket as exc:
+        raise Problem(404, "ticket-not-found", str(exc)) from None
+    except agent_actions.ActionError as exc:
+        raise Problem(422, "action-refused", str(exc)) from None
+
+
+async def reply(request: web.Request) -> web.Response:
+    number = _number(request)
+    body: schemas.ReplyCreate = await parse_body(request, schemas.ReplyCreate)
+    state, who = request.app[API], caller(request)
+    result = await _act(lambda: agent_actions.reply(
+        state.engine, state.settings, number, who.agent_email, body.text, solve=body.solve,
+        dispatch=state.dispatch))
+    return json_response(schemas.Reply, {"number": result.number,
+                                         "message_id": result.message_id,
+                                         "reply_to": result.reply_to,
+                                         "status": result.status}, status=201)
+
+
+async def add_note(request: web.Request) -> web.Response:
+    number = _number(request)
+    body: schemas.NoteCreate = await parse_body(request, schemas.NoteCreate)
+    state, who = request.app[API], caller(request)
+    await _act(lambda: agent_actions.note(state.engine, state.settings, number,
+                                          who.agent_email, body.text))
+    return await _detail(state, number, status=201)
+
+
+async def change(request: web.Request) -> web.Response:
+    number = _number(request)
+    body: schemas.TicketChange = await parse_body(request, schemas.TicketChange)
+    if not body.model_fields_set:
+        raise Problem(422, "nothing-to-change", "name at least one field to change")
+    state, who = request.app[API], caller(request)
+    changes = await _act(lambda: agent_actions.set_fields(
+        state.engine, state.settings, number, who.agent_email, status=body.status,
+        priority=body.priority, request_type=body.request_type, assign=body.assignee,
+        group=body.group, planned_version=body.planned_version, dev_item=body.dev_item,
+        dispatch=state.dispatch))
+    ticket = await asyncio.to_thread(_read_detail, state, number)
+    return json_response(schemas.Changed, {"changes": changes, "ticket": ticket})
+
+
+def _read_detail(state: Any, number: int) -> dict[str, Any] | None:
+    with session_scope(state.engine) as session:
+        return views.ticket_detail(session, state.settings, number)
+
+
+async def _detail(state: Any, number: int, status: int = 200) -> web.Response:
+    data = await asyncio.to_thread(_read_detail, state, number)
+    if data is None:
+        raise Problem(404, "ticket-not-found", f"no ticket #{number}")
+    return json_response(schemas.TicketDetail, data, status=status)
+
+
 ROUTES = (
     Route("GET", "/tickets", list_tickets, "Tickets, newest first", schemas.TicketPage,
           query=schemas.TicketQuery, errors=(401, 422, 429)),
@@ -129,4 +184,14 @@ ROUTES = (
           body=schemas.TicketCreate, status=201, errors=(400, 401, 415, 422, 429)),
     Route("GET", "/tickets/{number}", get_ticket, "One ticket with its messages and history",
           schemas.TicketDetail, errors=(401, 404, 422, 429)),
+    Route("PATCH", "/tickets/{number}", change,
+          "Change status, priority, request type, assignee, group, planned version",
+          schemas.Changed, body=schemas.TicketChange, errors=(400, 401, 404, 415, 422, 429)),
+    Route("POST", "/tickets/{number}/replies", reply,
+          "Answer the customer (solve: the solution mail with the survey link)",
+          schemas.Reply, body=schemas.ReplyCreate, status=201,
+          errors=(400, 401, 404, 415, 422, 429)),
+    Route("POST", "/tickets/{number}/notes", add_note, "An internal note",
+          schemas.TicketDetail, body=schemas.NoteCreate, status=201,
+          errors=(400, 401, 404, 415, 422, 429)),
 )
