@@ -48,11 +48,12 @@ LAYERS: tuple[frozenset[str], ...] = (
 ENTRY_POINTS = frozenset({
     "db.py", "migrations/env.py",
     "accept/spool.py", "accept/imap.py", "process/service.py", "process/drainer.py",
-    "deliver/runner.py", "deliver/sender.py", "deliver/mailcontext.py", "deliver/groupcommit.py",
+    "deliver/runner.py", "deliver/sender.py", "deliver/mailcontext.py",
+    "deliver/groupcommit.py",
     "actions/agent.py", "actions/customer.py", "actions/held.py", "actions/release.py",
-    "actions/tokens.py", "schedule/sweep.py", "cli/mail.py", "cli/tickets.py", "cli/ops.py",
-    "web/health.py", "web/api/tickets.py",
-    "web/metrics.py",
+    "actions/tokens.py", "actions/intake.py", "schedule/sweep.py",
+    "cli/mail.py", "cli/tickets.py", "cli/ops.py",
+    "web/health.py", "web/metrics.py", "web/api/tickets.py",
 })
 TRANSACTION_CALLS = ("session_scope(", ".begin()", ".connect()", "Session(")
 #: Pure decision code: whole folders, plus single files elsewhere.

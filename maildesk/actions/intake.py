@@ -30,8 +30,16 @@ from maildesk.tickets import writes as tickets
 from maildesk.types import Address, Route
 
 CHANNELS = ("phone", "web", "email")
-#: An address as a person types it: one @, a dot in the domain, no spaces.
-_ADDRESS = re.compile(r"[^@\s<>()\[\],;:\"]+@[^@\s<>()\[\],;:\"]+\.[^@\s<>()\[\],;:\"]+\Z")
+#: An address as a person types it: one @, a dot in the domain; printable
+#: ASCII but specials, or any non-ASCII character of the BMP but controls and
+#: spaces. Spelled out (no \\s): it is also the API's schema pattern, and
+#: regex engines disagree on what \\s means.
+_ATOM = ("[A-Za-z0-9!#$%&'*+/=?^_`{|}~.\\-"
+         "\u00a1-\u167f\u1681-\u1fff\u200b-\u2027\u202a-\u202e\u2030-\u205e"
+         "\u2060-\u2fff\u3001-\ud7ff\ue000-\uffff]+")
+ADDRESS_PATTERN = f"^{_ATOM}@{_ATOM}\\.{_ATOM}$"
+#: Python's $ also matches before a final newline; the schema's does not.
+_ADDRESS = re.compile(ADDRESS_PATTERN.removesuffix("$") + r"\Z")
 MAX_TEXT = 1_000_000
 
 
@@ -52,7 +60,7 @@ class Opened:
 
 def check(requester: str, subject: str, text: str, channel: str, request_type: str) -> None:
     """Raise IntakeError for the first field that cannot be taken."""
-    if not _ADDRESS.match(requester.strip()) or len(requester) > 320:
+    if not _ADDRESS.match(requester) or len(requester) > 320:
         raise IntakeError("requester", f"not an e-mail address: {requester!r}")
     if not subject.strip():
         raise IntakeError("subject", "empty")
@@ -74,7 +82,7 @@ def open_ticket(engine: Engine, settings: Settings, *, requester: str, subject: 
                 acknowledge: bool = True) -> Opened:
     """Open a ticket for `requester`, recorded by `actor` (an agent or cli:…)."""
     check(requester, subject, text, channel, request_type)
-    email = requester.strip().lower()
+    email = requester.lower()
     person = Address(email, clean(requester_name.strip())[:200])
     priority = PRIORITY_FOR_TYPE[request_type]
     route = Route(request_type=request_type, category=(category or None) and category[:100])

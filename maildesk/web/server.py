@@ -130,7 +130,9 @@ def create_app(state: WebState, pages: Pages | None = None,
                api: ApiState | None = None) -> web.Application:
     """The application; with `pages`, the customers' pages too; with `api`,
     the HTTP API under /api/v1/."""
-    app = web.Application(middlewares=[_errors], client_max_size=64 * 1024)
+    # 1 MiB: the API's largest JSON (a 100,000-character text) fits; a
+    # bigger body is refused with 413 before it is read into memory.
+    app = web.Application(middlewares=[_errors], client_max_size=1024 * 1024)
     app[STATE] = state
     if api is not None:
         add_api_routes(app, api)

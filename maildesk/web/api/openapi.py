@@ -17,6 +17,11 @@ from maildesk.web.api import schemas
 from maildesk.web.api.routes import Route
 
 REF = "#/components/schemas/{model}"
+#: Every path parameter of the API is a number (what the handlers accept).
+PATH_PARAMETERS = {
+    "number": {"type": "integer", "minimum": 0, "maximum": 9_999_999_999},
+    "held_id": {"type": "integer", "minimum": 0, "maximum": 999_999_999_999_999_999},
+}
 
 
 def _schema(model: type[BaseModel], components: dict[str, Any]) -> dict[str, Any]:
@@ -29,7 +34,7 @@ def _schema(model: type[BaseModel], components: dict[str, Any]) -> dict[str, Any
 
 
 def _parameters(route: Route) -> list[dict[str, Any]]:
-    params = [{"name": name, "in": "path", "required": True, "schema": {"type": "string"}}
+    params = [{"name": name, "in": "path", "required": True, "schema": PATH_PARAMETERS[name]}
               for name in re.findall(r"{(\w+)}", route.path)]
     if route.query is not None:
         schema = route.query.model_json_schema(ref_template=REF)
@@ -54,7 +59,8 @@ def build(routes: tuple[Route, ...], prefix: str) -> dict[str, Any]:
                 "application/json": {"schema": _schema(route.response, components)}}}
         else:
             responses[str(route.status)] = {"description": "done, no content"}
-        for status in route.errors:
+        errors = (*route.errors, 413) if route.body is not None else route.errors
+        for status in errors:
             responses[str(status)] = {"description": "problem",
                                       "content": {"application/problem+json": {
                                           "schema": problem}}}

@@ -71,7 +71,8 @@ async def problem_middleware(request: web.Request,
         kind = _KINDS.get(exc.status_code, "http-error")
         detail = exc.text if exc.text and not exc.text.startswith(str(exc.status_code)) else (
             HTTPStatus(exc.status_code).description)
-        return respond(exc.status_code, kind, detail)
+        kept = {k: v for k, v in exc.headers.items() if k.lower() != "content-type"}  # Allow
+        return respond(exc.status_code, kind, detail, headers=kept or None)
     except Exception:  # never a traceback to the client
         log.exception("api: %s %r failed (answered 500)", request.method, request.path)
         return respond(500, "internal-error", "the server could not answer; see its log")

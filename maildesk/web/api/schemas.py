@@ -5,15 +5,42 @@ same as the CLI's `--json` (maildesk/views.py)."""
 
 from __future__ import annotations
 
+import re
 from datetime import datetime
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator
+
+from maildesk.actions.intake import ADDRESS_PATTERN
 
 Status = Literal["new", "open", "pending", "on_hold", "solved", "closed"]
 #: ISO 8601 with offset, passed on exactly as views.py writes it (the CLI's
 #: --json and the API give the same text).
+def matching(pattern: str) -> Any:
+    """A string type checked with Python's `re` (as the actions check it),
+    its pattern written into the document. pydantic's own `pattern` runs
+    another regex engine, whose \\s and $ differ from Python's: the document
+    could promise what the action then refuses."""
+    compiled = re.compile(pattern.removesuffix("$") + r"\Z" if pattern.endswith("$")
+                          else pattern)
+
+    def check(value: str) -> str:
+        if not compiled.search(value):
+            raise ValueError(f"must match {pattern}")
+        return value
+
+    return Annotated[str, AfterValidator(check), Field(json_schema_extra={"pattern": pattern})]
+
+
+#: Something besides white space (the actions refuse blank texts).
+NOT_BLANK = ("[^ \t\n\r\f\v\x1c-\x1f\x85\xa0\u1680\u2000-\u200a\u2028\u2029\u202f"
+             "\u205f\u3000]")  # what str.strip() removes, spelled out
+#: The longest text a reply, note or new ticket takes through the API (in
+#: characters; at most 4 bytes each, well inside the server's body limit).
+TEXT_MAX = 100_000
 Timestamp = Annotated[str, Field(json_schema_extra={"format": "date-time"})]
+ISO_DATE = re.compile(r"\d{4}-\d{2}-\d{2}"
+                      r"([T ]\d{2}:\d{2}(:\d{2}(\.\d+)?)?(Z|[+-]\d{2}:?\d{2})?)?\Z")
 
 
 class Person(BaseModel):
@@ -83,10 +110,18 @@ class TicketQuery(BaseModel):
     limit: int = Field(default=50, ge=1, le=200)
     cursor: str | None = Field(default=None, pattern=r"^[0-9]{1,10}$")
 
+    @field_validator("updated_since", mode="before")
+    @classmethod
+    def _iso_only(cls, value: object) -> object:
+        """ISO 8601 only: pydantic alone would take "0.5" as a Unix time."""
+        if isinstance(value, str) and not ISO_DATE.match(value):
+            raise ValueError("an ISO 8601 date-time, e.g. 2026-12-06T08:00:00Z")
+        return value
+
 
 class NewRequester(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    email: str = Field(max_length=320)
+    email: matching(ADDRESS_PATTERN) = Field(max_length=320)
     name: str = Field(default="", max_length=200)
 
 
@@ -95,8 +130,8 @@ class TicketCreate(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
     requester: NewRequester
-    subject: str = Field(min_length=1, max_length=998)
-    text: str = Field(min_length=1, max_length=1_000_000)
+    subject: matching(NOT_BLANK) = Field(max_length=998)
+    text: matching(NOT_BLANK) = Field(max_length=TEXT_MAX)
     channel: Literal["phone", "web", "email"] = "phone"
     request_type: Literal["user_help", "incident", "product_request", "urgent"] = "user_help"
     category: str | None = Field(default=None, max_length=100)
@@ -108,7 +143,7 @@ class ReplyCreate(BaseModel):
     """POST /tickets/{number}/replies: a public answer to the customer."""
 
     model_config = ConfigDict(extra="forbid")
-    text: str = Field(min_length=1, max_length=1_000_000)
+    text: matching(NOT_BLANK) = Field(max_length=TEXT_MAX)
     #: The solution mail (with the survey link); the ticket becomes solved.
     solve: bool = False
 
@@ -124,14 +159,14 @@ class NoteCreate(BaseModel):
     """POST /tickets/{number}/notes: internal, never sent to the customer."""
 
     model_config = ConfigDict(extra="forbid")
-    text: str = Field(min_length=1, max_length=1_000_000)
+    text: matching(NOT_BLANK) = Field(max_length=TEXT_MAX)
 
 
 class TicketChange(BaseModel):
     """PATCH /tickets/{number}: the fields to change (absent: unchanged;
     assignee/group "none" clears them)."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", json_schema_extra={"minProperties": 1})
     status: Literal["open", "pending", "on_hold", "solved", "closed"] | None = None
     priority: Literal["low", "normal", "high"] | None = None
     request_type: Literal["user_help", "incident", "product_request", "urgent"] | None = None
