@@ -53,7 +53,7 @@ ENTRY_POINTS = frozenset({
     "actions/agent.py", "actions/customer.py", "actions/held.py", "actions/release.py",
     "actions/tokens.py", "actions/intake.py", "schedule/sweep.py",
     "cli/mail.py", "cli/tickets.py", "cli/ops.py",
-    "web/health.py", "web/metrics.py", "web/api/tickets.py",
+    "web/health.py", "web/metrics.py", "web/api/tickets.py", "web/api/outbox.py",
 })
 TRANSACTION_CALLS = ("session_scope(", ".begin()", ".connect()", "Session(")
 #: Pure decision code: whole folders, plus single files elsewhere.

@@ -349,6 +349,28 @@ async def test_held_mail_is_an_admins_business(api: Api) -> None:
     assert [(i["id"], i["resolved_by"]) for i in deleted["items"]] == [(held[1], AGENT)]
 
 
+async def test_notifications_listed_and_a_failed_one_queued_again_by_an_admin(
+        api: Api) -> None:
+    tickets(api.desk, 1)  # an acknowledgement and agent notices, queued
+    agent, admin = token(api.desk), token(api.desk, "--scope", "admin")
+    status, _, page = await api.get("/outbox?limit=10", agent)
+    assert status == 200 and page["items"]
+    rows = {r["kind"]: r for r in page["items"]}
+    ack = rows["acknowledgement"]
+    assert ack["to"] == [ack["to"][0]] and ack["state"] == "queued"
+    with api.desk.engine().begin() as conn:
+        conn.exec_driver_sql(f"UPDATE outbox SET state='failed' WHERE id={ack['id']}")
+        conn.exec_driver_sql(f"UPDATE outbox SET state='sent' WHERE id != {ack['id']}")
+    sent = next(r["id"] for r in page["items"] if r["id"] != ack["id"])
+    assert_problem(*await api.post(f"/outbox/{ack['id']}/retry", agent, {}), 403)
+    status, _, done = await api.post(f"/outbox/{ack['id']}/retry", admin, {})
+    assert status == 200 and done == {"id": ack["id"], "was": "failed"}
+    assert_problem(*await api.post(f"/outbox/{sent}/retry", admin, {}), 409)
+    assert_problem(*await api.post("/outbox/987654321/retry", admin, {}), 404)
+    _, _, failed = await api.get("/outbox?state=failed", agent)
+    assert failed["items"] == []
+
+
 def test_the_cli_opens_a_ticket_without_a_mail(desk: Desk) -> None:
     result = desk.cli("tickets", "create", "--requester", "max@kunde.de", "--subject",
                       "Rückruf", "--text", "Bitte zurückrufen.", "--channel", "web")

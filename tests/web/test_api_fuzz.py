@@ -30,7 +30,7 @@ from tests.mailfactory import make_mail
 
 schema = schemathesis.openapi.from_dict(build(ROUTES, PREFIX))
 #: Examples per operation: enough to reach every parameter, bounded for the suite.
-EXAMPLES = 25
+EXAMPLES = 15
 
 
 @dataclass

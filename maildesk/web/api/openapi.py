@@ -21,6 +21,7 @@ REF = "#/components/schemas/{model}"
 PATH_PARAMETERS = {
     "number": {"type": "integer", "minimum": 0, "maximum": 9_999_999_999},
     "held_id": {"type": "integer", "minimum": 0, "maximum": 999_999_999_999_999_999},
+    "outbox_id": {"type": "integer", "minimum": 0, "maximum": 999_999_999_999_999_999},
 }
 
 

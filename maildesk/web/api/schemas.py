@@ -220,6 +220,38 @@ class Recovered(BaseModel):
     reason: str | None
 
 
+class OutboxRow(BaseModel):
+    id: int
+    ticket: int
+    kind: str
+    state: str
+    to: list[str]
+    cc: list[str]
+    language: str
+    attempts: int
+    message_id: str
+    created_at: Timestamp | None
+    sent_at: Timestamp | None
+    next_attempt_at: Timestamp | None
+    last_error: str | None
+
+
+class OutboxPage(BaseModel):
+    items: list[OutboxRow]
+
+
+class OutboxQuery(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    state: Literal["queued", "sending", "sent", "failed"] | None = None
+    limit: int = Field(default=200, ge=1, le=1000)
+
+
+class Requeued(BaseModel):
+    id: int
+    #: The state the notification was in before it was queued again.
+    was: str
+
+
 class ProblemDocument(BaseModel):
     """RFC 9457."""
 
