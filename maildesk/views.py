@@ -30,11 +30,11 @@ def iso(value: datetime | None) -> str | None:
 def ticket_list(
     session: Session, settings: Settings, status: str | None, search: str | None, limit: int,
     sla: str | None = None, overdue: bool = False, *, before: int | None = None,
-    updated_since: datetime | None = None,
+    updated_since: datetime | None = None, wanted: store.TicketFilter | None = None,
 ) -> list[dict[str, Any]]:
     """Tickets, newest first. With an SLA filter only tickets still being
     worked on (not solved or closed) are looked at, all of them."""
-    window = {"before": before, "updated_since": updated_since}
+    window = {"before": before, "updated_since": updated_since, "wanted": wanted}
     if sla or overdue:
         tickets = [t for t in store.list_tickets(session, status, search, limit=None, **window)
                    if t.status not in ("solved", "closed")]

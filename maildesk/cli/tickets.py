@@ -32,17 +32,29 @@ def tickets_group() -> None:
 @click.option("--sla", type=click.Choice(["green", "yellow", "red"]), default=None,
               help="Only tickets still being worked on with this SLA light.")
 @click.option("--overdue", is_flag=True, help="Only tickets past an SLA limit (red).")
+@click.option("--assignee", default=None, help="An agent's address, or 'none'.")
+@click.option("--group", default=None, help="A group's name, or 'none'.")
+@click.option("--requester", default=None, help="The customer's address.")
+@click.option("--type", "request_type",
+              type=click.Choice(["user_help", "incident", "product_request", "urgent"]))
+@click.option("--channel", type=click.Choice(["email", "phone", "web"]))
 @click.option("--limit", default=200, show_default=True)
 @click.option("--json", "as_json", is_flag=True, help="JSON with stable keys, ISO 8601 times.")
 @pass_app
 @handles_errors
 def tickets_list(
     app: App, status: str | None, search: str | None, sla: str | None, overdue: bool,
-    limit: int, as_json: bool,
+    assignee: str | None, group: str | None, requester: str | None,
+    request_type: str | None, channel: str | None, limit: int, as_json: bool,
 ) -> None:
     """Tickets, newest first, with their SLA light (green/yellow/red)."""
+    from maildesk.store.tickets import TicketFilter
+
+    wanted = TicketFilter(assignee=assignee, group=group, requester=requester,
+                          request_type=request_type, channel=channel)
     with db.session_scope(app.ready_engine()) as session:
-        rows = views.ticket_list(session, app.settings, status, search, limit, sla, overdue)
+        rows = views.ticket_list(session, app.settings, status, search, limit, sla, overdue,
+                                 wanted=wanted)
     if as_json:
         emit_json(rows)
     else:

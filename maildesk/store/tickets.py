@@ -183,16 +183,58 @@ def ticket_by_number(session: Session, number: int) -> Ticket | None:
     return session.exec(select(Ticket).where(Ticket.number == number)).first()
 
 
+@dataclass(frozen=True)
+class TicketFilter:
+    """What a ticket list may be narrowed to (None: any). `assignee` and
+    `group` take "none" for tickets without one; addresses and names are
+    compared lower-cased."""
+
+    assignee: str | None = None
+    group: str | None = None
+    organisation: str | None = None
+    requester: str | None = None
+    request_type: str | None = None
+    category: str | None = None
+    channel: str | None = None
+
+
+def _filtered(statement: Any, wanted: TicketFilter) -> Any:
+    if wanted.assignee == "none":
+        statement = statement.where(col(Ticket.assignee_id).is_(None))
+    elif wanted.assignee:
+        statement = statement.where(col(Ticket.assignee_id).in_(
+            select(Agent.id).where(func.lower(Agent.email) == wanted.assignee.lower())))
+    if wanted.group == "none":
+        statement = statement.where(col(Ticket.group_id).is_(None))
+    elif wanted.group:
+        statement = statement.where(col(Ticket.group_id).in_(
+            select(AgentGroup.id).where(func.lower(AgentGroup.name) == wanted.group.lower())))
+    if wanted.organisation:
+        statement = statement.where(col(Ticket.organisation_id).in_(
+            select(Organisation.id).where(
+                func.lower(Organisation.name) == wanted.organisation.lower())))
+    if wanted.requester:
+        statement = statement.where(col(Ticket.requester_id).in_(
+            select(Customer.id).where(Customer.email == wanted.requester.lower())))
+    for field in ("request_type", "category", "channel"):
+        value = getattr(wanted, field)
+        if value:
+            statement = statement.where(getattr(Ticket, field) == value)
+    return statement
+
+
 def list_tickets(
     session: Session, status: str | None = None, search: str | None = None,
     limit: int | None = 200, *, before: int | None = None,
-    updated_since: datetime | None = None,
+    updated_since: datetime | None = None, wanted: TicketFilter | None = None,
 ) -> Sequence[Ticket]:
     """Newest first. `before`: only numbers below it (the API's cursor, stable
     while new tickets come in); `updated_since`: changed at or after it."""
     statement = select(Ticket)
     if status:
         statement = statement.where(Ticket.status == status)
+    if wanted is not None:
+        statement = _filtered(statement, wanted)
     if before is not None:
         statement = statement.where(Ticket.number < before)
     if updated_since is not None:

@@ -196,6 +196,37 @@ async def test_tickets_list_filters_and_a_cursor_stable_under_new_tickets(api: A
     assert later["items"] == []
 
 
+async def test_tickets_are_found_by_assignee_type_channel_requester_and_organisation(
+        api: Api) -> None:
+    mine, other, unassigned = tickets(api.desk, 3)
+    secret = token(api.desk)
+    assert (await api.patch(f"/tickets/{mine}", secret, {"assignee": AGENT}))[0] == 200
+    assert (await api.patch(f"/tickets/{other}", secret, {"request_type": "incident"}))[0] == 200
+    status, _, phone = await api.post("/tickets", secret, PHONE)
+    assert status == 201
+
+    async def numbers(query: str) -> list[int]:
+        status, _, page = await api.get(f"/tickets?{query}&limit=200", secret)
+        assert status == 200, page
+        return sorted(t["number"] for t in page["items"])
+
+    assert await numbers("assignee=me") == [mine]
+    assert await numbers(f"assignee={quote(AGENT)}") == [mine]
+    assert await numbers("assignee=none") == sorted([other, unassigned, phone["number"]])
+    assert await numbers("assignee=someone%40else.org") == []
+    assert await numbers("request_type=incident") == sorted([other, phone["number"]])
+    assert await numbers("channel=phone") == [phone["number"]]
+    assert await numbers("requester=ERIKA%40kunde.de") == [phone["number"]]
+    _, _, one = await api.get(f"/tickets/{unassigned}", secret)
+    organisation = one["organisation"]
+    assert await numbers(f"organisation={quote(organisation)}") == [unassigned]
+    assert await numbers("channel=phone&request_type=user_help") == []
+    cli = json.loads(api.desk.cli("tickets", "list", "--assignee", AGENT, "--json").stdout)
+    assert [t["number"] for t in cli] == [mine]
+    cli = json.loads(api.desk.cli("tickets", "list", "--channel", "phone", "--json").stdout)
+    assert [t["number"] for t in cli] == [phone["number"]]
+
+
 @pytest.mark.parametrize("query, field", [
     ("limit=0", "limit"), ("limit=201", "limit"), ("status=gone", "status"),
     ("cursor=abc", "cursor"), ("updated_since=yesterday", "updated_since"),

@@ -107,6 +107,14 @@ class TicketQuery(BaseModel):
     q: str | None = Field(default=None, max_length=200, description="text search")
     sla: Literal["green", "yellow", "red"] | None = None
     updated_since: datetime | None = None
+    assignee: str | None = Field(default=None, max_length=320,
+                                 description='an agent\'s address, "me" or "none"')
+    group: str | None = Field(default=None, max_length=200, description='a name or "none"')
+    organisation: str | None = Field(default=None, max_length=255)
+    requester: str | None = Field(default=None, max_length=320)
+    request_type: Literal["user_help", "incident", "product_request", "urgent"] | None = None
+    category: str | None = Field(default=None, max_length=100)
+    channel: Literal["email", "phone", "web"] | None = None
     limit: int = Field(default=50, ge=1, le=200)
     cursor: str | None = Field(default=None, pattern=r"^[0-9]{1,10}$")
 

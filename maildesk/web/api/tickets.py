@@ -19,6 +19,7 @@ from maildesk import views
 from maildesk.actions import agent as agent_actions
 from maildesk.actions import intake
 from maildesk.db import session_scope
+from maildesk.store.tickets import TicketFilter
 from maildesk.web.api import schemas
 from maildesk.web.api.auth import API, caller
 from maildesk.web.api.problems import Problem
@@ -62,6 +63,11 @@ def json_response(model: type[BaseModel], data: Any, status: int = 200) -> web.R
 async def list_tickets(request: web.Request) -> web.Response:
     query: schemas.TicketQuery = parse_query(request, schemas.TicketQuery)
     state = request.app[API]
+    assignee = caller(request).agent_email if query.assignee == "me" else query.assignee
+    wanted = TicketFilter(assignee=assignee, group=query.group,
+                          organisation=query.organisation, requester=query.requester,
+                          request_type=query.request_type, category=query.category,
+                          channel=query.channel)
     since = query.updated_since
     if since is not None and since.tzinfo is None:  # a time without offset is UTC
         since = since.replace(tzinfo=UTC)
@@ -71,7 +77,7 @@ async def list_tickets(request: web.Request) -> web.Response:
             return views.ticket_list(
                 session, state.settings, query.status, query.q, query.limit + 1,
                 sla=query.sla, before=int(query.cursor) if query.cursor else None,
-                updated_since=since)
+                updated_since=since, wanted=wanted)
 
     rows = await asyncio.to_thread(read)
     more = len(rows) > query.limit
