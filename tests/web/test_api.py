@@ -230,7 +230,7 @@ async def test_tickets_are_found_by_assignee_type_channel_requester_and_organisa
 @pytest.mark.parametrize("query, field", [
     ("limit=0", "limit"), ("limit=201", "limit"), ("status=gone", "status"),
     ("cursor=abc", "cursor"), ("updated_since=yesterday", "updated_since"),
-    ("unknown=1", "unknown"),
+    ("unknown=1", "unknown"), ("q=a&q=b", "q"), ("status=open&status=solved", "status"),
 ])
 async def test_a_wrong_parameter_is_a_422_naming_it(api: Api, query: str, field: str) -> None:
     status, headers, body = await api.get(f"/tickets?{query}", token(api.desk))

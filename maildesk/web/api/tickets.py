@@ -27,7 +27,15 @@ from maildesk.web.api.routes import Route
 
 
 def parse_query(request: web.Request, model: type[BaseModel]) -> Any:
-    """The query string validated by `model`; 422 naming the field."""
+    """The query string validated by `model`; 422 naming the field.
+
+    A parameter given twice is refused rather than one of its values taken
+    silently: `?status=open&status=solved` would otherwise answer for one of
+    them while the caller believes it asked for both."""
+    for name in request.query:
+        if len(request.query.getall(name)) > 1:
+            raise Problem(422, "invalid-parameter", f"{name}: given more than once",
+                          field=name)
     try:
         return model.model_validate(dict(request.query))
     except ValidationError as exc:
