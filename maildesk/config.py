@@ -174,6 +174,7 @@ class NotifySettings(_Section):
     templates_dir: str = ""  # "" = only the built-in templates
     auto_limit_count: int = Field(default=10, ge=1)
     auto_limit_hours: float = Field(default=3, gt=0)
+    agent_files_bytes: int = Field(default=10 * 1024 * 1024, ge=0)
 
 
 class CalendarSettings(_Section):
@@ -223,6 +224,7 @@ class WebSettings(_Section):
     csat_link_days: int = Field(default=60, ge=1)  # the survey link in the solution mail
     csat_change_days: float = Field(default=7, ge=0)  # a rating may be changed this long
     solve_link_days: int = Field(default=30, ge=1)  # "mark as solved" in agent replies
+    file_link_days: int = Field(default=14, ge=1)  # download links in agent notices
 
     @field_validator("base_url")
     @classmethod

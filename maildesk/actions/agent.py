@@ -9,13 +9,14 @@ threads even if it arrives before anything else happens.
 from __future__ import annotations
 
 import getpass
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, select
 
+from maildesk.actions import uploads
 from maildesk.config import PRIORITIES, PRIORITY_FOR_TYPE, REQUEST_TYPES, Settings
 from maildesk.db import session_scope
 from maildesk.errors import PermanentError
@@ -26,6 +27,7 @@ from maildesk.store import tickets as store
 from maildesk.tickets import outbox
 from maildesk.tickets import writes as tickets
 from maildesk.tickets.lifecycle import IllegalTransition, next_status
+from maildesk.types import ParsedAttachment
 
 #: Hands committed outbox ids to the broker (deliver/broker.hand_over, or
 #: serve's dispatch): Actions never import Deliver.
@@ -82,27 +84,34 @@ def _transition(ticket: dict[str, Any], event_name: str, target: str | None = No
 
 
 def reply(engine: Engine, settings: Settings, number: int, agent_email: str,
-          text: str, solve: bool = False, *, dispatch: Dispatch) -> ReplyResult:
-    """A public reply to the requester and CCs (sent by the worker). With
-    `solve` it is the solution mail and the ticket becomes solved.
-    `dispatch` gets the committed outbox ids (the caller knows the broker)."""
+          text: str, solve: bool = False, *, dispatch: Dispatch,
+          files: Sequence[ParsedAttachment] = ()) -> ReplyResult:
+    """A public reply to the requester and CCs (sent by the worker), with
+    `files` attached. With `solve` it is the solution mail and the ticket
+    becomes solved. `dispatch` gets the committed outbox ids (the caller
+    knows the broker). UploadRefused before anything is written when a file
+    is over a limit."""
     if not text.strip():
         raise ActionError("the reply text is empty")
+    uploads.check(settings, files)
     secret = load_secret(settings)
     with session_scope(engine) as session:
         ticket = _ticket(session, number)
         agent = _agent(session, settings, agent_email)
-        result = write_reply(session, settings, secret, ticket, agent, text, solve)
+        result = write_reply(session, settings, secret, ticket, agent, text, solve,
+                             files=files)
     dispatch(list(result.outbox_ids))
     return result
 
 
 def write_reply(session: Session, settings: Settings, secret: bytes, ticket: dict[str, Any],
                 agent: Agent, text: str, solve: bool = False,
-                authenticity: str = "") -> ReplyResult:
+                authenticity: str = "", files: Sequence[ParsedAttachment] = (),
+                files_kept_in: str = "the agent's upload") -> ReplyResult:
     """The reply inside the caller's transaction: the outgoing message row
-    (signed Message-ID, tokenised Reply-To, body reference), the status
-    change, the events and the outbox row. Raises ActionError for a closed
+    (signed Message-ID, tokenised Reply-To, body reference) with its files,
+    the status change, the events and the outbox row (the worker attaches
+    the message's files to the mail). Raises ActionError for a closed
     ticket."""
     number = ticket["number"]
     new_status = _transition(ticket, "agent_reply")
@@ -125,8 +134,12 @@ def write_reply(session: Session, settings: Settings, secret: bytes, ticket: dic
         "text": body, "text_display": text.strip(), "reply_to": reply_to,
         "authenticity": authenticity[:255], "created_at": utcnow(),
     })
-    values, events = tickets.status_change(ticket, new_status, agent.email)
-    events.append(tickets.event(ticket["id"], agent.email, "reply", f"mail {message_id}"))
+    events = tickets.store_files(session, settings, ticket["id"], message_row, files,
+                                 kept_in=files_kept_in)
+    values, more = tickets.status_change(ticket, new_status, agent.email)
+    events += more
+    events.append(tickets.event(ticket["id"], agent.email, "reply", _with_files(
+        f"mail {message_id}", files)))
     if ticket["assignee_id"] is None:
         values["assignee_id"] = agent.id
         events.append(tickets.event(ticket["id"], agent.email, "assignee", agent.email))
@@ -139,21 +152,34 @@ def write_reply(session: Session, settings: Settings, secret: bytes, ticket: dic
     return ReplyResult(number, message_id, reply_to, new_status, tuple(ids))
 
 
-def note(engine: Engine, settings: Settings, number: int, agent_email: str, text: str) -> None:
-    """An internal note: on the ticket, never sent to the customer."""
+def note(engine: Engine, settings: Settings, number: int, agent_email: str, text: str,
+         files: Sequence[ParsedAttachment] = ()) -> None:
+    """An internal note, with `files`: on the ticket, never sent to the
+    customer."""
     if not text.strip():
         raise ActionError("the note text is empty")
+    uploads.check(settings, files)
     with session_scope(engine) as session:
         ticket = _ticket(session, number)
         agent = _agent(session, settings, agent_email)
-        store.insert_returning_id(session, Message, {
+        message_row = store.insert_returning_id(session, Message, {
             "ticket_id": ticket["id"], "direction": "internal", "author": agent.email,
             "from_addr": agent.email, "from_name": agent.name, "text": text.strip(),
             "text_display": text.strip(), "date": utcnow(), "created_at": utcnow(),
         })
-        store.insert_many(session, Event, [tickets.event(ticket["id"], agent.email, "note",
-                                                          text.strip()[:200])])
+        events = tickets.store_files(session, settings, ticket["id"], message_row, files,
+                                     kept_in="the agent's upload")
+        events.append(tickets.event(ticket["id"], agent.email, "note",
+                                    _with_files(text.strip()[:200], files)))
+        store.insert_many(session, Event, events)
         store.update_ticket(session, ticket["id"])
+
+
+def _with_files(what: str, files: Sequence[ParsedAttachment]) -> str:
+    """The history line names the files that went with a message."""
+    if not files:
+        return what
+    return f"{what} (files: {', '.join(f.filename for f in files)})"
 
 
 def set_fields(

@@ -18,7 +18,11 @@ the EmailMessage, about ten times faster, and is what the worker sends:
 - Thread-Topic and Thread-Index for Outlook's conversation view
   (:func:`thread_index`);
 - Auto-Submitted when given (RFC 3834) and always
-  ``X-Auto-Response-Suppress: All``: maildesk never wants auto-replies.
+  ``X-Auto-Response-Suppress: All``: maildesk never wants auto-replies;
+- files (an agent's attachments, a customer's files in an agent notice):
+  multipart/mixed around the alternative; images that were inline in the
+  agent's mail stay inline (multipart/related with the HTML, which shows
+  them below the text). Mails with files are written by the email package.
 
 Header values never carry a CR or LF: free text (subject, display names,
 topic, extra header values) is flattened to one line, so "x\\r\\nBcc:
@@ -41,18 +45,22 @@ from datetime import UTC, datetime
 from email.headerregistry import Address
 from email.message import EmailMessage
 from email.utils import format_datetime, getaddresses
+from html import escape
 from typing import Any
 
 from maildesk.deliver.encode import POLICY, fold_header, make_boundary, multipart_header, text_part
 from maildesk.deliver.render import Rendered
 
-__all__ = ["MAX_REFERENCES", "OutgoingMail", "compose", "compose_bytes", "thread_index"]
+__all__ = ["MAX_REFERENCES", "OutgoingFile", "OutgoingMail", "compose", "compose_bytes",
+           "thread_index"]
 
 #: At most this many Message-IDs in References (first + newest).
 MAX_REFERENCES = 20
 
 _FIELD_NAME = re.compile(r"^[!-9;-~]+$")  # RFC 5322 ftext: printable ASCII but ":"
 _BASE64 = re.compile(r"^[A-Za-z0-9+/]+={0,2}\Z")
+_MSG_ID_TEXT = re.compile(r"^[!-;=?-~]{1,250}@[!-;=?-~]{1,250}\Z")  # no <, >, space
+_TOKEN = re.compile(r"^[!#$%&'*+.^_`|~0-9a-z-]+\Z")  # RFC 2045 token
 _LINE_BREAKS = re.compile(r"[\r\n\x00\u2028\u2029\x85\x0b\x0c]+")
 _OWN_HEADERS = frozenset(
     name.lower()
@@ -68,6 +76,17 @@ _OWN_HEADERS = frozenset(
 _FILETIME_EPOCH = datetime(1601, 1, 1, tzinfo=UTC)
 # A fixed namespace: the same root key always gives the same thread GUID.
 _THREAD_NAMESPACE = uuid.UUID("5b0c2f0e-6d1a-4c53-9a0e-6d61696c6465")
+
+
+@dataclass(frozen=True)
+class OutgoingFile:
+    """A file that goes with the mail."""
+
+    filename: str
+    content_type: str
+    data: bytes
+    content_id: str = ""
+    inline: bool = False
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -89,6 +108,7 @@ class OutgoingMail:
     auto_submitted: str | None
     date: datetime
     extra_headers: Mapping[str, str] | None = None
+    attachments: Sequence[OutgoingFile] = ()
 
 
 def compose(mail: OutgoingMail) -> EmailMessage:
@@ -100,14 +120,66 @@ def compose(mail: OutgoingMail) -> EmailMessage:
     Message-ID or extra header name, and when there is no recipient.
     """
     headers, text, html = _plan(mail)
+    inline = [f for f in mail.attachments if _shown_inline(f)]
+    inline_ids = [_content_id(f, n) for n, f in enumerate(inline)]
+    if inline:
+        html = _with_images(html, inline, inline_ids)
     msg = EmailMessage(policy=POLICY)
     for name, value in headers:
         msg[name] = value
     msg.set_content(text, subtype="plain", charset="utf-8")
     msg.add_alternative(html, subtype="html", charset="utf-8")
-    for part in msg.iter_parts():
-        del part["MIME-Version"]  # belongs to the top level only
+    if inline:
+        html_part = msg.get_payload()[1]
+        for file, cid in zip(inline, inline_ids, strict=True):
+            maintype, subtype = _split_type(file.content_type)
+            html_part.add_related(file.data, maintype, subtype, cid=f"<{cid}>",
+                                  disposition="inline", filename=file.filename)
+    for file in mail.attachments:
+        if not _shown_inline(file):
+            maintype, subtype = _split_type(file.content_type)
+            msg.add_attachment(file.data, maintype, subtype, filename=file.filename)
+    _drop_inner_mime_version(msg)
     return msg
+
+
+def _drop_inner_mime_version(msg: EmailMessage) -> None:
+    """MIME-Version belongs to the top level only."""
+    for part in msg.walk():
+        if part is not msg:
+            del part["MIME-Version"]
+
+
+def _shown_inline(file: OutgoingFile) -> bool:
+    return file.inline and file.content_type.lower().startswith("image/")
+
+
+def _content_id(file: OutgoingFile, index: int) -> str:
+    """The part's own Content-ID when it is a usable one, else a new one."""
+    cid = file.content_id.strip().strip("<>")
+    if cid and _MSG_ID_TEXT.match(cid):
+        return cid
+    digest = hashlib.sha256(file.data).hexdigest()[:16]
+    return f"part{index}.{digest}@maildesk"
+
+
+def _split_type(content_type: str) -> tuple[str, str]:
+    maintype, _, subtype = content_type.split(";", 1)[0].strip().lower().partition("/")
+    if not maintype or not subtype or not _TOKEN.match(maintype) or not _TOKEN.match(subtype):
+        return "application", "octet-stream"
+    return maintype, subtype
+
+
+def _with_images(html: str, files: Sequence[OutgoingFile], ids: Sequence[str]) -> str:
+    """The HTML with the inline images shown below its content (the text
+    the agent wrote is ours, re-rendered; where the images stood in the
+    agent's own HTML is not kept)."""
+    images = "".join(
+        f'<p style="margin:0 0 16px;"><img src="cid:{escape(cid)}" alt="{escape(f.filename)}" '
+        f'style="max-width:100%;height:auto;"></p>\n'
+        for f, cid in zip(files, ids, strict=True))
+    at = html.rfind("</body>")
+    return html[:at] + images + html[at:] if at >= 0 else html + images
 
 
 def compose_bytes(mail: OutgoingMail, boundary: str | None = None) -> bytes:
@@ -124,7 +196,7 @@ def compose_bytes(mail: OutgoingMail, boundary: str | None = None) -> bytes:
     package makes it, and never occurs in the parts.
     """
     headers, text, html = _plan(mail)
-    if any(name.lower().startswith("content-") for name, _ in headers):
+    if mail.attachments or any(name.lower().startswith("content-") for name, _ in headers):
         # the email package moves such headers into the parts: let it
         message = compose(mail)
         if boundary is not None:

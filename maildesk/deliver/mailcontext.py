@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import logging
 import threading
 from dataclasses import replace
 from typing import Any
@@ -18,16 +19,23 @@ from sqlalchemy.engine import Engine
 
 from maildesk.config import Settings
 from maildesk.deliver import queries
-from maildesk.deliver.compose import thread_index
+from maildesk.deliver.compose import OutgoingFile, thread_index
 from maildesk.deliver.render import Renderer, labels
 from maildesk.mail import tokens
 from maildesk.models import utcnow
+from maildesk.store import blobs
 from maildesk.tickets import links
+
+log = logging.getLogger(__name__)
 
 #: Messages of the thread quoted below an agent reply.
 THREAD_DEPTH = 5
 #: Kinds that carry the satisfaction survey link under the signature.
 CSAT_KINDS = ("solution", "solved_by_customer")
+#: Kinds that send the files of the agent's message to the customer.
+REPLY_FILE_KINDS = ("agent_reply", "solution")
+#: Kinds that tell an agent about a customer's message and its files.
+NOTICE_FILE_KINDS = ("agent_notice_new", "agent_notice_reply", "agent_notice_unverified")
 #: Message-IDs of the thread named in References (the newest).
 THREAD_IDS = 10
 #: The newest messages of a ticket read in one query when a mail is built.
@@ -67,6 +75,7 @@ class MailBuilder:
             finally:
                 self._recent.rows = None
             created = [ticket["created_at"]]
+        attachments = context["attachments"]
         number = ticket["number"]
         rendered = self.renderer.render(row["kind"], row["language"], context)
         support = self.settings.mail.addresses[0]
@@ -85,6 +94,7 @@ class MailBuilder:
             thread_index=thread_index(self._stable_reference(number), created[0]),
             auto_submitted=row["auto_submitted"], date=utcnow(),
             extra_headers={"X-Maildesk-Ticket": str(number)} if not customer_facing else {},
+            attachments=attachments,
         )
         return fields, to + cc, number
 
@@ -155,7 +165,8 @@ class MailBuilder:
         if agent is None and ticket["assignee_id"]:
             agent = connection.execute(
                 _SQL["agent_by_id"], {"agent_id": ticket["assignee_id"]}).first()
-        text = self._text(connection, row, ticket, message)
+        text, shown = self._text(connection, row, ticket, message)
+        files, attachments = self._files(connection, row, shown)
         names = labels(row["language"])
         payload = json.loads(row["payload"] or "{}")
         old = None
@@ -191,6 +202,8 @@ class MailBuilder:
             "old_ticket": old,
             "commands": payload.get("commands", []),
             "csat_url": payload.get("csat_url"),
+            "files": files,
+            "attachments": attachments,
             **self._links(row, ticket),
         }
 
@@ -215,13 +228,56 @@ class MailBuilder:
         return {}
 
     def _text(self, connection: Any, row: dict[str, Any], ticket: dict[str, Any],
-              message: Any) -> str:
+              message: Any) -> tuple[str, int | None]:
+        """The text the mail shows and the id of the message it is from."""
         if message is not None:
-            return str(message.text_display or message.text)
+            return str(message.text_display or message.text), message.id
         known, latest = self._first_recent(ticket["id"], "in")
         if not known:
             latest = connection.execute(_SQL["latest_in"], {"ticket_id": ticket["id"]}).first()
-        return str(latest.text_display or latest.text) if latest else ""
+        return (str(latest.text_display or latest.text), latest.id) if latest else ("", None)
+
+    def _files(self, connection: Any, row: dict[str, Any],
+               message_id: int | None) -> tuple[list[dict[str, Any]], list[OutgoingFile]]:
+        """The files of the message the mail shows: for the template (name,
+        size, a signed download link in agent notices, whether attached)
+        and the files that go with the mail. An agent's reply takes all of
+        its files to the customer; an agent notice attaches the customer's
+        files while they fit notify.agent_files_bytes, and links each."""
+        kind = row["kind"]
+        if message_id is None or kind not in REPLY_FILE_KINDS + NOTICE_FILE_KINDS:
+            return [], []
+        rows = connection.execute(_SQL["files"], {"message_id": message_id}).all()
+        if not rows:
+            return [], []
+        notice = kind in NOTICE_FILE_KINDS
+        budget = self.settings.notify.agent_files_bytes if notice else None
+        attach = budget is None or sum(r.size for r in rows) <= budget
+        listed, attached = [], []
+        for file in rows:
+            data = self._bytes(file) if attach else None
+            if data is not None:
+                attached.append(OutgoingFile(file.filename, file.content_type, data,
+                                             file.content_id, file.inline))
+            url = None
+            if notice and self.settings.web.enabled:
+                url = links.make_url(self.settings.web.base_url, self.secret, "file", file.id,
+                                     row["created_at"], self.settings.web.file_link_days)
+            listed.append({"name": file.filename, "size": file.size,
+                           "size_label": _size_label(file.size), "url": url,
+                           "attached": data is not None})
+        return listed, attached
+
+    def _bytes(self, file: Any) -> bytes | None:
+        """A stored file's bytes; None (listed, not attached) when the file is
+        gone from disk, which must not stop the mail."""
+        try:
+            return blobs.read_blob(self.settings.attachments_dir, file.sha256)
+        except OSError as exc:
+            log.warning("outbox: file %s (attachment %d) is missing from %s: %s; the mail "
+                        "goes without it", file.filename, file.id,
+                        self.settings.attachments_dir, exc)
+            return None
 
     def _thread(self, connection: Any, ticket_id: int, exclude: int | None) -> list[dict[str, Any]]:
         recent = self._recent_messages(ticket_id)
@@ -232,3 +288,11 @@ class MailBuilder:
              "text": r.text_display or r.text}
             for r in rows if r.id != exclude
         ][:THREAD_DEPTH]
+
+
+def _size_label(size: int) -> str:
+    if size < 1024:
+        return f"{size} B"
+    if size < 1024 * 1024:
+        return f"{size / 1024:.0f} KB"
+    return f"{size / (1024 * 1024):.1f} MB"

@@ -11,7 +11,7 @@ from typing import Any
 
 from sqlalchemy import bindparam, insert, select, update
 
-from maildesk.models import Agent, Customer, Event, Message, Outbox, Ticket
+from maildesk.models import Agent, Attachment, Customer, Event, Message, Outbox, Ticket
 
 
 def statements(thread_depth: int, thread_ids: int, recent: int) -> dict[str, Any]:
@@ -41,7 +41,10 @@ def statements(thread_depth: int, thread_ids: int, recent: int) -> dict[str, Any
         "asked_at": select(message.c.created_at)
         .where(message.c.ticket_id == bindparam("ticket_id"), message.c.direction == "out")
         .order_by(message.c.id.desc()).limit(1),
-        "latest_in": select(message.c.text_display, message.c.text)
+        "files": select(Attachment.__table__)
+        .where(Attachment.__table__.c.message_id == bindparam("message_id"))
+        .order_by(Attachment.__table__.c.id),
+        "latest_in": select(message.c.id, message.c.text_display, message.c.text)
         .where(message.c.ticket_id == bindparam("ticket_id"), message.c.direction == "in")
         .order_by(message.c.id.desc()).limit(1),
         "thread": select(message.c.id, message.c.author, message.c.from_addr, message.c.date,

@@ -46,7 +46,7 @@ def apply_agent_mail(env: Applying, session: Session, mail: ParsedMail, triage: 
         try:
             with session.begin_nested():
                 ids, replied = _agent_actions(env, session, ticket, agent, commands, body,
-                                              triage.authenticity)
+                                              triage.authenticity, mail, inbound_id)
         except ActionError as exc:
             problems = [Command(f"#{ticket['number']}", "", ok=False, message=str(exc))]
             ids = []
@@ -67,10 +67,11 @@ def apply_agent_mail(env: Applying, session: Session, mail: ParsedMail, triage: 
 
 
 def _agent_actions(env: Applying, session: Session, ticket: dict[str, Any], agent: Agent,
-                   commands: list[Any], body: str,
-                   authenticity: str = "") -> tuple[list[int], bool]:
-    """The reply (unless #internal or empty), then the commands. Returns
-    (outbox ids, whether a reply to the customer was written)."""
+                   commands: list[Any], body: str, authenticity: str, mail: ParsedMail,
+                   inbound_id: int) -> tuple[list[int], bool]:
+    """The reply (unless #internal or empty) with the mail's attachments
+    (inline images stay inline), then the commands. Returns (outbox ids,
+    whether a reply to the customer was written)."""
     ids: list[int] = []
     internal = any(c.name == "internal" for c in commands)
     replied = bool(body) and not internal
@@ -85,7 +86,9 @@ def _agent_actions(env: Applying, session: Session, ticket: dict[str, Any], agen
     if replied:
         ids += agent_actions.write_reply(session, env.settings, env.secret, ticket,
                                          agent, body, solve=solve,
-                                         authenticity=authenticity).outbox_ids
+                                         authenticity=authenticity, files=mail.attachments,
+                                         files_kept_in=f"the raw mail (inbound {inbound_id})",
+                                         ).outbox_ids
     if solve:
         fields["status"] = None
     if any(v is not None for v in fields.values()):

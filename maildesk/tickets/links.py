@@ -1,5 +1,6 @@
 """Signed, expiring links that maildesk puts into mails: the satisfaction
-survey, "mark as solved" and the registration confirmation.
+survey, "mark as solved", the registration confirmation and the download
+of a customer's file from an agent notice.
 
 A link token is ``<subject>.<expiry>.<signature>``: the ticket number (or
 customer id), the expiry as a Unix day in base 36, and a truncated
@@ -22,7 +23,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 #: What a link is for, and the path it lives under.
-PURPOSES = {"csat": "/csat/", "solve": "/solve/", "confirm": "/confirm/"}
+PURPOSES = {"csat": "/csat/", "solve": "/solve/", "confirm": "/confirm/", "file": "/files/"}
 
 #: 26 base32 characters: 130 bits, far beyond guessing.
 SIGNATURE_LENGTH = 26

@@ -7,6 +7,7 @@ complete whoever changed it.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, NamedTuple
 
@@ -18,7 +19,7 @@ from maildesk.mail.quoting import display_text
 from maildesk.models import Attachment, Event, Message, Ticket, utcnow
 from maildesk.store import blobs
 from maildesk.store import tickets as store
-from maildesk.types import Address, ParsedMail, Route
+from maildesk.types import Address, ParsedAttachment, ParsedMail, Route
 
 SYSTEM_ACTOR = "maildesk"
 NO_SUBJECT = "(no subject)"
@@ -143,15 +144,26 @@ def add_mail_message(
 def store_attachments(session: Session, settings: Settings, ticket_id: int, message_id: int,
                       inbound_id: int, mail: ParsedMail) -> list[dict[str, Any]]:
     """Files first (fsync'ed), rows after: a row never names a missing file.
-    Returns the events for attachments refused by the size limit."""
+    Returns the events for attachments refused by the size limit (they
+    stay in the raw mail)."""
+    return store_files(session, settings, ticket_id, message_id, mail.attachments,
+                       kept_in=f"the raw mail (inbound {inbound_id})")
+
+
+def store_files(session: Session, settings: Settings, ticket_id: int, message_id: int,
+                files: Sequence[ParsedAttachment], kept_in: str) -> list[dict[str, Any]]:
+    """The files of one message, with the content type they came with (what
+    a download is served as is decided from the bytes then, web/files.py).
+    A file over limits.max_attachment_bytes is not stored; its event says
+    where the bytes still are (`kept_in`)."""
     limit = settings.limits.max_attachment_bytes
     rows, refused = [], []
-    for part in mail.attachments:
+    for part in files:
         if part.size > limit:
             refused.append(event(
                 ticket_id, SYSTEM_ACTOR, "attachment_refused",
                 f"{part.filename} ({part.size} bytes) exceeds limits.max_attachment_bytes "
-                f"({limit}); it stays in the raw mail (inbound {inbound_id})",
+                f"({limit}); it stays in {kept_in}",
             ))
             continue
         rows.append({

@@ -393,3 +393,40 @@ def test_body_encoding_is_the_email_packages(text: str) -> None:
     from maildesk.deliver.encode import _encode_text
 
     assert _encode_text(text) == email_encode_text(text, "utf-8", None, _POLICY)
+
+
+# -- files ------------------------------------------------------------------------------------
+
+PDF = b"%PDF-1.7\n" + bytes(range(256)) * 40 + b"\n%%EOF\n"
+PNG = b"\x89PNG\r\n\x1a\n" + b"\x00\x01\x02" * 50
+
+
+def test_files_go_with_the_mail_byte_for_byte_and_inline_images_stay_inline() -> None:
+    from maildesk.deliver.compose import OutgoingFile
+    from maildesk.mail.parse import parse_mail
+
+    files = [OutgoingFile("Angebot Größe.pdf", "application/pdf", PDF),
+             OutgoingFile("image001.png", "image/png", PNG, content_id="<image001.png@01DA>",
+                          inline=True)]
+    raw = compose_bytes(OutgoingMail(**arguments(attachments=files)))
+    message = email.message_from_bytes(raw, policy=email.policy.default)
+    assert message.get_content_type() == "multipart/mixed"
+    assert message["MIME-Version"] == "1.0" and raw.count(b"MIME-Version") == 1
+    html = message.get_body(("html",)).get_content()
+    assert 'src="cid:image001.png@01DA"' in html
+    parsed = parse_mail(raw)
+    by_name = {a.filename: a for a in parsed.attachments}
+    assert by_name["Angebot Größe.pdf"].payload == PDF
+    assert by_name["Angebot Größe.pdf"].content_type == "application/pdf"
+    assert not by_name["Angebot Größe.pdf"].inline
+    assert by_name["image001.png"].payload == PNG and by_name["image001.png"].inline
+    assert "Grüße aus Köln" in parsed.text  # the body is still the body
+
+
+def test_a_file_with_a_broken_type_goes_as_octet_stream() -> None:
+    from maildesk.deliver.compose import OutgoingFile
+
+    message = build(attachments=[OutgoingFile("x.bin", "not a type\r\nBcc: x@y", b"abc")])
+    part = next(message.iter_attachments())
+    assert part.get_content_type() == "application/octet-stream"
+    assert "Bcc" not in message
