@@ -52,15 +52,17 @@ ENTRY_POINTS = frozenset({
     "deliver/groupcommit.py",
     "actions/agent.py", "actions/customer.py", "actions/held.py", "actions/release.py",
     "actions/tokens.py", "actions/intake.py", "schedule/sweep.py",
-    "cli/mail.py", "cli/tickets.py", "cli/ops.py",
+    "cli/mail.py", "cli/tickets.py", "cli/ops.py", "cli/reports.py",
     "web/health.py", "web/metrics.py", "web/api/tickets.py", "web/api/outbox.py",
+    "web/api/reports.py",
 })
 TRANSACTION_CALLS = ("session_scope(", ".begin()", ".connect()", "Session(")
 #: Pure decision code: whole folders, plus single files elsewhere.
 PURE = ["mail", "process/pipeline", "types.py", "config.py", "errors.py",
         "deliver/render.py", "deliver/compose.py", "deliver/encode.py",
         "tickets/links.py", "tickets/csat.py", "tickets/notices.py", "tickets/lifecycle.py",
-        "tickets/labels.py", "schedule/calendar.py", "schedule/rules.py", "schedule/sla.py"]
+        "tickets/labels.py", "tickets/reports.py", "schedule/calendar.py", "schedule/rules.py",
+        "schedule/sla.py"]
 FORBIDDEN = ("sqlalchemy", "sqlmodel", "alembic", "maildesk.db", "maildesk.store",
              "maildesk.models", "maildesk.faults", "maildesk.accept", "maildesk.process.service",
              "maildesk.deliver.sender", "maildesk.deliver.transport", "socket", "smtplib",

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import func, select, update
+from sqlalchemy import select, update
 from sqlalchemy.engine import Engine
 from sqlmodel import Session
 
@@ -223,14 +223,3 @@ def confirm_customer(engine: Engine, customer_id: int) -> bool:
             .values(confirmed=True, confirmed_at=utcnow()))
         return bool(result.rowcount)
 
-
-def csat_rows(engine: Engine, since: datetime | None) -> list[csat.RatingRow]:
-    """The ratings given since `since` (by first answer), for the report."""
-    table = CsatRating.__table__
-    statement = select(table.c.score, table.c.agent_email, table.c.group_name,
-                       table.c.request_type, func.length(table.c.reason))
-    if since is not None:
-        statement = statement.where(table.c.created_at >= since)
-    with Session(engine) as session:
-        rows = session.connection().execute(statement).all()
-    return [csat.RatingRow(r[0], r[1], r[2], r[3], bool(r[4])) for r in rows]

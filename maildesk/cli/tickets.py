@@ -1,10 +1,9 @@
-"""`maildesk` commands for the ticket desk: tickets, customers, release, report."""
+"""`maildesk` commands for the ticket desk: tickets, customers, release."""
 
 from __future__ import annotations
 
 import sys
 from collections.abc import Callable
-from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
 
@@ -262,50 +261,6 @@ def release_publish(app: App, version: str, note: str | None, actor: str | None,
                    f"({', '.join(f'#{n}' for n in result.tickets) or 'none waiting'})")
 
 
-@click.group("report")
-def report_group() -> None:
-    """Reports over tickets and ratings."""
-
-
-def _since(value: str | None) -> datetime | None:
-    if value is None:
-        return None
-    try:
-        day = date.fromisoformat(value)
-    except ValueError:
-        fail(f"--since {value!r} is not a date (YYYY-MM-DD)", 2)
-    return datetime(day.year, day.month, day.day, tzinfo=UTC)
-
-
-@report_group.command("csat")
-@click.option("--since", "since_text", default=None, metavar="DATE",
-              help="Only ratings given on or after this day (YYYY-MM-DD, UTC).")
-@click.option("--by", type=click.Choice(["agent", "group", "type"]), default=None,
-              help="One line per agent (assignee when rated), group or request type.")
-@click.option("--json", "as_json", is_flag=True)
-@pass_app
-@handles_errors
-def report_csat(app: App, since_text: str | None, by: str | None, as_json: bool) -> None:
-    """Customer satisfaction: ratings, average (1-5) and CSAT (share of
-    "zufrieden"/"sehr zufrieden" answers)."""
-    from maildesk.actions import customer as customer_actions
-    from maildesk.tickets import csat
-
-    rows = customer_actions.csat_rows(app.ready_engine(), _since(since_text))
-    buckets = csat.summarize(rows, by)
-    if as_json:
-        emit_json({"since": since_text, "by": by, "total": len(rows), "groups": buckets})
-        return
-    heads = [(by or "scope").upper(), "RATINGS", "AVERAGE", "CSAT %",
-             *[name.replace("_", " ").upper() for name in csat.SCALE], "WITH REASON"]
-    click.echo(views.table(
-        heads,
-        [[b["key"], str(b["ratings"]), f"{b['average']:.2f}", f"{b['csat']:.1f}",
-          *[str(b["counts"][name]) for name in csat.SCALE], str(b["with_reason"])]
-         for b in buckets],
-        "no ratings" + (f" since {since_text}" if since_text else "")))
-
-
 @click.group("customers")
 def customers_group() -> None:
     """Customers: language and address confirmation."""
@@ -351,4 +306,4 @@ def customers_set(app: App, email: str, language: str | None, confirmed: bool | 
 
 
 #: What app.py adds to the `maildesk` group.
-COMMANDS = [tickets_group, release_group, report_group, customers_group]
+COMMANDS = [tickets_group, release_group, customers_group]

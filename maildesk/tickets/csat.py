@@ -60,9 +60,14 @@ class RatingRow:
     group: str | None
     request_type: str
     has_reason: bool = False
+    #: For the report's periods and its list of reasons (tickets/reports.py).
+    ticket: int | None = None
+    reason: str = ""
+    rated_at: datetime | None = None
 
 
-def _bucket(row: RatingRow, by: str | None) -> str:
+def bucket_key(row: RatingRow, by: str | None) -> str:
+    """The bucket a rating falls in: "all", or its agent, group or type."""
     if by is None:
         return "all"
     value = {"agent": row.agent, "group": row.group, "type": row.request_type}[by]
@@ -80,7 +85,7 @@ def summarize(rows: Iterable[RatingRow], by: str | None = None) -> list[dict[str
         raise ValueError(f"unknown grouping {by!r} (known: {', '.join(DIMENSIONS)})")
     buckets: dict[str, list[RatingRow]] = {}
     for row in rows:
-        buckets.setdefault(_bucket(row, by), []).append(row)
+        buckets.setdefault(bucket_key(row, by), []).append(row)
     result = []
     for key, members in buckets.items():
         scores = [m.score for m in members]

@@ -15,7 +15,7 @@ from maildesk.web.api import schemas
 from maildesk.web.api.auth import API, require_admin
 from maildesk.web.api.problems import Problem
 from maildesk.web.api.routes import Route
-from maildesk.web.api.tickets import json_response, parse_query
+from maildesk.web.api.wire import json_response, parse_query
 
 
 async def list_outbox(request: web.Request) -> web.Response:

@@ -13,59 +13,17 @@ from datetime import UTC
 from typing import Any
 
 from aiohttp import web
-from pydantic import BaseModel, ValidationError
 
 from maildesk import views
 from maildesk.actions import agent as agent_actions
-from maildesk.actions import intake
+from maildesk.actions import intake, uploads
 from maildesk.db import session_scope
 from maildesk.store.tickets import TicketFilter
 from maildesk.web.api import schemas
 from maildesk.web.api.auth import API, caller
 from maildesk.web.api.problems import Problem
 from maildesk.web.api.routes import Route
-
-
-def parse_query(request: web.Request, model: type[BaseModel]) -> Any:
-    """The query string validated by `model`; 422 naming the field.
-
-    A parameter given twice is refused rather than one of its values taken
-    silently: `?status=open&status=solved` would otherwise answer for one of
-    them while the caller believes it asked for both."""
-    for name in request.query:
-        if len(request.query.getall(name)) > 1:
-            raise Problem(422, "invalid-parameter", f"{name}: given more than once",
-                          field=name)
-    try:
-        return model.model_validate(dict(request.query))
-    except ValidationError as exc:
-        error = exc.errors()[0]
-        field = ".".join(str(part) for part in error["loc"]) or None
-        raise Problem(422, "invalid-parameter", f"{field}: {error['msg']}",
-                      field=field) from None
-
-
-async def parse_body(request: web.Request, model: type[BaseModel]) -> Any:
-    """The JSON body validated by `model`: 415 for another type, 400 for
-    broken JSON, 422 naming the field."""
-    if request.content_type != "application/json":
-        raise Problem(415, "unsupported-media-type", "send the body as application/json")
-    try:
-        data = await request.json()
-    except ValueError:
-        raise Problem(400, "invalid-json", "the body is not JSON") from None
-    try:
-        return model.model_validate(data)
-    except ValidationError as exc:
-        error = exc.errors()[0]
-        field = ".".join(str(part) for part in error["loc"]) or None
-        raise Problem(422, "invalid-field", f"{field}: {error['msg']}", field=field) from None
-
-
-def json_response(model: type[BaseModel], data: Any, status: int = 200) -> web.Response:
-    """Validated against the model the document promises, then sent."""
-    return web.Response(text=model.model_validate(data).model_dump_json(), status=status,
-                        content_type="application/json")
+from maildesk.web.api.wire import json_response, parse_body, parse_message, parse_query
 
 
 async def list_tickets(request: web.Request) -> web.Response:
@@ -137,17 +95,20 @@ async def _act(fn: Any) -> Any:
         return await asyncio.to_thread(fn)
     except agent_actions.NoSuchTicket as exc:
         raise Problem(404, "ticket-not-found", str(exc)) from None
+    except uploads.UploadRefused as exc:
+        raise Problem(413, "file-refused", str(exc), field="files",
+                      filename=exc.filename) from None
     except agent_actions.ActionError as exc:
         raise Problem(422, "action-refused", str(exc)) from None
 
 
 async def reply(request: web.Request) -> web.Response:
     number = _number(request)
-    body: schemas.ReplyCreate = await parse_body(request, schemas.ReplyCreate)
     state, who = request.app[API], caller(request)
+    body, files = await parse_message(request, schemas.ReplyCreate, state.settings)
     result = await _act(lambda: agent_actions.reply(
         state.engine, state.settings, number, who.agent_email, body.text, solve=body.solve,
-        dispatch=state.dispatch))
+        dispatch=state.dispatch, files=files))
     return json_response(schemas.Reply, {"number": result.number,
                                          "message_id": result.message_id,
                                          "reply_to": result.reply_to,
@@ -156,10 +117,10 @@ async def reply(request: web.Request) -> web.Response:
 
 async def add_note(request: web.Request) -> web.Response:
     number = _number(request)
-    body: schemas.NoteCreate = await parse_body(request, schemas.NoteCreate)
     state, who = request.app[API], caller(request)
+    body, files = await parse_message(request, schemas.NoteCreate, state.settings)
     await _act(lambda: agent_actions.note(state.engine, state.settings, number,
-                                          who.agent_email, body.text))
+                                          who.agent_email, body.text, files=files))
     return await _detail(state, number, status=201)
 
 
