@@ -22,6 +22,10 @@ PATH_PARAMETERS = {
     "number": {"type": "integer", "minimum": 0, "maximum": 9_999_999_999},
     "held_id": {"type": "integer", "minimum": 0, "maximum": 999_999_999_999_999_999},
     "outbox_id": {"type": "integer", "minimum": 0, "maximum": 999_999_999_999_999_999},
+    "attachment_id": {"type": "integer", "minimum": 0, "maximum": 999_999_999_999_999_999},
+    "message_id": {"type": "integer", "minimum": 0, "maximum": 999_999_999_999_999_999},
+    "customer_id": {"type": "integer", "minimum": 0, "maximum": 999_999_999_999_999_999},
+    "organisation_id": {"type": "integer", "minimum": 0, "maximum": 999_999_999_999_999_999},
 }
 
 
