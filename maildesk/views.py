@@ -104,6 +104,7 @@ def ticket_detail(session: Session, settings: Settings, number: int) -> dict[str
     attachments = store.attachments_of(session, (m.id for m in messages))
     data["messages"] = [
         {
+            "id": m.id,
             "direction": m.direction,
             "author": m.author or None,
             "from": m.from_addr,
@@ -121,7 +122,8 @@ def ticket_detail(session: Session, settings: Settings, number: int) -> dict[str
             "html": m.html or None,
             "inbound_id": m.inbound_id,
             "attachments": [
-                {"filename": a.filename, "content_type": a.content_type, "size": a.size,
+                {"id": a.id, "filename": a.filename, "content_type": a.content_type,
+                 "size": a.size,
                  "sha256": a.sha256, "inline": a.inline}
                 for a in attachments[m.id]
             ],
@@ -255,7 +257,8 @@ def ticket_text(data: dict[str, Any]) -> str:
                   f"subject: {m['subject']}"]
         if m["authenticity"]:
             lines.append(f"sender: {m['authenticity']}")
-        lines += [f"attachment: {a['filename']} ({a['content_type']}, {a['size']} bytes)"
+        lines += [f"attachment {a['id']}: {a['filename']} ({a['content_type']}, "
+                  f"{a['size']} bytes)"
                   for a in m["attachments"]]
         lines += ["", m["text_display"].rstrip()]
     lines += ["", "--- history"]

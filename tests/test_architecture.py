@@ -52,8 +52,8 @@ ENTRY_POINTS = frozenset({
     "deliver/groupcommit.py",
     "actions/agent.py", "actions/customer.py", "actions/held.py", "actions/release.py",
     "actions/tokens.py", "actions/intake.py", "schedule/sweep.py",
-    "cli/mail.py", "cli/tickets.py", "cli/ops.py", "cli/reports.py",
-    "web/health.py", "web/metrics.py", "web/api/tickets.py", "web/api/outbox.py",
+    "cli/mail.py", "cli/tickets.py", "cli/files.py", "cli/ops.py", "cli/reports.py",
+    "web/health.py", "web/metrics.py", "web/files.py", "web/api/tickets.py", "web/api/outbox.py",
     "web/api/reports.py",
 })
 TRANSACTION_CALLS = ("session_scope(", ".begin()", ".connect()", "Session(")

@@ -93,11 +93,43 @@ def _text(text: str | None, file_: Path | None) -> str:
 
 def _run_action(func: Callable[[], Any]) -> Any:
     from maildesk.actions.agent import ActionError
+    from maildesk.actions.uploads import UploadRefused
 
     try:
         return func()
+    except UploadRefused as exc:
+        fail(f"not sent: {exc}", 2)
     except ActionError as exc:
         fail(str(exc), 1)
+
+
+_ATTACH = click.option(
+    "--attach", "attach", multiple=True,
+    type=click.Path(exists=True, dir_okay=False, readable=True, path_type=Path),
+    help="A file to attach (repeat for more); limits.max_attachment_bytes applies.")
+
+
+def _files(app: App, paths: tuple[Path, ...]) -> list[Any]:
+    """The files as the actions take them, each refused by name before its
+    bytes are read when it is over the limit."""
+    import mimetypes
+
+    from maildesk.actions import uploads
+
+    limit = app.settings.limits.max_attachment_bytes
+    files = []
+    for path in paths:
+        size = path.stat().st_size
+        if size > limit:
+            fail(f"not sent: {path}: {size:,} bytes is more than limits.max_attachment_bytes "
+                 f"({limit:,} bytes)", 2)
+        files.append(uploads.uploaded(path.name, mimetypes.guess_type(path.name)[0],
+                                      path.read_bytes()))
+    return files
+
+
+def _attached(files: list[Any]) -> str:
+    return f", {len(files)} file(s) attached" if files else ""
 
 
 _TEXT_OPTIONS = [
@@ -160,10 +192,11 @@ def tickets_create(app: App, requester: str, requester_name: str, subject: str,
 @click.option("--agent", "agent", required=True, help="The agent's address (from the config).")
 @click.option("--solve", is_flag=True, help="This is the solution: the ticket becomes solved.")
 @_with_text
+@_ATTACH
 @pass_app
 @handles_errors
 def tickets_reply(app: App, number: str, agent: str, solve: bool, text: str | None,
-                  text_file: Path | None) -> None:
+                  text_file: Path | None, attach: tuple[Path, ...]) -> None:
     """Answer the customer (a public reply; a new ticket becomes open).
 
     The reply is stored with its Message-ID, reply address and body
@@ -172,27 +205,31 @@ def tickets_reply(app: App, number: str, agent: str, solve: bool, text: str | No
     from maildesk.actions import agent as agent_actions
 
     body = sys.stdin.read() if text_file == Path("-") else _text(text, text_file)
+    files = _files(app, attach)
     result = _run_action(lambda: agent_actions.reply(
         app.ready_engine(), app.settings, _number(number), agent, body, solve=solve,
-        dispatch=app.hand_over))
-    click.echo(f"#{result.number}: reply stored as {result.message_id}, status {result.status}")
+        dispatch=app.hand_over, files=files))
+    click.echo(f"#{result.number}: reply stored as {result.message_id}, status "
+               f"{result.status}{_attached(files)}")
 
 
 @tickets_group.command("note")
 @click.argument("number")
 @click.option("--agent", "agent", required=True, help="The agent's address (from the config).")
 @_with_text
+@_ATTACH
 @pass_app
 @handles_errors
 def tickets_note(app: App, number: str, agent: str, text: str | None,
-                 text_file: Path | None) -> None:
+                 text_file: Path | None, attach: tuple[Path, ...]) -> None:
     """Add an internal note (never sent to the customer)."""
     from maildesk.actions import agent as agent_actions
 
     body = sys.stdin.read() if text_file == Path("-") else _text(text, text_file)
+    files = _files(app, attach)
     _run_action(lambda: agent_actions.note(
-        app.ready_engine(), app.settings, _number(number), agent, body))
-    click.echo(f"#{_number(number)}: note added")
+        app.ready_engine(), app.settings, _number(number), agent, body, files=files))
+    click.echo(f"#{_number(number)}: note added{_attached(files)}")
 
 
 @tickets_group.command("set")

@@ -1,5 +1,6 @@
-"""The customers' pages: satisfaction survey, "mark as solved" and the
-registration confirmation (SPEC §7, §8; seed 001).
+"""The pages mail links lead to: satisfaction survey, "mark as solved", the
+registration confirmation (SPEC §7, §8; seed 001) and the download of a
+customer's file from an agent notice.
 
 Every page is reached by a signed, expiring link from a mail (tickets/links.py).
 Opening a link (GET) only shows a page: mail security scanners open every
@@ -32,7 +33,7 @@ from maildesk.config import Settings
 from maildesk.mail.language import mail_language
 from maildesk.models import utcnow
 from maildesk.tickets import csat, links
-from maildesk.web import csrf
+from maildesk.web import csrf, files
 from maildesk.web.page_render import PageRenderer
 
 log = logging.getLogger(__name__)
@@ -128,6 +129,8 @@ async def _verify(request: web.Request, purpose: str) -> links.LinkTarget | web.
 async def _language_of_expired(request: web.Request, purpose: str) -> str | None:
     pages = request.app[PAGES]
     subject = int(request.match_info["token"].split(".", 1)[0])
+    if purpose == "file":  # an agent's link: the subject is a file, not a ticket
+        return None
     if purpose == "confirm":
         customer = await pages.run(customer_actions.customer_page, pages.engine, subject)
         return customer.language if customer else None
@@ -294,7 +297,30 @@ async def confirm_submit(request: web.Request) -> web.Response:
                  done="confirmed" if changed else "already")
 
 
+# -- a customer's file, linked from an agent notice -----------------------------------------
+
+
+async def file_download(request: web.Request) -> web.StreamResponse:
+    """GET only, and a read: a scanner fetching the link changes nothing."""
+    target = await _verify(request, "file")
+    if isinstance(target, web.Response):
+        return target
+    pages = request.app[PAGES]
+    try:
+        download = await pages.run(files.read_attachment, pages.engine, pages.settings,
+                                   target.subject)
+    except files.FileMissing:
+        download = None
+    if download is None:
+        return _link_error(request, links.BadLink("malformed", "no such file"), None)
+    log.info("web: file %d (%s) of #%d downloaded by link", target.subject,
+             download.filename, download.ticket_number,
+             extra={"ticket": download.ticket_number})
+    return files.response(download)
+
+
 def add_customer_pages(app: web.Application) -> None:
+    app.router.add_get("/files/{token}", file_download)
     for path, show, submit in (("/csat/{token}", csat_form, csat_submit),
                                ("/solve/{token}", solve_form, solve_submit),
                                ("/confirm/{token}", confirm_form, confirm_submit)):

@@ -89,7 +89,8 @@ async def _errors(request: web.Request,
 
 
 async def _security_headers(request: web.Request, response: web.StreamResponse) -> None:
-    response.headers.update(SECURITY_HEADERS)
+    for name, value in SECURITY_HEADERS.items():  # a file download brings a stricter CSP
+        response.headers.setdefault(name, value)
     response.headers["Server"] = "maildesk"
     # Nothing here may be cached; a handler that serves something cacheable
     # (a stylesheet) sets its own Cache-Control.

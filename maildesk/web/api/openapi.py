@@ -53,13 +53,29 @@ def _parameters(route: Route) -> list[dict[str, Any]]:
     return params
 
 
+def _form_schema(model: type[BaseModel]) -> dict[str, Any]:
+    """The model's fields as form parts, plus any number of `files`."""
+    schema = model.model_json_schema(ref_template=REF)
+    properties = dict(schema.get("properties", {}))
+    properties["files"] = {"type": "array", "items": {"type": "string", "format": "binary"},
+                           "description": "files to attach, one part each"}
+    form: dict[str, Any] = {"type": "object", "properties": properties,
+                            "additionalProperties": False}
+    if schema.get("required"):
+        form["required"] = schema["required"]
+    return {"schema": form, "encoding": {"files": {"contentType": "application/octet-stream"}}}
+
+
 def build(routes: tuple[Route, ...], prefix: str) -> dict[str, Any]:
     components: dict[str, Any] = {}
     problem = _schema(schemas.ProblemDocument, components)
     paths: dict[str, Any] = {}
     for route in routes:
         responses: dict[str, Any] = {}
-        if route.response is not None:
+        if route.binary is not None:
+            responses[str(route.status)] = {"description": "the file", "content": {
+                route.binary: {"schema": {"type": "string", "format": "binary"}}}}
+        elif route.response is not None:
             responses[str(route.status)] = {"description": "OK", "content": {
                 "application/json": {"schema": _schema(route.response, components)}}}
         else:
@@ -73,8 +89,10 @@ def build(routes: tuple[Route, ...], prefix: str) -> dict[str, Any]:
             "summary": route.summary, "operationId": route.handler.__name__,
             "parameters": _parameters(route), "responses": responses}
         if route.body is not None:
-            operation["requestBody"] = {"required": True, "content": {
-                "application/json": {"schema": _schema(route.body, components)}}}
+            content = {"application/json": {"schema": _schema(route.body, components)}}
+            if route.uploads:
+                content["multipart/form-data"] = _form_schema(route.body)
+            operation["requestBody"] = {"required": True, "content": content}
         if route.public:
             operation["security"] = []
         paths.setdefault(prefix + route.path, {})[route.method.lower()] = operation

@@ -26,3 +26,7 @@ class Route:
     public: bool = False
     admin: bool = False
     errors: tuple[int, ...] = ()
+    #: The media type of a file answer (instead of a JSON `response`).
+    binary: str | None = None
+    #: The body may also come as multipart/form-data with `files` parts.
+    uploads: bool = False

@@ -95,8 +95,47 @@ class TicketPage(BaseModel):
     next_cursor: str | None
 
 
+class AttachmentInfo(BaseModel):
+    """A stored file; its bytes at GET /attachments/{id}."""
+
+    id: int
+    filename: str
+    content_type: str
+    size: int
+    sha256: str
+    inline: bool
+
+
+class MessageInfo(BaseModel):
+    """A message of a ticket; its raw mail at GET /messages/{id}/raw when
+    `inbound_id` is set (it came by mail)."""
+
+    model_config = ConfigDict(extra="allow")
+
+    id: int
+    direction: Literal["in", "out", "internal"]
+    author: str | None
+    subject: str
+    date: Timestamp | None
+    message_id: str
+    text: str
+    text_display: str
+    inbound_id: int | None
+    attachments: list[AttachmentInfo]
+
+
+class EventInfo(BaseModel):
+    at: Timestamp
+    actor: str
+    field: str
+    old: str | None
+    new: str | None
+
+
 class TicketDetail(Ticket):
-    model_config = ConfigDict(extra="allow")  # messages, attachments, events
+    model_config = ConfigDict(extra="allow")
+    messages: list[MessageInfo]
+    events: list[EventInfo]
 
 
 class TicketQuery(BaseModel):

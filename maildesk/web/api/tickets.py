@@ -164,9 +164,9 @@ ROUTES = (
           schemas.Changed, body=schemas.TicketChange, errors=(400, 401, 404, 415, 422, 429)),
     Route("POST", "/tickets/{number}/replies", reply,
           "Answer the customer (solve: the solution mail with the survey link)",
-          schemas.Reply, body=schemas.ReplyCreate, status=201,
+          schemas.Reply, body=schemas.ReplyCreate, status=201, uploads=True,
           errors=(400, 401, 404, 415, 422, 429)),
-    Route("POST", "/tickets/{number}/notes", add_note, "An internal note",
-          schemas.TicketDetail, body=schemas.NoteCreate, status=201,
+    Route("POST", "/tickets/{number}/notes", add_note, "An internal note (with files)",
+          schemas.TicketDetail, body=schemas.NoteCreate, status=201, uploads=True,
           errors=(400, 401, 404, 415, 422, 429)),
 )

@@ -8,7 +8,9 @@ whole (400 broken JSON, 413 too large, 415 another media type).
 
 from __future__ import annotations
 
+import re
 from typing import Any
+from urllib.parse import unquote
 
 from aiohttp import BodyPartReader, web
 from pydantic import BaseModel, ValidationError
@@ -25,6 +27,7 @@ FILES_FIELD = "files"
 #: A text field of a form: as long as the longest JSON text, in UTF-8.
 FORM_FIELD_BYTES = 400_000
 _CHUNK = 64 * 1024
+_ESCAPE = re.compile(r"%[0-9A-Fa-f]{2}")
 
 
 def parse_query(request: web.Request, model: type[BaseModel]) -> Any:
@@ -76,9 +79,10 @@ async def parse_message(request: web.Request, model: type[BaseModel],
                 raise Problem(400, "invalid-form", "nested multipart parts are not taken")
             name = part.name or ""
             if name == FILES_FIELD and part.filename is not None:
+                filename = form_filename(part.filename)
                 data = await _read_limited(part, settings.limits.max_attachment_bytes,
-                                           part.filename)
-                files.append(uploads.uploaded(part.filename, part.headers.get(
+                                           filename)
+                files.append(uploads.uploaded(filename, part.headers.get(
                     "Content-Type"), data))
             elif name in fields:
                 raise Problem(422, "invalid-field", f"{name}: given more than once", field=name)
@@ -98,6 +102,20 @@ async def parse_message(request: web.Request, model: type[BaseModel],
         raise Problem(413, "file-refused", str(exc), field=FILES_FIELD,
                       filename=exc.filename) from None
     return message, files
+
+
+def form_filename(raw: str) -> str:
+    """A part's file name as the sender meant it. Browsers and curl send
+    UTF-8 as it is; aiohttp's and some other clients percent-encode it
+    (`M%C3%BCller.pdf`), and a name full of escapes would otherwise be
+    stored and shown to the customer as such. Only a name whose escapes
+    decode to valid UTF-8 is decoded, so `100%.txt` stays what it is."""
+    if not _ESCAPE.search(raw):
+        return raw
+    try:
+        return unquote(raw, errors="strict")
+    except UnicodeDecodeError:
+        return raw
 
 
 async def _read_limited(part: BodyPartReader, limit: int, filename: str | None,
