@@ -32,9 +32,10 @@ BACKENDS = ["sqlite", "postgresql"]
 
 @pytest.fixture(autouse=True)
 def _clean_env(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Tests never see the developer's own MAILDESK_* settings."""
+    """Tests never see the developer's own MAILDESK_* settings; the
+    MAILDESK_TEST_* ones (where the services are) stay."""
     for name in list(os.environ):
-        if name.startswith("MAILDESK_") and name != "MAILDESK_TEST_DATABASE_URL":
+        if name.startswith("MAILDESK_") and not name.startswith("MAILDESK_TEST_"):
             monkeypatch.delenv(name)
 
 

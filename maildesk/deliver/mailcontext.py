@@ -71,7 +71,10 @@ class MailBuilder:
                 _SQL["recent"], {"ticket_id": ticket["id"]}).all())
             try:
                 context = self._context(connection, row, ticket)
-                thread = self._thread_ids(connection, ticket["id"])
+                # the mail's own row is among the newest: it answers the others
+                own = row["message_id"].strip("<>")
+                thread = [m for m in self._thread_ids(connection, ticket["id"])
+                          if m.strip("<>") != own]
             finally:
                 self._recent.rows = None
             created = [ticket["created_at"]]

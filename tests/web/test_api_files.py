@@ -273,3 +273,16 @@ def test_the_cli_attaches_files_and_gets_them_back(desk: Desk, tmp_path: Path) -
                        "--text", "leer", "--attach", str(empty))
     assert refused.exit_code == 2 and "empty.txt" in refused.output
     assert json.dumps(desk.show(number)["messages"]) == before
+
+
+async def test_a_broken_form_is_a_400_and_writes_nothing(api: Api) -> None:
+    number = _ticket(api.desk)
+    secret = token(api.desk)
+    before = (await api.get(f"/tickets/{number}", secret))[2]
+    for raw in (b"--b\r\n123--b--\r\n", b"--b\r\nContent-Disposition: form-data\r\n",
+                b"not a form at all"):
+        status, headers, problem = await api.post(
+            f"/tickets/{number}/replies", secret, raw=raw,
+            content_type="multipart/form-data; boundary=b")
+        assert_problem(status, headers, problem, 400)
+    assert (await api.get(f"/tickets/{number}", secret))[2] == before

@@ -32,9 +32,10 @@ PATH_PARAMETERS = {
 def _schema(model: type[BaseModel], components: dict[str, Any]) -> dict[str, Any]:
     """A $ref to `model`, its schema (and those it uses) in `components`."""
     schema = model.model_json_schema(ref_template=REF)
-    for name, nested in schema.pop("$defs", {}).items():
-        components.setdefault(name, nested)
-    components.setdefault(model.__name__, schema)
+    for name, nested in [*schema.pop("$defs", {}).items(), (model.__name__, schema)]:
+        if components.setdefault(name, nested) != nested:
+            # two models of one name: the document would describe one of them twice
+            raise TypeError(f"two API models are called {name}: rename one")
     return {"$ref": REF.format(model=model.__name__)}
 
 

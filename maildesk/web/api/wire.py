@@ -13,6 +13,7 @@ from typing import Any
 from urllib.parse import unquote
 
 from aiohttp import BodyPartReader, web
+from aiohttp.http_exceptions import HttpProcessingError
 from pydantic import BaseModel, ValidationError
 
 from maildesk.actions import uploads
@@ -93,7 +94,7 @@ async def parse_message(request: web.Request, model: type[BaseModel],
                 except UnicodeDecodeError:
                     raise Problem(422, "invalid-field", f"{name}: not UTF-8 text",
                                   field=name) from None
-    except (ValueError, AssertionError) as exc:  # aiohttp's words for a broken form
+    except (ValueError, AssertionError, HttpProcessingError) as exc:  # a broken form
         raise Problem(400, "invalid-form", f"the form cannot be read: {exc}") from None
     message = validate(model, fields)
     try:
