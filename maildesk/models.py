@@ -46,7 +46,11 @@ def _ts(**kwargs: object) -> object:
 class Organisation(SQLModel, table=True):
     id: int | None = Field(default=None, primary_key=True)
     name: str = Field(max_length=255)
+    # May members see each other's tickets: organisation / own (access.py).
+    ticket_access: str = Field(default="organisation", max_length=20,
+                               sa_column_kwargs={"default": "organisation"})
     created_at: datetime = _ts()
+    updated_at: datetime = _ts(sa_column_kwargs={"default": utcnow})
 
 
 class OrganisationDomain(SQLModel, table=True):
@@ -70,7 +74,28 @@ class Customer(SQLModel, table=True):
     # When the customer confirmed the address by the mailed link (SPEC §8).
     confirmed_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
     bouncing: bool = False
+    phone: str = Field(default="", max_length=50, sa_column_kwargs={"default": ""})
+    # own / organisation; None: the default of the role (access.py).
+    ticket_access: str | None = Field(default=None, max_length=20)
     created_at: datetime = _ts()
+    # Core inserts (store/tickets.py) name the columns they set; these fill in.
+    updated_at: datetime = _ts(sa_column_kwargs={"default": utcnow})
+
+
+class DirectoryEvent(SQLModel, table=True):
+    """The history of customers and organisations: who changed what, as
+    Event is for tickets."""
+
+    __tablename__ = "directory_event"
+    __table_args__ = (Index("ix_directory_event_subject", "subject", "subject_id"),)
+    id: int | None = Field(default=None, primary_key=True)
+    subject: str = Field(max_length=20)  # customer / organisation
+    subject_id: int
+    at: datetime = _ts()
+    actor: str = Field(max_length=320)
+    field: str = Field(max_length=40)
+    old: str | None = Field(default=None, sa_type=Text)
+    new: str | None = Field(default=None, sa_type=Text)
 
 
 class Agent(SQLModel, table=True):

@@ -10,10 +10,9 @@ from datetime import UTC, datetime
 from typing import Any
 
 from sqlmodel import Session
-from sqlmodel import select as sa_select
 
 from maildesk.config import Settings
-from maildesk.models import Customer, InboundMail, Ticket, utcnow
+from maildesk.models import InboundMail, Ticket
 from maildesk.schedule.calendar import BusinessCalendar
 from maildesk.schedule.sla import light
 from maildesk.store import inbound as inbound_store
@@ -244,8 +243,14 @@ def ticket_text(data: dict[str, Any]) -> str:
            if requester else "")
         + (f"   organisation: {data['organisation']}" if data["organisation"] else ""),
     ]
-    if data["participants"]:
-        lines.append("cc: " + ", ".join(p["email"] for p in data["participants"]))
+    for followers, heading in ((False, "cc"), (True, "followers")):
+        people = [_person(p) for p in data["participants"]
+                  if (p["role"] == "follower") == followers]
+        if people:
+            lines.append(f"{heading}: " + ", ".join(people))
+    if data["category"]:
+        lines.append(f"category: {data['category']}"
+                     + (f"/{data['subcategory']}" if data["subcategory"] else ""))
     if data["assignee"] or data["group"]:
         lines.append(f"assignee: {data['assignee'] or '-'}   group: {data['group'] or '-'}")
     if data["follow_up_of"]:
@@ -263,7 +268,8 @@ def ticket_text(data: dict[str, Any]) -> str:
         lines += ["", m["text_display"].rstrip()]
     lines += ["", "--- history"]
     lines += [f"{e['at'][:19].replace('T', ' ')}  {e['actor']}  {e['field']}: "
-              f"{e['old'] + ' -> ' if e['old'] else ''}{e['new'] or ''}" for e in data["events"]]
+              f"{e['old'] + ' -> ' if e['old'] else ''}{e['new'] or ('-' if e['old'] else '')}"
+              for e in data["events"]]
     return "\n".join(lines)
 
 
@@ -271,30 +277,3 @@ def _person(person: dict[str, str] | None) -> str:
     if not person:
         return "-"
     return f"{person['name']} <{person['email']}>" if person["name"] else person["email"]
-
-
-def customer_list(session: Session, unconfirmed: bool, limit: int) -> list[dict[str, Any]]:
-    statement = sa_select(Customer).order_by(Customer.id.desc()).limit(limit)  # type: ignore[union-attr]
-    if unconfirmed:
-        statement = statement.where(Customer.confirmed.is_(False))  # type: ignore[attr-defined]
-    return [
-        {"email": c.email, "name": c.name, "language": c.language, "confirmed": c.confirmed,
-         "confirmed_at": iso(c.confirmed_at), "bouncing": c.bouncing,
-         "created_at": iso(c.created_at)}
-        for c in session.exec(statement).all()
-    ]
-
-
-def set_customer(session: Session, email: str, language: str | None,
-                 confirmed: bool | None) -> bool:
-    """False when there is no such customer."""
-    customer = session.exec(sa_select(Customer).where(Customer.email == email.lower())).first()
-    if customer is None:
-        return False
-    if language is not None:
-        customer.language = language
-    if confirmed is not None and confirmed != customer.confirmed:
-        customer.confirmed = confirmed
-        customer.confirmed_at = utcnow() if confirmed else None
-    session.add(customer)
-    return True

@@ -34,7 +34,7 @@ PACKAGE = Path(__file__).resolve().parent.parent / "maildesk"
 #: Lowest first. A part of layer n may import parts of layers 0..n only.
 LAYERS: tuple[frozenset[str], ...] = (
     frozenset({"__init__", "config", "secret", "logsetup", "systemd", "errors", "faults",
-               "types", "db", "models", "migrations", "mail"}),
+               "types", "db", "models", "migrations", "mail", "access"}),
     frozenset({"store"}),
     frozenset({"tickets"}),
     frozenset({"actions"}),
@@ -51,17 +51,19 @@ ENTRY_POINTS = frozenset({
     "deliver/runner.py", "deliver/sender.py", "deliver/mailcontext.py",
     "deliver/groupcommit.py",
     "actions/agent.py", "actions/customer.py", "actions/held.py", "actions/release.py",
-    "actions/tokens.py", "actions/intake.py", "schedule/sweep.py",
-    "cli/mail.py", "cli/tickets.py", "cli/files.py", "cli/ops.py", "cli/reports.py",
+    "actions/tokens.py", "actions/intake.py", "actions/directory.py", "schedule/sweep.py",
+    "cli/mail.py", "cli/tickets.py", "cli/customers.py", "cli/files.py", "cli/ops.py",
+    "cli/reports.py",
     "web/health.py", "web/metrics.py", "web/files.py", "web/api/tickets.py", "web/api/outbox.py",
-    "web/api/reports.py",
+    "web/api/reports.py", "web/api/customers.py",
 })
 TRANSACTION_CALLS = ("session_scope(", ".begin()", ".connect()", "Session(")
 #: Pure decision code: whole folders, plus single files elsewhere.
-PURE = ["mail", "process/pipeline", "types.py", "config.py", "errors.py",
+PURE = ["mail", "process/pipeline", "types.py", "config.py", "errors.py", "access.py",
         "deliver/render.py", "deliver/compose.py", "deliver/encode.py",
         "tickets/links.py", "tickets/csat.py", "tickets/notices.py", "tickets/lifecycle.py",
-        "tickets/labels.py", "tickets/reports.py", "schedule/calendar.py", "schedule/rules.py",
+        "tickets/labels.py", "tickets/reports.py", "tickets/categories.py",
+        "tickets/participants.py", "schedule/calendar.py", "schedule/rules.py",
         "schedule/sla.py"]
 FORBIDDEN = ("sqlalchemy", "sqlmodel", "alembic", "maildesk.db", "maildesk.store",
              "maildesk.models", "maildesk.faults", "maildesk.accept", "maildesk.process.service",

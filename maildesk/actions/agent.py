@@ -9,6 +9,7 @@ threads even if it arrives before anything else happens.
 from __future__ import annotations
 
 import getpass
+import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -17,6 +18,7 @@ from sqlalchemy.engine import Engine
 from sqlmodel import Session, select
 
 from maildesk.actions import uploads
+from maildesk.actions.intake import ADDRESS_PATTERN
 from maildesk.config import PRIORITIES, PRIORITY_FOR_TYPE, REQUEST_TYPES, Settings
 from maildesk.db import session_scope
 from maildesk.errors import PermanentError
@@ -24,7 +26,7 @@ from maildesk.mail import tokens
 from maildesk.models import Agent, AgentGroup, Event, Message, utcnow
 from maildesk.secret import load_secret
 from maildesk.store import tickets as store
-from maildesk.tickets import outbox
+from maildesk.tickets import categories, outbox, participants
 from maildesk.tickets import writes as tickets
 from maildesk.tickets.lifecycle import IllegalTransition, next_status
 from maildesk.types import ParsedAttachment
@@ -35,7 +37,12 @@ Dispatch = Callable[[list[int]], None]
 
 
 class ActionError(PermanentError):
-    """An agent action that cannot be done, phrased for the agent."""
+    """An agent action that cannot be done, phrased for the agent; `field`
+    names the input refused when it is one (the API's problem names it)."""
+
+    def __init__(self, message: str, field: str | None = None) -> None:
+        super().__init__(message)
+        self.field = field
 
 
 class NoSuchTicket(ActionError):
@@ -186,16 +193,23 @@ def set_fields(
     engine: Engine, settings: Settings, number: int, actor: str, *,
     status: str | None = None, priority: str | None = None, request_type: str | None = None,
     assign: str | None = None, group: str | None = None,
-    planned_version: str | None = None, dev_item: str | None = None, dispatch: Dispatch,
+    planned_version: str | None = None, dev_item: str | None = None,
+    category: str | None = None, add_cc: Sequence[str] = (), remove_cc: Sequence[str] = (),
+    add_followers: Sequence[str] = (), remove_followers: Sequence[str] = (),
+    dispatch: Dispatch,
 ) -> list[str]:
     """Change fields; returns what changed as "field: old -> new" lines.
-    `dispatch` gets the committed outbox ids (the caller knows the broker)."""
+    `dispatch` gets the committed outbox ids (the caller knows the broker).
+    All or nothing: one refused field changes nothing."""
     with session_scope(engine) as session:
         ticket = _ticket(session, number)
         changes, ids = change_fields(session, settings, ticket, actor, status=status,
                                      priority=priority, request_type=request_type,
                                      assign=assign, group=group,
-                                     planned_version=planned_version, dev_item=dev_item)
+                                     planned_version=planned_version, dev_item=dev_item,
+                                     category=category, add_cc=add_cc, remove_cc=remove_cc,
+                                     add_followers=add_followers,
+                                     remove_followers=remove_followers)
     dispatch(list(ids))
     return changes
 
@@ -205,12 +219,25 @@ def change_fields(
     status: str | None = None, priority: str | None = None, request_type: str | None = None,
     assign: str | None = None, group: str | None = None,
     planned_version: str | None = None, dev_item: str | None = None,
+    category: str | None = None, add_cc: Sequence[str] = (), remove_cc: Sequence[str] = (),
+    add_followers: Sequence[str] = (), remove_followers: Sequence[str] = (),
 ) -> tuple[list[str], list[int]]:
-    """The changes inside the caller's transaction: (change lines, outbox ids)."""
+    """The changes inside the caller's transaction: (change lines, outbox ids).
+
+    `category` is "Main" or "Main/Sub" ("none" clears it; tickets/categories).
+    The address lists change who is CC or follower (tickets/participants):
+    adding one already there in the other role moves it, removing one not
+    there (or there in the other role) is refused naming it. Every check
+    runs before anything is written."""
     if request_type is not None and request_type not in REQUEST_TYPES:
         raise ActionError(f"unknown request type {request_type!r} ({', '.join(REQUEST_TYPES)})")
     if priority is not None and priority not in PRIORITIES:
         raise ActionError(f"unknown priority {priority!r} ({', '.join(PRIORITIES)})")
+    new_category = _category(category) if category is not None else None
+    moves = _participant_changes(session, settings, ticket, participants.Wanted(
+        add_cc=_addresses("add_cc", add_cc), remove_cc=_addresses("remove_cc", remove_cc),
+        add_followers=_addresses("add_followers", add_followers),
+        remove_followers=_addresses("remove_followers", remove_followers)))
     values: dict[str, Any] = {}
     events: list[dict[str, Any]] = []
     if status is not None:
@@ -247,13 +274,83 @@ def change_fields(
         if value is not None and (value or None) != ticket[name]:
             values[name] = value or None
             events.append(tickets.event(ticket["id"], actor, name, value or "-", ticket[name]))
+    if new_category is not None:
+        main, sub = new_category
+        old = categories.label(ticket["category"], ticket["subcategory"])
+        if (main, sub) != (ticket["category"], ticket["subcategory"]):
+            values |= {"category": main, "subcategory": sub}
+            events.append(tickets.event(ticket["id"], actor, "category",
+                                        categories.label(main, sub) or categories.NONE, old))
+    events += _move_participants(session, ticket, actor, moves)
+    if moves and not values:
+        store.touch_ticket(session, ticket["id"])
     if values:
         store.update_ticket(session, ticket["id"], **values)
     store.insert_many(session, Event, events)
     ids: list[int] = []
     if values.get("status") == "closed":
         ids = outbox.notify(session, settings, load_secret(settings), ticket["number"], "closed")
-    return [f"{e['field']}: {e['old'] or '-'} -> {e['new']}" for e in events], ids
+    return [f"{e['field']}: {e['old'] or '-'} -> {e['new'] or '-'}" for e in events], ids
+
+
+#: An address as the API's schema checks it (actions/intake.ADDRESS_PATTERN).
+_ADDRESS = re.compile(ADDRESS_PATTERN.removesuffix("$") + r"\Z")
+
+
+def _addresses(field: str, values: Sequence[str]) -> tuple[str, ...]:
+    """The addresses of one list, trimmed and lower-cased; ActionError
+    naming the field for one that is not an address."""
+    found = []
+    for value in values:
+        address = value.strip().lower()
+        if len(address) > 320 or not _ADDRESS.match(address):
+            raise ActionError(f"{field}: {value!r} is not an e-mail address", field=field)
+        found.append(address)
+    return tuple(found)
+
+
+def _category(value: str) -> tuple[str | None, str | None]:
+    try:
+        return categories.parse(value)
+    except categories.CategoryRefused as exc:
+        raise ActionError(str(exc), field="category") from None
+
+
+def _participant_changes(session: Session, settings: Settings, ticket: dict[str, Any],
+                         wanted: participants.Wanted) -> list[participants.Change]:
+    if not any(addresses for _, _, _, addresses in wanted.lists()):
+        return []
+    current = {email.lower(): role
+               for email, _, role in store.participants_of_ticket(session, ticket["id"])}
+    requester = store.customer_address(session, ticket["requester_id"])
+    try:
+        return participants.plan(ticket["number"], current, wanted,
+                                 requester=requester.email.lower() if requester else None,
+                                 ours=settings.mail.addresses)
+    except participants.ParticipantRefused as exc:
+        raise ActionError(str(exc), field=exc.field) from None
+
+
+def _move_participants(session: Session, ticket: dict[str, Any], actor: str,
+                       moves: list[participants.Change]) -> list[dict[str, Any]]:
+    """Writes the planned changes; an event per role left (old: the address)
+    and per role taken (new: the address)."""
+    stored = {email.lower(): email
+              for email, _, _ in store.participants_of_ticket(session, ticket["id"])}
+    events = []
+    for move in moves:
+        email = stored.get(move.email, move.email)
+        if move.new_role is None:
+            store.remove_participant(session, ticket["id"], email)
+        elif move.old_role is None:
+            store.add_participant(session, ticket["id"], move.email, "", move.new_role)
+        else:
+            store.set_participant_role(session, ticket["id"], email, move.new_role)
+        if move.old_role is not None:
+            events.append(tickets.event(ticket["id"], actor, move.old_role, None, move.email))
+        if move.new_role is not None:
+            events.append(tickets.event(ticket["id"], actor, move.new_role, move.email))
+    return events
 
 
 def _assign(session: Session, settings: Settings, ticket: dict[str, Any], actor: str,

@@ -232,6 +232,11 @@ def tickets_note(app: App, number: str, agent: str, text: str | None,
     click.echo(f"#{_number(number)}: note added{_attached(files)}")
 
 
+#: The option of `tickets set` that gives an action's field.
+_SET_OPTIONS = {"category": "--category", "add_cc": "--add-cc", "remove_cc": "--remove-cc",
+                "add_followers": "--add-follower", "remove_followers": "--remove-follower"}
+
+
 @tickets_group.command("set")
 @click.argument("number")
 @click.option("--status", type=click.Choice(["open", "pending", "on_hold", "solved", "closed"]))
@@ -244,27 +249,55 @@ def tickets_note(app: App, number: str, agent: str, text: str | None,
 @click.option("--planned-version", default=None,
               help="The version that will ship the fix (with --status on_hold); '' clears it.")
 @click.option("--dev-item", default=None, help="The development item (e.g. DEV-123).")
+@click.option("--category", default=None, help="'Main' or 'Main/Sub', or 'none'.")
+@click.option("--add-cc", "add_cc", multiple=True, metavar="EMAIL",
+              help="Put an address in CC (repeat for more); a follower becomes CC.")
+@click.option("--remove-cc", "remove_cc", multiple=True, metavar="EMAIL",
+              help="Take an address out of CC (repeat for more).")
+@click.option("--add-follower", "add_followers", multiple=True, metavar="EMAIL",
+              help="Make an address a follower (repeat for more); a CC becomes follower.")
+@click.option("--remove-follower", "remove_followers", multiple=True, metavar="EMAIL",
+              help="Take a follower off the ticket (repeat for more).")
 @click.option("--agent", "actor", default=None,
               help="Who makes the change (default: cli:<user>), for the history.")
 @pass_app
 @handles_errors
 def tickets_set(app: App, number: str, status: str | None, priority: str | None,
                 request_type: str | None, assign: str | None, group: str | None,
-                planned_version: str | None, dev_item: str | None, actor: str | None) -> None:
-    """Change status, priority, request type, assignee, group, or link the
-    ticket to a development item and planned version."""
+                planned_version: str | None, dev_item: str | None, category: str | None,
+                add_cc: tuple[str, ...], remove_cc: tuple[str, ...],
+                add_followers: tuple[str, ...], remove_followers: tuple[str, ...],
+                actor: str | None) -> None:
+    """Change status, priority, request type, assignee, group, category, CC
+    and followers, or link the ticket to a development item and planned
+    version. CC and followers get a copy of every public reply; removing an
+    address that is not there (in that role) is refused and changes nothing."""
     from maildesk.actions import agent as agent_actions
 
     if not any(v is not None for v in (status, priority, request_type, assign, group,
-                                       planned_version, dev_item)):
+                                       planned_version, dev_item, category)) and not any(
+            (add_cc, remove_cc, add_followers, remove_followers)):
         fail("nothing to set: give --status, --priority, --type, --assign, --group, "
-             "--planned-version or --dev-item", 2)
-    changes = _run_action(lambda: agent_actions.set_fields(
-        app.ready_engine(), app.settings, _number(number), actor or agent_actions.cli_actor(),
-        status=status, priority=priority, request_type=request_type, assign=assign,
-        group=group, planned_version=planned_version, dev_item=dev_item,
-        dispatch=app.hand_over,
-    ))
+             "--planned-version, --dev-item, --category, --add-cc, --remove-cc, "
+             "--add-follower or --remove-follower", 2)
+
+    def change() -> list[str]:
+        try:
+            return agent_actions.set_fields(
+                app.ready_engine(), app.settings, _number(number),
+                actor or agent_actions.cli_actor(), status=status, priority=priority,
+                request_type=request_type, assign=assign, group=group,
+                planned_version=planned_version, dev_item=dev_item, category=category,
+                add_cc=add_cc, remove_cc=remove_cc, add_followers=add_followers,
+                remove_followers=remove_followers, dispatch=app.hand_over)
+        except agent_actions.ActionError as exc:  # named by the option, not the API field
+            option = _SET_OPTIONS.get(exc.field or "")
+            if option is None or not str(exc).startswith(f"{exc.field}: "):
+                raise
+            raise agent_actions.ActionError(option + str(exc)[len(exc.field or ""):],
+                                            exc.field) from None
+
+    changes = _run_action(change)
     click.echo("\n".join(f"#{_number(number)} {c}" for c in changes) or "nothing changed")
 
 
@@ -298,49 +331,5 @@ def release_publish(app: App, version: str, note: str | None, actor: str | None,
                    f"({', '.join(f'#{n}' for n in result.tickets) or 'none waiting'})")
 
 
-@click.group("customers")
-def customers_group() -> None:
-    """Customers: language and address confirmation."""
-
-
-@customers_group.command("list")
-@click.option("--unconfirmed", is_flag=True, help="Only customers who did not confirm yet.")
-@click.option("--limit", default=200, show_default=True)
-@click.option("--json", "as_json", is_flag=True)
-@pass_app
-@handles_errors
-def customers_list(app: App, unconfirmed: bool, limit: int, as_json: bool) -> None:
-    """Customers, newest first."""
-    with db.session_scope(app.ready_engine()) as session:
-        rows = views.customer_list(session, unconfirmed, limit)
-    if as_json:
-        emit_json(rows)
-        return
-    click.echo(views.table(
-        ["EMAIL", "NAME", "LANGUAGE", "CONFIRMED", "BOUNCING", "CREATED"],
-        [[r["email"], r["name"], r["language"], "yes" if r["confirmed"] else "no",
-          "yes" if r["bouncing"] else "no", (r["created_at"] or "")[:19]] for r in rows],
-        "no customers"))
-
-
-@customers_group.command("set")
-@click.argument("email")
-@click.option("--language", type=click.Choice(["de", "en"]), default=None,
-              help="Language of the customer's mails and pages.")
-@click.option("--confirmed/--unconfirmed", default=None,
-              help="Mark the address confirmed (e.g. confirmed by phone) or not.")
-@pass_app
-@handles_errors
-def customers_set(app: App, email: str, language: str | None, confirmed: bool | None) -> None:
-    """Change a customer's language or confirmation state."""
-    if language is None and confirmed is None:
-        fail("nothing to change: give --language and/or --confirmed/--unconfirmed", 2)
-    with db.session_scope(app.ready_engine()) as session:
-        found = views.set_customer(session, email, language, confirmed)
-    if not found:
-        fail(f"no customer {email}", 1)
-    click.echo(f"{email.lower()}: updated")
-
-
 #: What app.py adds to the `maildesk` group.
-COMMANDS = [tickets_group, release_group, customers_group]
+COMMANDS = [tickets_group, release_group]

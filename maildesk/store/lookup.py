@@ -10,7 +10,8 @@ from sqlalchemy import bindparam, exists, func, or_
 from sqlalchemy import select as sa_select
 from sqlmodel import Session
 
-from maildesk.models import Customer, InboundMail, Message, Participant, Ticket
+from maildesk.models import Customer, InboundMail, Message, Organisation, Participant, Ticket
+from maildesk.store.access import sees_organisation
 from maildesk.store.tickets import MAX_LOOKUP_IDS, organisation_for_domain
 from maildesk.types import TicketInfo
 
@@ -58,11 +59,14 @@ class StoreLookup:
         return None if row is None else TicketInfo(row.number, row.status, row.subject)
 
     def is_participant(self, number: int, email: str) -> bool:
+        """Requester, CC or follower, or a member of the ticket's organisation
+        who may see its tickets (access.py's rule)."""
         ticket, customer, participant = (
             Ticket.__table__, Customer.__table__, Participant.__table__
         )
         requester = customer.alias("requester")
         member = customer.alias("member")
+        organisation = Organisation.__table__
         statement = (
             sa_select(ticket.c.id)
             .outerjoin(requester, requester.c.id == ticket.c.requester_id)
@@ -73,7 +77,8 @@ class StoreLookup:
                                participant.c.email == email),
                 exists().where(member.c.email == email,
                                member.c.organisation_id == ticket.c.organisation_id,
-                               member.c.role.in_(("main_contact", "admin"))),
+                               organisation.c.id == ticket.c.organisation_id,
+                               sees_organisation(member, organisation)),
             ))
         )
         return self._connection.execute(statement).first() is not None

@@ -15,6 +15,7 @@ from sqlalchemy import bindparam, delete, func, insert, or_, text, update
 from sqlalchemy import select as sa_select
 from sqlmodel import Session, SQLModel, col, select
 
+from maildesk import access
 from maildesk.config import Settings
 from maildesk.models import (
     Agent,
@@ -31,6 +32,7 @@ from maildesk.models import (
     Ticket,
     utcnow,
 )
+from maildesk.store import access as ticket_access
 from maildesk.store.statements import (
     insert_ignoring_conflict,
     insert_stmt,
@@ -174,6 +176,24 @@ def add_participant(session: Session, ticket_id: int, email: str, name: str,
     return added is not None
 
 
+def set_participant_role(session: Session, ticket_id: int, email: str, role: str) -> bool:
+    """True when the address is on the ticket (now with `role`)."""
+    table = Participant.__table__
+    result = session.connection().execute(
+        update(table).where(table.c.ticket_id == ticket_id, table.c.email == email)
+        .values(role=role))
+    return bool(result.rowcount)
+
+
+def remove_participant(session: Session, ticket_id: int, email: str) -> bool:
+    """True when the address was on the ticket: it is no longer a
+    participant (no copies, no threading by subject tag alone)."""
+    table = Participant.__table__
+    result = session.connection().execute(
+        delete(table).where(table.c.ticket_id == ticket_id, table.c.email == email))
+    return bool(result.rowcount)
+
+
 def touch_ticket(session: Session, ticket_id: int) -> None:
     table = Ticket.__table__
     session.execute(update(table).where(table.c.id == ticket_id).values(updated_at=utcnow()))
@@ -196,9 +216,13 @@ class TicketFilter:
     request_type: str | None = None
     category: str | None = None
     channel: str | None = None
+    #: Only what this customer may see (access.py): the customer-facing reads.
+    visible_to: access.Viewer | None = None
 
 
 def _filtered(statement: Any, wanted: TicketFilter) -> Any:
+    if wanted.visible_to is not None:
+        statement = statement.where(ticket_access.visible(wanted.visible_to))
     if wanted.assignee == "none":
         statement = statement.where(col(Ticket.assignee_id).is_(None))
     elif wanted.assignee:

@@ -11,15 +11,15 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from maildesk.web.api import files, held, openapi, outbox, tickets
+from maildesk.web.api import customers, files, held, openapi, outbox, tickets
 from maildesk.web.api import reports as report_routes
 from maildesk.web.api.auth import API, ApiState, auth_middleware
 from maildesk.web.api.problems import problem_middleware
 
 PREFIX = "/api/v1"
 #: Every route of the API (the OpenAPI document lists exactly these).
-ROUTES = (*tickets.ROUTES, *files.ROUTES, *held.ROUTES, *outbox.ROUTES, *report_routes.ROUTES,
-          *openapi.ROUTES)
+ROUTES = (*tickets.ROUTES, *files.ROUTES, *customers.ROUTES, *held.ROUTES, *outbox.ROUTES,
+          *report_routes.ROUTES, *openapi.ROUTES)
 
 
 def add_api_routes(app: web.Application, state: ApiState) -> None:

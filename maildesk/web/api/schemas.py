@@ -209,9 +209,35 @@ class NoteCreate(BaseModel):
     text: matching(NOT_BLANK) = Field(max_length=TEXT_MAX)
 
 
+_PARTICIPANT_ADDRESS = re.compile(ADDRESS_PATTERN.removesuffix("$") + r"\Z")
+
+
+def _participant_address(value: str) -> str:
+    if not _PARTICIPANT_ADDRESS.match(value):
+        raise ValueError(f"{value[:80]!r} is not an e-mail address")
+    return value.lower()
+
+
+#: An address of a CC or follower (checked as `matching` does, with a
+#: message a person reads), lower-cased.
+ParticipantAddress = Annotated[str, AfterValidator(_participant_address),
+                               Field(max_length=320,
+                                     json_schema_extra={"pattern": ADDRESS_PATTERN})]
+#: The most addresses one list of a change names (tickets/participants).
+PARTICIPANTS_MAX = 50
+
+
 class TicketChange(BaseModel):
     """PATCH /tickets/{number}: the fields to change (absent: unchanged;
-    assignee/group "none" clears them)."""
+    assignee/group "none" clears them; category "none" or null clears it).
+
+    `category` is "Main" or "Main/Sub". The address lists change who is CC
+    or follower (both get a copy of every public reply; either may thread a
+    mail by its subject tag): adding an address already there in the other
+    role moves it; adding one already there in that role changes nothing;
+    removing one that is not there (or is there in the other role) is a 422
+    naming it, so a mistyped address is never silently left receiving
+    copies. One refused field changes nothing."""
 
     model_config = ConfigDict(extra="forbid", json_schema_extra={"minProperties": 1})
     status: Literal["open", "pending", "on_hold", "solved", "closed"] | None = None
@@ -221,6 +247,15 @@ class TicketChange(BaseModel):
     group: str | None = Field(default=None, max_length=200)
     planned_version: str | None = Field(default=None, max_length=100)
     dev_item: str | None = Field(default=None, max_length=100)
+    category: str | None = Field(default=None, max_length=201,
+                                 description='"Main" or "Main/Sub"; "none" or null clears it')
+    add_cc: list[ParticipantAddress] | None = Field(default=None, max_length=PARTICIPANTS_MAX)
+    remove_cc: list[ParticipantAddress] | None = Field(default=None,
+                                                       max_length=PARTICIPANTS_MAX)
+    add_followers: list[ParticipantAddress] | None = Field(default=None,
+                                                           max_length=PARTICIPANTS_MAX)
+    remove_followers: list[ParticipantAddress] | None = Field(default=None,
+                                                              max_length=PARTICIPANTS_MAX)
 
 
 class Changed(BaseModel):

@@ -99,7 +99,8 @@ async def _act(fn: Any) -> Any:
         raise Problem(413, "file-refused", str(exc), field="files",
                       filename=exc.filename) from None
     except agent_actions.ActionError as exc:
-        raise Problem(422, "action-refused", str(exc)) from None
+        named = {"field": exc.field} if exc.field else {}
+        raise Problem(422, "action-refused", str(exc), **named) from None
 
 
 async def reply(request: web.Request) -> web.Response:
@@ -130,11 +131,16 @@ async def change(request: web.Request) -> web.Response:
     if not body.model_fields_set:
         raise Problem(422, "nothing-to-change", "name at least one field to change")
     state, who = request.app[API], caller(request)
+    # null clears the category (absent leaves it): the action's word for it
+    category = ("none" if body.category is None else body.category
+                ) if "category" in body.model_fields_set else None
     changes = await _act(lambda: agent_actions.set_fields(
         state.engine, state.settings, number, who.agent_email, status=body.status,
         priority=body.priority, request_type=body.request_type, assign=body.assignee,
         group=body.group, planned_version=body.planned_version, dev_item=body.dev_item,
-        dispatch=state.dispatch))
+        category=category, add_cc=body.add_cc or (), remove_cc=body.remove_cc or (),
+        add_followers=body.add_followers or (),
+        remove_followers=body.remove_followers or (), dispatch=state.dispatch))
     ticket = await asyncio.to_thread(_read_detail, state, number)
     return json_response(schemas.Changed, {"changes": changes, "ticket": ticket})
 
@@ -160,7 +166,8 @@ ROUTES = (
     Route("GET", "/tickets/{number}", get_ticket, "One ticket with its messages and history",
           schemas.TicketDetail, errors=(401, 404, 422, 429)),
     Route("PATCH", "/tickets/{number}", change,
-          "Change status, priority, request type, assignee, group, planned version",
+          "Change status, priority, request type, assignee, group, planned version, "
+          "category, CC and followers",
           schemas.Changed, body=schemas.TicketChange, errors=(400, 401, 404, 415, 422, 429)),
     Route("POST", "/tickets/{number}/replies", reply,
           "Answer the customer (solve: the solution mail with the survey link)",
