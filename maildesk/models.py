@@ -128,6 +128,8 @@ class Counter(SQLModel, table=True):
 
 class Ticket(SQLModel, table=True):
     __table_args__ = (Index("ix_ticket_status_updated", "status", "updated_at"),
+                      # a list by status, newest first, walks this index (no sort)
+                      Index("ix_ticket_status_number", "status", "number"),
                       Index("ix_ticket_status_pending", "status", "reminders_sent",
                             "pending_since"),
                       Index("ix_ticket_status_solved", "status", "solved_at"))

@@ -102,19 +102,21 @@ def authenticate(engine: Engine, settings: Settings, token: str) -> Caller | Non
         return None
     wanted = digest(token)
     table = ApiToken.__table__
-    with engine.begin() as connection:
+    with engine.connect() as connection:  # a read; the rare write below commits itself
         row = connection.execute(
             select(table.c.id, table.c.token_hash, table.c.agent_email, table.c.scope,
                    table.c.last_used_at)
             .where(table.c.token_hash == wanted, table.c.revoked_at.is_(None))).first()
+        connection.rollback()
         if row is None or not hmac.compare_digest(row.token_hash, wanted):
             return None
         if row.agent_email not in {a.email.lower() for a in settings.agents}:
             return None  # the agent left the config: their tokens stop working
         now = utcnow()
         if _stale(row.last_used_at, now):  # at most one write a minute per token
-            connection.execute(update(table).where(table.c.id == row.id)
-                               .values(last_used_at=now))
+            with connection.begin():
+                connection.execute(update(table).where(table.c.id == row.id)
+                                   .values(last_used_at=now))
     return Caller(row.id, row.agent_email, row.scope)
 
 

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import bindparam, delete, func, insert, or_, text, update
+from sqlalchemy import bindparam, delete, func, insert, text, update
 from sqlalchemy import select as sa_select
 from sqlmodel import Session, SQLModel, col, select
 
@@ -33,6 +33,7 @@ from maildesk.models import (
     utcnow,
 )
 from maildesk.store import access as ticket_access
+from maildesk.store import search as search_index
 from maildesk.store.statements import (
     insert_ignoring_conflict,
     insert_stmt,
@@ -264,17 +265,7 @@ def list_tickets(
     if updated_since is not None:
         statement = statement.where(Ticket.updated_at >= updated_since)
     if search:
-        pattern = f"%{search.lower()}%"
-        matching_messages = select(Message.ticket_id).where(
-            or_(func.lower(Message.text).like(pattern), func.lower(Message.from_addr).like(pattern))
-        )
-        conditions = [
-            func.lower(Ticket.subject).like(pattern),
-            col(Ticket.id).in_(matching_messages),
-        ]
-        if search.lstrip("#").isdigit():
-            conditions.append(Ticket.number == int(search.lstrip("#")))
-        statement = statement.where(or_(*conditions))
+        statement = statement.where(search_index.matching_tickets(session, search))
     statement = statement.order_by(col(Ticket.number).desc())
     if limit is not None:
         statement = statement.limit(limit)
