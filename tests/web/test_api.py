@@ -6,6 +6,7 @@ route and whose schemas the answers match."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 from collections.abc import AsyncIterator
@@ -145,6 +146,15 @@ async def test_without_a_valid_token_nothing_is_read(
     assert "authentication failed from 127.0.0.1" in logged
     for secret in (good, forged, revoked):
         assert secret not in logged
+
+
+async def test_a_revoked_token_stops_working_within_the_cache_second(api: Api) -> None:
+    secret = token(api.desk)
+    assert (await api.get("/tickets", secret))[0] == 200  # now remembered as good
+    token_id = json.loads(api.desk.cli("tokens", "list", "--json").stdout)[-1]["id"]
+    assert api.desk.cli("tokens", "revoke", str(token_id)).exit_code == 0
+    await asyncio.sleep(api_auth.TOKEN_CACHE_SECONDS + 0.1)
+    assert_problem(*await api.get("/tickets", secret), 401)
 
 
 async def test_guessing_is_slowed_down_per_client_address(
