@@ -3,13 +3,12 @@
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field
 
 from maildesk.actions.directory import DOMAIN_PATTERN, PHONE_PATTERN
-from maildesk.web.api.schemas import ISO_DATE, Status, Ticket, Timestamp, matching
+from maildesk.web.api.schemas import Status, Ticket, Timestamp, UpdatedSince, matching
 
 Role = Literal["main_contact", "admin", "user"]
 Access = Literal["own", "organisation"]
@@ -60,19 +59,7 @@ class CustomerPage(BaseModel):
     next_cursor: str | None
 
 
-class _Since(BaseModel):
-    updated_since: datetime | None = None
-
-    @field_validator("updated_since", mode="before")
-    @classmethod
-    def _iso_only(cls, value: object) -> object:
-        """ISO 8601 only: pydantic alone would take "0.5" as a Unix time."""
-        if isinstance(value, str) and not ISO_DATE.match(value):
-            raise ValueError("an ISO 8601 date-time, e.g. 2026-12-06T08:00:00Z")
-        return value
-
-
-class CustomerQuery(_Since):
+class CustomerQuery(UpdatedSince):
     """GET /customers parameters."""
 
     model_config = ConfigDict(extra="forbid")
@@ -149,7 +136,7 @@ class OrganisationPage(BaseModel):
     next_cursor: str | None
 
 
-class OrganisationQuery(_Since):
+class OrganisationQuery(UpdatedSince):
     model_config = ConfigDict(extra="forbid")
     q: str | None = Field(default=None, max_length=200, description="in name or domain")
     limit: int = Field(default=50, ge=1, le=200)

@@ -138,14 +138,27 @@ class TicketDetail(Ticket):
     events: list[EventInfo]
 
 
-class TicketQuery(BaseModel):
+class UpdatedSince(BaseModel):
+    """`updated_since`, for every list that has it."""
+
+    updated_since: datetime | None = None
+
+    @field_validator("updated_since", mode="before")
+    @classmethod
+    def _iso_only(cls, value: object) -> object:
+        """ISO 8601 only: pydantic alone would take "0.5" as a Unix time."""
+        if isinstance(value, str) and not ISO_DATE.match(value):
+            raise ValueError("an ISO 8601 date-time, e.g. 2026-12-06T08:00:00Z")
+        return value
+
+
+class TicketQuery(UpdatedSince):
     """GET /tickets parameters."""
 
     model_config = ConfigDict(extra="forbid")
     status: Status | None = None
     q: str | None = Field(default=None, max_length=200, description="text search")
     sla: Literal["green", "yellow", "red"] | None = None
-    updated_since: datetime | None = None
     assignee: str | None = Field(default=None, max_length=320,
                                  description='an agent\'s address, "me" or "none"')
     group: str | None = Field(default=None, max_length=200, description='a name or "none"')
@@ -156,14 +169,6 @@ class TicketQuery(BaseModel):
     channel: Literal["email", "phone", "web"] | None = None
     limit: int = Field(default=50, ge=1, le=200)
     cursor: str | None = Field(default=None, pattern=r"^[0-9]{1,10}$")
-
-    @field_validator("updated_since", mode="before")
-    @classmethod
-    def _iso_only(cls, value: object) -> object:
-        """ISO 8601 only: pydantic alone would take "0.5" as a Unix time."""
-        if isinstance(value, str) and not ISO_DATE.match(value):
-            raise ValueError("an ISO 8601 date-time, e.g. 2026-12-06T08:00:00Z")
-        return value
 
 
 class NewRequester(BaseModel):
