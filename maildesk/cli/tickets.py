@@ -34,6 +34,8 @@ def tickets_group() -> None:
 @click.option("--assignee", default=None, help="An agent's address, or 'none'.")
 @click.option("--group", default=None, help="A group's name, or 'none'.")
 @click.option("--requester", default=None, help="The customer's address.")
+@click.option("--organisation", default=None, help="An organisation's name.")
+@click.option("--category", default=None, help="A main category.")
 @click.option("--type", "request_type",
               type=click.Choice(["user_help", "incident", "product_request", "urgent"]))
 @click.option("--channel", type=click.Choice(["email", "phone", "web"]))
@@ -44,12 +46,14 @@ def tickets_group() -> None:
 def tickets_list(
     app: App, status: str | None, search: str | None, sla: str | None, overdue: bool,
     assignee: str | None, group: str | None, requester: str | None,
+    organisation: str | None, category: str | None,
     request_type: str | None, channel: str | None, limit: int, as_json: bool,
 ) -> None:
     """Tickets, newest first, with their SLA light (green/yellow/red)."""
     from maildesk.store.tickets import TicketFilter
 
     wanted = TicketFilter(assignee=assignee, group=group, requester=requester,
+                          organisation=organisation, category=category,
                           request_type=request_type, channel=channel)
     with db.session_scope(app.ready_engine()) as session:
         rows = views.ticket_list(session, app.settings, status, search, limit, sla, overdue,

@@ -235,6 +235,9 @@ async def test_tickets_are_found_by_assignee_type_channel_requester_and_organisa
     assert [t["number"] for t in cli] == [mine]
     cli = json.loads(api.desk.cli("tickets", "list", "--channel", "phone", "--json").stdout)
     assert [t["number"] for t in cli] == [phone["number"]]
+    cli = json.loads(api.desk.cli("tickets", "list", "--organisation", organisation,
+                                  "--json").stdout)
+    assert [t["number"] for t in cli] == [unassigned]
 
 
 @pytest.mark.parametrize("query, field", [
