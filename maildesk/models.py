@@ -74,6 +74,14 @@ class Customer(SQLModel, table=True):
     # When the customer confirmed the address by the mailed link (SPEC §8).
     confirmed_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
     bouncing: bool = False
+    # The last bounce of our mail to this address (when, and the reporting
+    # MTA's reason); `bouncing` holds until it expires (notify.bounce_expiry_days),
+    # the customer writes again, or an agent clears it.
+    bounced_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    bounce_reason: str = Field(default="", sa_type=Text, sa_column_kwargs={"default": ""})
+    # 2nd-level support (seed 003): an internal customer is a partner who runs
+    # support for end customers of its own; external is everyone else.
+    kind: str = Field(default="external", max_length=10, sa_column_kwargs={"default": "external"})
     phone: str = Field(default="", max_length=50, sa_column_kwargs={"default": ""})
     # own / organisation; None: the default of the role (access.py).
     ticket_access: str | None = Field(default=None, max_length=20)
@@ -166,6 +174,14 @@ class Ticket(SQLModel, table=True):
     # will ship the fix; `maildesk release publish` notifies the requesters.
     dev_item: str | None = Field(default=None, max_length=255)
     planned_version: str | None = Field(default=None, max_length=64, index=True)
+    # The SLA light's escalations already sent: "", "yellow" or "red"
+    # (each notice goes once; reset when the ticket is solved).
+    sla_alerted: str = Field(default="", max_length=10, sa_column_kwargs={"default": ""})
+    # 2nd-level support (seed 003): the partner is the requester; the end
+    # customer it serves, and the level now working on the ticket (1 the
+    # partner's own, 2 handed to the central support).
+    end_customer_id: int | None = Field(default=None, foreign_key="customer.id")
+    support_level: int = Field(default=1, sa_column_kwargs={"default": 1})
 
 
 class Participant(SQLModel, table=True):
@@ -317,7 +333,10 @@ class Outbox(SQLModel, table=True):
     id: int | None = Field(default=None, primary_key=True)
     created_at: datetime = _ts()
     kind: str = Field(max_length=40)
-    ticket_id: int = Field(foreign_key="ticket.id", index=True)
+    # None only for mails about no ticket (an announcement to information
+    # recipients; then `announcement_id` says which).
+    ticket_id: int | None = Field(default=None, foreign_key="ticket.id", index=True)
+    announcement_id: int | None = Field(default=None, foreign_key="announcement.id")
     message_row_id: int | None = Field(default=None, foreign_key="message.id")
     to_addrs: str = Field(sa_type=Text)
     cc_addrs: str = Field(default="", sa_type=Text)
@@ -371,3 +390,41 @@ class ApiToken(SQLModel, table=True):
     created_at: datetime = _ts()
     last_used_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
     revoked_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+
+
+class ThirdPartyRequest(SQLModel, table=True):
+    """An agent asked a third person for a statement, or forwarded the
+    ticket to them for information (seed 003). Their answer comes back to a
+    reply address naming this row and becomes an internal note."""
+
+    __tablename__ = "third_party_request"
+
+    id: int | None = Field(default=None, primary_key=True)
+    ticket_id: int = Field(foreign_key="ticket.id", index=True)
+    kind: str = Field(max_length=10)  # ask / forward
+    email: str = Field(max_length=320)
+    text: str = Field(default="", sa_type=Text)
+    actor: str = Field(max_length=320)
+    created_at: datetime = _ts()
+    answered_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+
+
+class Announcement(SQLModel, table=True):
+    """A product announcement to the information recipients (`maildesk
+    announce`); one outbox row per recipient points here."""
+
+    id: int | None = Field(default=None, primary_key=True)
+    subject: str = Field(sa_type=Text)
+    text: str = Field(sa_type=Text)
+    actor: str = Field(max_length=320)
+    created_at: datetime = _ts()
+    recipients: int = 0
+
+
+class Unsubscribe(SQLModel, table=True):
+    """An address that asked for no more announcements (RFC 8058 one-click
+    or an agent); never mailed an announcement again."""
+
+    email: str = Field(primary_key=True, max_length=320)
+    at: datetime = _ts()
+    via: str = Field(default="link", max_length=20)  # link / agent
