@@ -78,3 +78,26 @@ def may_see(viewer: Viewer, ticket: TicketFacts) -> bool:
         return True
     return (reach == "organisation" and ticket.organisation_id is not None
             and ticket.organisation_id == viewer.organisation_id)
+
+
+def follower_refusal(viewer: Viewer | None, ticket: TicketFacts) -> str | None:
+    """Why this customer may not follow the ticket, or None (issue #15).
+
+    A follower silently gets every public reply, so only who may read the
+    ticket anyway may follow it: a main contact or administrator of the
+    ticket's organisation always (seeds 000/001, whatever the settings),
+    another customer of it only where the rule above lets them see it. A
+    customer of another organisation (or of none) is refused. An address
+    that is no customer (an agent, a partner's colleague) is the agent's
+    explicit choice and stays allowed (`viewer` None)."""
+    if viewer is None:
+        return None
+    same = ticket.organisation_id is not None and viewer.organisation_id == ticket.organisation_id
+    if not same:
+        return "is a customer of another organisation"
+    if viewer.role in ORGANISATION_ROLES:
+        return None
+    facts = TicketFacts(ticket.requester_id, ticket.organisation_id)  # not as a participant
+    if not may_see(viewer, facts):
+        return "may not see this ticket (a user of the organisation sees only their own)"
+    return None

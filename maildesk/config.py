@@ -15,7 +15,14 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    ValidationInfo,
+    field_validator,
+)
 
 from maildesk.errors import PermanentError
 
@@ -167,14 +174,40 @@ class RelaySettings(_Section):
         return Path(self.password_file).read_text(encoding="utf-8").strip()
 
 
+#: The sign-off under every customer mail, per language (notify.signature_name).
+SIGNATURE_NAMES: Mapping[str, str] = {"de": "Ihr Support-Team", "en": "Your support team"}
+
+
+class SignatureNames(_Section):
+    """notify.signature_name: the team's name under a mail, per language."""
+
+    de: str = SIGNATURE_NAMES["de"]
+    en: str = SIGNATURE_NAMES["en"]
+
+
 class NotifySettings(_Section):
     from_name: str = "Support"
-    signature_name: str = "Ihr Support-Team"
+    #: per language; a plain string (the old form) is used for every language,
+    #: except the old German default, which means the defaults of both
+    signature_name: SignatureNames = Field(default_factory=SignatureNames)
     brand: str = "Support"
     templates_dir: str = ""  # "" = only the built-in templates
     auto_limit_count: int = Field(default=10, ge=1)
     auto_limit_hours: float = Field(default=3, gt=0)
     agent_files_bytes: int = Field(default=10 * 1024 * 1024, ge=0)
+
+    @field_validator("signature_name", mode="before")
+    @classmethod
+    def _signature_names(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            if value == SIGNATURE_NAMES["de"]:
+                return dict(SIGNATURE_NAMES)
+            return dict.fromkeys(SIGNATURE_NAMES, value)
+        return value
+
+    def signature(self, language: str) -> str:
+        """The sign-off of a mail in `language` (German when unknown)."""
+        return str(getattr(self.signature_name, language, self.signature_name.de))
 
 
 class CalendarSettings(_Section):
@@ -214,6 +247,23 @@ class SlaSettings(_Section):
     incident: SlaThreshold = SlaThreshold(first_response_hours=8, resolution_hours=40)
     product_request: SlaThreshold = SlaThreshold(first_response_hours=16, resolution_hours=160)
     urgent: SlaThreshold = SlaThreshold(first_response_hours=2, resolution_hours=8)
+    #: Who is told when a ticket's light turns yellow and again when it
+    #: turns red (schedule/escalation.py): "assignee" (else the group),
+    #: "group" (its members, else its address, else the assignee), "both",
+    #: or "none" to tell nobody.
+    escalate_to: Literal["assignee", "group", "both", "none"] = "assignee"
+    #: An address also told when the light turns red (a team lead); "" = nobody more.
+    escalate_red_to: str = ""
+    #: Told when escalate_to finds nobody (no assignee, no group); "" = every agent.
+    escalate_fallback: str = ""
+
+    @field_validator("escalate_red_to", "escalate_fallback")
+    @classmethod
+    def _address(cls, value: str) -> str:
+        value = value.strip().lower()
+        if value and not re.match(r"^[^@\s]+@[^@\s]+\.[^@\s]+$", value):
+            raise ValueError(f"{value!r} is not a mail address")
+        return value
 
 
 class WebSettings(_Section):
@@ -275,6 +325,13 @@ class LimitSettings(_Section):
     max_attachment_bytes: int = Field(default=20 * 1024 * 1024, ge=0)
 
 
+class SecondLevelSettings(_Section):
+    # 2nd-level support (seed 003): the group (a [[groups]] name) a ticket
+    # handed to level 2 is assigned to; its members are told. "": the group
+    # stays, and the usual agents are told.
+    group: str = ""
+
+
 class LogSettings(_Section):
     level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
     format: Literal["plain", "json"] = "plain"
@@ -311,6 +368,42 @@ class GroupSettings(_Section):
     members: tuple[str, ...] = ()
 
 
+class CategorySettings(_Section):
+    """A main category (seed 003): its sub categories, the agent group that
+    works its tickets, the address told of them when no group is assigned,
+    and whether customers may choose it in forms."""
+
+    name: str = Field(min_length=1, max_length=100)
+    subcategories: tuple[str, ...] = ()
+    group: str | None = None  # a [[groups]] name
+    notify: str | None = None  # an address told of its tickets
+    public: bool = False  # offered to customers in forms (the portal)
+
+    @field_validator("name")
+    @classmethod
+    def _name(cls, value: str) -> str:
+        value = value.strip()
+        if not value or "/" in value:
+            raise ValueError("a category name is not empty and has no '/'")
+        return value
+
+    @field_validator("subcategories")
+    @classmethod
+    def _subs(cls, values: tuple[str, ...]) -> tuple[str, ...]:
+        cleaned = tuple(v.strip() for v in values)
+        if any(not v or "/" in v or len(v) > 100 for v in cleaned):
+            raise ValueError("a sub category is 1 to 100 characters without '/'")
+        return cleaned
+
+    @field_validator("notify")
+    @classmethod
+    def _notify(cls, value: str | None) -> str | None:
+        value = (value or "").strip().lower()
+        if value and not re.match(r"^[^@\s]+@[^@\s]+\.[^@\s]+$", value):
+            raise ValueError(f"{value!r} is not a mail address")
+        return value or None
+
+
 class Settings(_Section):
     data_dir: Path = Path("./var")
     database: DatabaseSettings = DatabaseSettings()
@@ -332,10 +425,55 @@ class Settings(_Section):
     held: HeldSettings = HeldSettings()
     security: SecuritySettings = SecuritySettings()
     log: LogSettings = LogSettings()
+    second_level: SecondLevelSettings = SecondLevelSettings()
     routes: tuple[RouteSettings, ...] = ()
     imap: tuple[ImapAccountSettings, ...] = ()
     agents: tuple[AgentSettings, ...] = ()
     groups: tuple[GroupSettings, ...] = ()
+    #: Main and sub categories (seed 003); none = categories are free text.
+    categories: tuple[CategorySettings, ...] = ()
+    #: hyperspace's "Ticket der Gruppe der Hauptkategorie zuweisen": a
+    #: category given to a ticket assigns its main category's group.
+    categories_assign_group: bool = True
+
+    @field_validator("categories")
+    @classmethod
+    def _categories(cls, values: tuple[CategorySettings, ...],
+                    info: ValidationInfo) -> tuple[CategorySettings, ...]:
+        """Groups named must exist; names are unique; routes name listed ones."""
+        seen: set[str] = set()
+        groups = {g.name for g in info.data.get("groups", ())}
+        for index, category in enumerate(values):
+            if category.name.lower() in seen:
+                raise ValueError(f"categories[{index}].name: {category.name!r} is listed twice")
+            seen.add(category.name.lower())
+            if category.group is not None and category.group not in groups:
+                raise ValueError(
+                    f"categories[{index}].group: no group {category.group!r} "
+                    f"(groups in the config: {', '.join(sorted(groups)) or 'none'})")
+        if values:
+            allowed = category_labels(values)
+            for index, route in enumerate(info.data.get("routes", ())):
+                if route.category is None:
+                    continue
+                wanted = (f"{route.category}/{route.subcategory}" if route.subcategory
+                          else route.category)
+                if wanted.lower() not in {a.lower() for a in allowed}:
+                    raise ValueError(f"routes[{index}].category: {wanted!r} is not a "
+                                     f"configured category (allowed: {', '.join(allowed)})")
+        return values
+
+    @property
+    def category_labels(self) -> tuple[str, ...]:
+        """The categories an agent may set ("Main" and "Main/Sub"); empty
+        when none are configured (then any category is taken as given)."""
+        return category_labels(self.categories)
+
+    def category(self, name: str | None) -> CategorySettings | None:
+        """The configured main category `name` (any case), if any."""
+        if not name:
+            return None
+        return next((c for c in self.categories if c.name.lower() == name.lower()), None)
 
     @property
     def database_url(self) -> str:
@@ -357,6 +495,15 @@ class Settings(_Section):
             if route.address == address.lower():
                 return route
         return None
+
+
+def category_labels(categories: tuple[CategorySettings, ...]) -> tuple[str, ...]:
+    """Each main category, then each of its "Main/Sub" labels."""
+    labels: list[str] = []
+    for category in categories:
+        labels.append(category.name)
+        labels += [f"{category.name}/{sub}" for sub in category.subcategories]
+    return tuple(labels)
 
 
 def default_config_path() -> Path | None:

@@ -94,6 +94,16 @@ class ParsedMail:
 
 
 @dataclass(frozen=True)
+class ThirdPartyInfo:
+    """A request to a third person (ask/forward) an answer refers to."""
+
+    id: int
+    ticket: int  # the ticket's number
+    email: str  # whom it was sent to
+    kind: str = "ask"
+
+
+@dataclass(frozen=True)
 class TicketInfo:
     """What threading and the lifecycle need to know of an existing ticket."""
 
@@ -123,6 +133,9 @@ class Lookup(Protocol):
     def is_our_outgoing(self, message_id: str) -> bool:
         """True when maildesk sent a mail with this Message-ID."""
 
+    def third_party_request(self, request_id: int) -> ThirdPartyInfo | None:
+        """The third_party_request row with this id, None when there is none."""
+
 
 @dataclass(frozen=True)
 class Route:
@@ -136,9 +149,10 @@ class Route:
 
 
 #: Every action a Triage can end with (the service has one apply per action).
-ACTIONS = ("create", "append", "reopen", "followup", "note", "hold", "ignore", "reject")
+ACTIONS = ("create", "append", "reopen", "followup", "note", "hold", "ignore", "reject",
+           "statement")
 #: Actions after which no further step runs.
-FINAL_ACTIONS = frozenset({"ignore", "reject", "note", "hold"})
+FINAL_ACTIONS = frozenset({"ignore", "reject", "note", "hold", "statement"})
 
 
 @dataclass(frozen=True)
@@ -149,7 +163,10 @@ class Triage:
     "followup" (a new ticket linked to the closed `ticket`), "note" (kept on
     `ticket` as an internal note, nothing else happens), "hold" (kept for a
     person to recover or delete: an agent's address without proof, a DMARC
-    failure), "ignore" or "reject". Steps flag; the last word is the action field. `reason` is a
+    failure), "statement" (a third person's answer, or a mail from someone
+    who takes no part in the ticket, through one of its signed references:
+    an internal note, the agent told; never public, never reopening),
+    "ignore" or "reject". Steps flag; the last word is the action field. `reason` is a
     short code (auto_reply, bounce, loop, rate_limited, blocked, …) and
     `detail` the human sentence behind it.
     """
@@ -171,6 +188,8 @@ class Triage:
     notes: tuple[str, ...] = ()
     #: how the sender was proven, shown on the message ("" = not checked)
     authenticity: str = ""
+    #: the request to a third person this mail answers (thread_via "third_party")
+    third_party: ThirdPartyInfo | None = None
 
     def but(self, **changes: object) -> Triage:
         """A copy with some fields changed (steps never mutate)."""

@@ -16,6 +16,7 @@ from maildesk.models import InboundMail, Ticket
 from maildesk.schedule.calendar import BusinessCalendar
 from maildesk.schedule.sla import light
 from maildesk.store import inbound as inbound_store
+from maildesk.store import third_party as third_party_store
 from maildesk.store import tickets as store
 
 STATUSES = ("new", "open", "pending", "on_hold", "solved", "closed")
@@ -52,7 +53,8 @@ def _ticket_dicts(session: Session, tickets: list[Ticket] | Any,
                   settings: Settings) -> list[dict[str, Any]]:
     calendar = BusinessCalendar.from_settings(settings.calendar)
     now = datetime.now(UTC)
-    customers = store.customers_by_id(session, (t.requester_id for t in tickets))
+    customers = store.customers_by_id(
+        session, [t.requester_id for t in tickets] + [t.end_customer_id for t in tickets])
     organisations = store.organisations_by_id(session, (t.organisation_id for t in tickets))
     participants = store.participants_of(session, (t.id for t in tickets))
     agents = store.agent_emails(session)
@@ -70,7 +72,11 @@ def _ticket_dicts(session: Session, tickets: list[Ticket] | Any,
             "channel": t.channel,
             "requester": {"email": requester.email, "name": requester.name,
                           "language": requester.language, "confirmed": requester.confirmed,
-                          "confirmed_at": iso(requester.confirmed_at)} if requester else None,
+                          "confirmed_at": iso(requester.confirmed_at),
+                          "kind": requester.kind} if requester else None,
+            # 2nd-level support: the partner's end customer, the level working it
+            "end_customer": _end_customer(customers, t.end_customer_id),
+            "support_level": t.support_level,
             "organisation": organisation.name if organisation else None,
             "participants": [
                 {"email": p.email, "name": p.name, "role": p.role} for p in participants[t.id]
@@ -92,6 +98,12 @@ def _ticket_dicts(session: Session, tickets: list[Ticket] | Any,
             "closed_at": iso(t.closed_at),
         })
     return rows
+
+
+def _end_customer(customers: dict[int, Any], customer_id: int | None) -> dict[str, Any] | None:
+    found = customers.get(customer_id) if customer_id else None
+    return ({"email": found.email, "name": found.name, "language": found.language}
+            if found else None)
 
 
 def ticket_detail(session: Session, settings: Settings, number: int) -> dict[str, Any] | None:
@@ -132,6 +144,12 @@ def ticket_detail(session: Session, settings: Settings, number: int) -> dict[str
     data["events"] = [
         {"at": iso(e.at), "actor": e.actor, "field": e.field, "old": e.old, "new": e.new}
         for e in store.events_of(session, ticket.id)
+    ]
+    data["third_party"] = [
+        {"id": r["id"], "kind": r["kind"], "to": r["email"], "text": r["text"],
+         "actor": r["actor"], "created_at": iso(r["created_at"]),
+         "answered_at": iso(r["answered_at"])}
+        for r in third_party_store.requests_of(session, ticket.id)
     ]
     return data
 
@@ -251,6 +269,11 @@ def ticket_text(data: dict[str, Any]) -> str:
     if data["category"]:
         lines.append(f"category: {data['category']}"
                      + (f"/{data['subcategory']}" if data["subcategory"] else ""))
+    if data["end_customer"] or data["support_level"] != 1:
+        lines.append(f"end customer: {_person(data['end_customer'])}   "
+                     f"support level: {data['support_level']}"
+                     + ("  (handed to the central support)" if data["support_level"] == 2
+                        else ""))
     if data["assignee"] or data["group"]:
         lines.append(f"assignee: {data['assignee'] or '-'}   group: {data['group'] or '-'}")
     if data["follow_up_of"]:

@@ -57,6 +57,7 @@ ENTRY_POINTS = frozenset({
     "cli/reports.py",
     "web/health.py", "web/metrics.py", "web/files.py", "web/api/tickets.py", "web/api/outbox.py",
     "web/api/reports.py", "web/api/customers.py",
+    "actions/announce.py", "actions/participation.py",  # announcements; a CC stops mails
 })
 TRANSACTION_CALLS = ("session_scope(", ".begin()", ".connect()", "Session(")
 #: Pure decision code: whole folders, plus single files elsewhere.

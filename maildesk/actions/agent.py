@@ -17,7 +17,7 @@ from typing import Any
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, select
 
-from maildesk.actions import uploads
+from maildesk.actions import second_level, uploads
 from maildesk.actions.intake import ADDRESS_PATTERN
 from maildesk.config import PRIORITIES, PRIORITY_FOR_TYPE, REQUEST_TYPES, Settings
 from maildesk.db import session_scope
@@ -114,12 +114,14 @@ def reply(engine: Engine, settings: Settings, number: int, agent_email: str,
 def write_reply(session: Session, settings: Settings, secret: bytes, ticket: dict[str, Any],
                 agent: Agent, text: str, solve: bool = False,
                 authenticity: str = "", files: Sequence[ParsedAttachment] = (),
-                files_kept_in: str = "the agent's upload") -> ReplyResult:
+                files_kept_in: str = "the agent's upload",
+                signed: bool = False) -> ReplyResult:
     """The reply inside the caller's transaction: the outgoing message row
     (signed Message-ID, tokenised Reply-To, body reference) with its files,
     the status change, the events and the outbox row (the worker attaches
-    the message's files to the mail). Raises ActionError for a closed
-    ticket."""
+    the message's files to the mail). `signed`: the text carries the
+    agent's own sign-off (written by mail), so the mail adds none of its
+    own but the team's name. Raises ActionError for a closed ticket."""
     number = ticket["number"]
     new_status = _transition(ticket, "agent_reply")
     if solve:
@@ -155,7 +157,8 @@ def write_reply(session: Session, settings: Settings, secret: bytes, ticket: dic
     store.update_ticket(session, ticket["id"], **values)
     store.insert_many(session, Event, events)
     ids = outbox.notify(session, settings, secret, number,
-                        "solution" if solve else "agent_reply", message_row_id=message_row)
+                        "solution" if solve else "agent_reply", message_row_id=message_row,
+                        payload={"signed_by_agent": True} if signed else None)
     return ReplyResult(number, message_id, reply_to, new_status, tuple(ids))
 
 
@@ -196,6 +199,7 @@ def set_fields(
     planned_version: str | None = None, dev_item: str | None = None,
     category: str | None = None, add_cc: Sequence[str] = (), remove_cc: Sequence[str] = (),
     add_followers: Sequence[str] = (), remove_followers: Sequence[str] = (),
+    support_level: int | None = None, end_customer: str | None = None,
     dispatch: Dispatch,
 ) -> list[str]:
     """Change fields; returns what changed as "field: old -> new" lines.
@@ -203,13 +207,16 @@ def set_fields(
     All or nothing: one refused field changes nothing."""
     with session_scope(engine) as session:
         ticket = _ticket(session, number)
+        if "@" in actor:  # an agent named (tickets set --agent): one, like reply's
+            _agent(session, settings, actor)
         changes, ids = change_fields(session, settings, ticket, actor, status=status,
                                      priority=priority, request_type=request_type,
                                      assign=assign, group=group,
                                      planned_version=planned_version, dev_item=dev_item,
                                      category=category, add_cc=add_cc, remove_cc=remove_cc,
                                      add_followers=add_followers,
-                                     remove_followers=remove_followers)
+                                     remove_followers=remove_followers,
+                                     support_level=support_level, end_customer=end_customer)
     dispatch(list(ids))
     return changes
 
@@ -221,6 +228,7 @@ def change_fields(
     planned_version: str | None = None, dev_item: str | None = None,
     category: str | None = None, add_cc: Sequence[str] = (), remove_cc: Sequence[str] = (),
     add_followers: Sequence[str] = (), remove_followers: Sequence[str] = (),
+    support_level: int | None = None, end_customer: str | None = None,
 ) -> tuple[list[str], list[int]]:
     """The changes inside the caller's transaction: (change lines, outbox ids).
 
@@ -228,12 +236,14 @@ def change_fields(
     The address lists change who is CC or follower (tickets/participants):
     adding one already there in the other role moves it, removing one not
     there (or there in the other role) is refused naming it. Every check
-    runs before anything is written."""
+    runs before anything is written. `support_level` 2 hands a partner's
+    ticket to the central support, `end_customer` names the partner's end
+    customer ("none" clears it): actions/second_level.py."""
     if request_type is not None and request_type not in REQUEST_TYPES:
         raise ActionError(f"unknown request type {request_type!r} ({', '.join(REQUEST_TYPES)})")
     if priority is not None and priority not in PRIORITIES:
         raise ActionError(f"unknown priority {priority!r} ({', '.join(PRIORITIES)})")
-    new_category = _category(category) if category is not None else None
+    new_category = _category(category, settings) if category is not None else None
     moves = _participant_changes(session, settings, ticket, participants.Wanted(
         add_cc=_addresses("add_cc", add_cc), remove_cc=_addresses("remove_cc", remove_cc),
         add_followers=_addresses("add_followers", add_followers),
@@ -269,7 +279,9 @@ def change_fields(
         group_id = found.id if found else None
         if group_id != ticket["group_id"]:
             values["group_id"] = group_id
-            events.append(tickets.event(ticket["id"], actor, "group", group))
+            events.append(tickets.event(ticket["id"], actor, "group", group,
+                                        _old_name(store.group_names, session,
+                                                  ticket["group_id"])))
     for name, value in (("planned_version", planned_version), ("dev_item", dev_item)):
         if value is not None and (value or None) != ticket[name]:
             values[name] = value or None
@@ -281,6 +293,11 @@ def change_fields(
             values |= {"category": main, "subcategory": sub}
             events.append(tickets.event(ticket["id"], actor, "category",
                                         categories.label(main, sub) or categories.NONE, old))
+    told = _category_group(session, settings, ticket, actor, new_category, group, values, events)
+    levels = _second_level(session, settings, ticket, actor, support_level, end_customer,
+                           group_given=group is not None)
+    values |= levels.values
+    events += levels.events
     events += _move_participants(session, ticket, actor, moves)
     if moves and not values:
         store.touch_ticket(session, ticket["id"])
@@ -290,7 +307,35 @@ def change_fields(
     ids: list[int] = []
     if values.get("status") == "closed":
         ids = outbox.notify(session, settings, load_secret(settings), ticket["number"], "closed")
+    ids += _status_notice(session, settings, ticket, values)
+    for event_name, payload in told:
+        ids += outbox.notify(session, settings, load_secret(settings), ticket["number"],
+                             event_name, skip_agent=actor, payload=payload)
+    if levels.handover:
+        ids += outbox.notify(session, settings, load_secret(settings), ticket["number"],
+                             "second_level_handover", skip_agent=actor,
+                             payload=second_level.handover_payload(
+                                 session, ticket["number"], actor))
     return [f"{e['field']}: {e['old'] or '-'} -> {e['new'] or '-'}" for e in events], ids
+
+
+def _status_notice(session: Session, settings: Settings, ticket: dict[str, Any],
+                   values: dict[str, Any]) -> list[int]:
+    """The customer is told of a status set without a reply (CLI, API, a
+    `#status` line alone): solved sends the solution notice with the survey
+    link (seed 001; the template speaks for the missing text), on hold the
+    "in Entwicklung" notice with the planned version (seeds 000/002). A
+    reply with solve is the solution itself (write_reply), not this."""
+    status = values.get("status")
+    if status not in ("solved", "on_hold"):
+        return []
+    payload = None
+    if status == "on_hold":
+        version = values["planned_version"] if "planned_version" in values \
+            else ticket["planned_version"]
+        payload = {"planned_version": version}
+    return outbox.notify(session, settings, load_secret(settings), ticket["number"],
+                         "solution" if status == "solved" else "on_hold", payload=payload)
 
 
 #: An address as the API's schema checks it (actions/intake.ADDRESS_PATTERN).
@@ -309,11 +354,52 @@ def _addresses(field: str, values: Sequence[str]) -> tuple[str, ...]:
     return tuple(found)
 
 
-def _category(value: str) -> tuple[str | None, str | None]:
+def _second_level(session: Session, settings: Settings, ticket: dict[str, Any], actor: str,
+                  support_level: int | None, end_customer: str | None,
+                  group_given: bool) -> second_level.Planned:
     try:
-        return categories.parse(value)
+        return second_level.plan(session, settings, ticket, actor,
+                                 support_level=support_level, end_customer=end_customer,
+                                 group_given=group_given)
+    except second_level.SecondLevelRefused as exc:
+        raise ActionError(str(exc), field=exc.field) from None
+
+
+def _category(value: str, settings: Settings | None = None) -> tuple[str | None, str | None]:
+    """(main, sub); with categories in the config, only one of them."""
+    try:
+        return categories.parse(value, settings.category_labels if settings else ())
     except categories.CategoryRefused as exc:
         raise ActionError(str(exc), field="category") from None
+
+
+def _category_group(session: Session, settings: Settings, ticket: dict[str, Any], actor: str,
+                    new_category: tuple[str | None, str | None] | None, group: str | None,
+                    values: dict[str, Any], events: list[dict[str, Any]]
+                    ) -> list[tuple[str, dict[str, Any]]]:
+    """A new main category assigns its group (config categories_assign_group)
+    with a history line, unless `group` was given in the same change; returns
+    the notice events (notices.CATEGORY_EVENTS) to write once the change is,
+    with the payload their mail shows (the category and the group)."""
+    if new_category is None:
+        return []
+    payload = {"category": categories.label(*new_category)}
+    effect = categories.effect(settings.categories, ticket["category"], new_category[0],
+                               group, settings.categories_assign_group)
+    if effect.group:  # its members are told when the group is new to the ticket
+        store.sync_directory(session, settings)
+        found = store.group_by_name(session, effect.group)
+        if found is None:  # the config check makes this unreachable
+            raise ActionError(f"category group {effect.group!r} does not exist",
+                              field="category")
+        if found.id != ticket["group_id"]:
+            old = store.group_names(session).get(ticket["group_id"]) if ticket["group_id"] \
+                else None
+            values["group_id"] = found.id
+            events.append(tickets.event(ticket["id"], actor, "group", found.name, old))
+            return [("category_group", {**payload, "category_group": found.name})]
+        return []
+    return [("category_address", payload)] if effect.tell_address else []
 
 
 def _participant_changes(session: Session, settings: Settings, ticket: dict[str, Any],
@@ -324,11 +410,30 @@ def _participant_changes(session: Session, settings: Settings, ticket: dict[str,
                for email, _, role in store.participants_of_ticket(session, ticket["id"])}
     requester = store.customer_address(session, ticket["requester_id"])
     try:
-        return participants.plan(ticket["number"], current, wanted,
-                                 requester=requester.email.lower() if requester else None,
-                                 ours=settings.mail.addresses)
+        changes = participants.plan(ticket["number"], current, wanted,
+                                    requester=requester.email.lower() if requester else None,
+                                    ours=settings.mail.addresses)
     except participants.ParticipantRefused as exc:
         raise ActionError(str(exc), field=exc.field) from None
+    _check_followers(session, ticket, [c.email for c in changes if c.new_role == "follower"])
+    return changes
+
+
+def _check_followers(session: Session, ticket: dict[str, Any], emails: list[str]) -> None:
+    """Only who may read the ticket may follow it (access.follower_refusal):
+    ActionError naming the address, before anything is written."""
+    from maildesk.access import TicketFacts, follower_refusal
+    from maildesk.models import Customer
+    from maildesk.store.access import viewer_of
+
+    facts = TicketFacts(ticket["requester_id"], ticket["organisation_id"])
+    for email in emails:
+        customer = session.exec(select(Customer).where(Customer.email == email)).first()
+        viewer = viewer_of(session, customer.id) if customer and customer.id else None
+        why = follower_refusal(viewer, facts)
+        if why:
+            raise ActionError(f"add_followers: {email} {why} (#{ticket['number']}); "
+                              "nothing was changed", field="add_followers")
 
 
 def _move_participants(session: Session, ticket: dict[str, Any], actor: str,
@@ -363,5 +468,14 @@ def _assign(session: Session, settings: Settings, ticket: dict[str, Any], actor:
         agent_id, label = agent.id, agent.email
     if agent_id != ticket["assignee_id"]:
         values["assignee_id"] = agent_id
-        events.append(tickets.event(ticket["id"], actor, "assignee", label))
+        events.append(tickets.event(ticket["id"], actor, "assignee", label,
+                                    _old_name(store.agent_emails, session,
+                                              ticket["assignee_id"])))
     return values, events
+
+
+def _old_name(names: Callable[[Session], dict[int, str]], session: Session,
+              row_id: int | None) -> str | None:
+    """The history's old value of an assignee or group change: the name of
+    the row the ticket had (None: it had none)."""
+    return names(session).get(row_id) if row_id is not None else None

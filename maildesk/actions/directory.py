@@ -22,12 +22,13 @@ from maildesk.db import session_scope
 from maildesk.errors import PermanentError
 from maildesk.models import utcnow
 from maildesk.store import directory
+from maildesk.tickets import second_level
 
 LANGUAGES = ("de", "en")
 #: Customer fields only an administrator changes (they decide visibility).
 ADMIN_FIELDS = frozenset({"role", "ticket_access", "organisation_id"})
 CUSTOMER_FIELDS = frozenset({"name", "phone", "language", "confirmed", "bouncing",
-                             "info_recipient"}) | ADMIN_FIELDS
+                             "info_recipient", "kind"}) | ADMIN_FIELDS
 PHONE_PATTERN = r"^[0-9+()./ -]{0,50}$"
 #: A mail domain as it appears after the @ (lower case, at least one dot).
 DOMAIN_PATTERN = r"^([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z]{2,63}$"
@@ -83,6 +84,10 @@ def _customer_values(session: Any, current: dict[str, Any],
             if value is not False:
                 raise DirectoryError("bouncing: can only be cleared (false); maildesk sets it "
                                      "when mail to the address bounces", field)
+        elif field == "kind":  # 2nd-level support: internal is a partner
+            if value not in second_level.KINDS:
+                raise DirectoryError(f"kind: one of {', '.join(second_level.KINDS)} (internal: "
+                                     "a partner serving end customers of its own)", field)
         elif field == "role":
             if value not in access.ROLES:
                 raise DirectoryError(f"role: one of {', '.join(access.ROLES)}", field)

@@ -17,7 +17,9 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from sqlalchemy.engine import Engine
+from sqlmodel import Session
 
+from maildesk.actions import second_level
 from maildesk.config import PRIORITY_FOR_TYPE, REQUEST_TYPES, Settings
 from maildesk.db import session_scope
 from maildesk.errors import PermanentError
@@ -25,7 +27,7 @@ from maildesk.mail.text import clean
 from maildesk.models import Event, Message, utcnow
 from maildesk.secret import load_secret
 from maildesk.store import tickets as store
-from maildesk.tickets import outbox
+from maildesk.tickets import categories, outbox
 from maildesk.tickets import writes as tickets
 from maildesk.types import Address, Route
 
@@ -79,15 +81,22 @@ def open_ticket(engine: Engine, settings: Settings, *, requester: str, subject: 
                 text: str, actor: str, dispatch: Callable[[list[int]], None],
                 requester_name: str = "", channel: str = "phone",
                 request_type: str = "user_help", category: str | None = None,
-                acknowledge: bool = True) -> Opened:
-    """Open a ticket for `requester`, recorded by `actor` (an agent or cli:…)."""
+                acknowledge: bool = True, end_customer: str | None = None) -> Opened:
+    """Open a ticket for `requester`, recorded by `actor` (an agent or cli:…).
+    `end_customer`: the partner's end customer the ticket is about (only for
+    an internal requester; actions/second_level.py). The end customer is
+    told nothing: the acknowledgement goes to the partner."""
     check(requester, subject, text, channel, request_type)
     email = requester.lower()
     person = Address(email, clean(requester_name.strip())[:200])
     priority = PRIORITY_FOR_TYPE[request_type]
-    route = Route(request_type=request_type, category=(category or None) and category[:100])
+    route, by_category = categories.with_group(
+        _route(settings, request_type, category), settings.categories,
+        settings.categories_assign_group)
     secret = load_secret(settings)
     with session_scope(engine) as session:
+        if by_category:  # the category's group must be a row before the ticket names it
+            store.sync_directory(session, settings)
         created = tickets.create_ticket(session, settings, tickets.NewTicket(
             subject=clean(subject.strip()), requester=person, route=route, priority=priority,
             organisation_domain=email.rpartition("@")[2], channel=channel), actor)
@@ -100,6 +109,11 @@ def open_ticket(engine: Engine, settings: Settings, *, requester: str, subject: 
         })
         store.insert_many(session, Event, [tickets.event(
             created.ticket_id, actor, "message", f"recorded by {actor} (channel {channel})")])
+        if by_category:  # the category's group, recorded like any group change
+            store.insert_many(session, Event, [tickets.event(
+                created.ticket_id, actor, "group", route.group)])
+        if end_customer is not None:
+            _end_customer(session, settings, created.number, actor, end_customer)
         ids: list[int] = []
         if acknowledge:  # the agent who recorded it needs no notice of it
             ids += outbox.notify(session, settings, secret, created.number, "ticket_recorded",
@@ -109,3 +123,32 @@ def open_ticket(engine: Engine, settings: Settings, *, requester: str, subject: 
                                      "registration")
     dispatch(ids)
     return Opened(created.number, tuple(ids), created.new_customer)
+
+
+def _route(settings: Settings, request_type: str, category: str | None) -> Route:
+    """The new ticket's route; with categories in the config the category
+    must be one of them ("Main" or "Main/Sub"), else it is free text."""
+    if not category:
+        return Route(request_type=request_type)
+    if not settings.categories:
+        return Route(request_type=request_type, category=category[:100])
+    try:
+        main, sub = categories.parse(category, settings.category_labels)
+    except categories.CategoryRefused as exc:
+        raise IntakeError("category", str(exc).removeprefix("category: ")) from None
+    return Route(request_type=request_type, category=main, subcategory=sub)
+
+
+def _end_customer(session: Session, settings: Settings, number: int, actor: str,
+                  end_customer: str) -> None:
+    """The end customer on the new ticket; IntakeError naming the field
+    (the whole ticket is rolled back) when it cannot be."""
+    ticket = store.ticket_row(session, number)
+    assert ticket is not None
+    try:
+        planned = second_level.plan(session, settings, ticket, actor, end_customer=end_customer)
+    except second_level.SecondLevelRefused as exc:
+        raise IntakeError(exc.field, str(exc).removeprefix(f"{exc.field}: ")) from None
+    if planned.values:
+        store.update_ticket(session, ticket["id"], **planned.values)
+        store.insert_many(session, Event, planned.events)

@@ -9,7 +9,7 @@ from pathlib import Path
 import click
 
 from maildesk import __version__
-from maildesk.cli import customers, files, mail, ops, reports, tickets
+from maildesk.cli import announce, customers, files, mail, ops, reports, tickets
 from maildesk.cli.common import App
 from maildesk.config import default_config_path
 
@@ -30,6 +30,6 @@ def main(ctx: click.Context, config_path: Path | None) -> None:
     ctx.obj = App(config_path or default_config_path())
 
 
-for _module in (mail, tickets, customers, files, reports, ops):
+for _module in (mail, tickets, customers, files, reports, ops, announce):
     for _command in _module.COMMANDS:
         main.add_command(_command)

@@ -15,6 +15,7 @@ from maildesk.cli.common import App, emit_json, fail, handles_errors, pass_app
 from maildesk.store import access as access_store
 from maildesk.store import directory
 from maildesk.store.tickets import TicketFilter
+from maildesk.tickets import second_level
 
 
 def _yes(flag: bool) -> str:
@@ -48,27 +49,30 @@ def customers_group() -> None:
               help="Only members of this organisation (its id).")
 @click.option("--role", type=click.Choice(access.ROLES), default=None)
 @click.option("--bouncing", is_flag=True, help="Only addresses whose mail bounces.")
+@click.option("--kind", type=click.Choice(second_level.KINDS), default=None,
+              help="Only internal customers (partners, 2nd-level support) or external ones.")
 @click.option("--limit", default=200, show_default=True)
 @click.option("--json", "as_json", is_flag=True)
 @pass_app
 @handles_errors
 def customers_list(app: App, unconfirmed: bool, search: str | None,
-                   organisation_id: int | None, role: str | None, bouncing: bool, limit: int,
-                   as_json: bool) -> None:
+                   organisation_id: int | None, role: str | None, bouncing: bool,
+                   kind: str | None, limit: int, as_json: bool) -> None:
     """Customers, newest first."""
     wanted = directory.CustomerFilter(search=search, organisation_id=organisation_id,
                                       role=role, confirmed=False if unconfirmed else None,
-                                      bouncing=True if bouncing else None)
+                                      bouncing=True if bouncing else None, kind=kind)
     with db.session_scope(app.ready_engine()) as session:
         rows = directory.list_customers(session, wanted, limit)
     if as_json:
         emit_json(rows)
         return
     click.echo(views.table(
-        ["ID", "EMAIL", "NAME", "ORGANISATION", "ROLE", "SEES", "LANGUAGE", "CONFIRMED",
-         "BOUNCING"],
+        ["ID", "EMAIL", "NAME", "ORGANISATION", "KIND", "ROLE", "SEES", "LANGUAGE",
+         "CONFIRMED", "BOUNCING"],
         [[str(r["id"]), r["email"], r["name"], (r["organisation"] or {}).get("name", "-"),
-          r["role"], r["sees"], r["language"], _yes(r["confirmed"]), _yes(r["bouncing"])]
+          r["kind"], r["role"], r["sees"], r["language"], _yes(r["confirmed"]),
+          _yes(r["bouncing"])]
          for r in rows],
         "no customers"))
 
@@ -79,6 +83,9 @@ def _customer_text(row: dict[str, Any], events: list[dict[str, Any]]) -> str:
         f"{row['name'] or '-'} <{row['email']}>  (customer {row['id']})",
         f"organisation: {organisation['name'] + ' (' + str(organisation['id']) + ')' if organisation else '-'}",  # noqa: E501
         f"role: {row['role']}   information recipient: {_yes(row['info_recipient'])}",
+        f"kind: {row['kind']}" + ("  (a partner: its tickets may name an end customer and "
+                                  "go to 2nd-level support)" if row["kind"] == "internal"
+                                  else ""),
         f"ticket access: {row['ticket_access'] or 'default of the role'}   "
         f"sees: {row['sees']}",
         f"phone: {row['phone'] or '-'}   language: {row['language']}",
@@ -123,6 +130,9 @@ def customers_show(app: App, who: str, as_json: bool) -> None:
               help="Gets product announcements by mail.")
 @click.option("--role", type=click.Choice(access.ROLES), default=None,
               help="main_contact and admin see their organisation's tickets by default.")
+@click.option("--kind", type=click.Choice(second_level.KINDS), default=None,
+              help="internal: a partner serving end customers of its own (its tickets may "
+                   "name an end customer and be handed to 2nd-level support).")
 @click.option("--access", "ticket_access", type=click.Choice([*access.SETTINGS, "default"]),
               default=None, help="Which tickets the customer sees (default: by role); "
                                  "the organisation's setting may restrict it further.")
@@ -132,12 +142,13 @@ def customers_show(app: App, who: str, as_json: bool) -> None:
 @handles_errors
 def customers_set(app: App, who: str, name: str | None, phone: str | None,
                   language: str | None, confirmed: bool | None, clear_bouncing: bool,
-                  info_recipient: bool | None, role: str | None, ticket_access: str | None,
-                  organisation: str | None) -> None:
+                  info_recipient: bool | None, role: str | None, kind: str | None,
+                  ticket_access: str | None, organisation: str | None) -> None:
     """Change a customer (by address or id); prints what changed."""
     wanted: dict[str, Any] = {k: v for k, v in {
         "name": name, "phone": phone, "language": language, "confirmed": confirmed,
-        "info_recipient": info_recipient, "role": role}.items() if v is not None}
+        "info_recipient": info_recipient, "role": role, "kind": kind}.items()
+        if v is not None}
     if clear_bouncing:
         wanted["bouncing"] = False
     if ticket_access is not None:

@@ -96,8 +96,8 @@ def check_command(app: App, as_json: bool) -> None:
 @handles_errors
 def sweep_command(app: App, now_text: str | None, dry_run: bool, as_json: bool) -> None:
     """Apply the time-based rules once: reminders, closing after reminder 2,
-    closing solved tickets. Safe beside a running serve (each ticket is
-    claimed once)."""
+    closing solved tickets, SLA escalations ([sla] escalate_to). Safe beside
+    a running serve (each ticket is claimed once)."""
 
     from maildesk.deliver.broker import hand_over
     from maildesk.schedule.sweep import run_sweep
@@ -125,10 +125,21 @@ def sweep_command(app: App, now_text: str | None, dry_run: bool, as_json: bool) 
     if not report.actions:
         click.echo(f"sweep at {now.isoformat()}: nothing due")
     for action in report.actions:
-        click.echo(f"#{action['ticket']}: {action['action']}")
+        click.echo(f"#{action['ticket']}: {action['action']}" + _escalation_line(action))
     if report.actions:
         click.echo(f"sweep at {now.isoformat()} {verb}: " + ", ".join(
             f"{n} {a}" for a, n in sorted(report.counts().items())))
+
+
+def _escalation_line(action: dict[str, object]) -> str:
+    """An SLA escalation's measure, time and recipients ("" for the rest)."""
+    if "measure" not in action:
+        return ""
+    measure = str(action["measure"]).replace("_", " ")
+    left = (f"{action['hours_left']} h left" if action["hours_over"] == 0
+            else f"overdue by {action['hours_over']} h")
+    to = ", ".join(action["to"]) if isinstance(action["to"], list) else ""
+    return f" ({measure}, {left}) to {to or 'nobody'}"
 
 
 @click.command("worker")
@@ -168,7 +179,8 @@ def outbox_list(app: App, state: str | None, limit: int, as_json: bool) -> None:
         return
     click.echo(views.table(
         ["ID", "TICKET", "KIND", "STATE", "TRIES", "TO", "ERROR"],
-        [[str(r["id"]), f"#{r['ticket']}", r["kind"], r["state"], str(r["attempts"]),
+        [[str(r["id"]), f"#{r['ticket']}" if r["ticket"] else "-", r["kind"], r["state"],
+          str(r["attempts"]),
           ", ".join(r["to"]), (r["last_error"] or "")[:60]] for r in rows],
         "no notifications"))
 

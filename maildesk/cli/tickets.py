@@ -39,6 +39,10 @@ def tickets_group() -> None:
 @click.option("--type", "request_type",
               type=click.Choice(["user_help", "incident", "product_request", "urgent"]))
 @click.option("--channel", type=click.Choice(["email", "phone", "web"]))
+@click.option("--level", "support_level", type=click.IntRange(1, 2), default=None,
+              help="Support level: 1 the partner's, 2 handed to the central support.")
+@click.option("--kind", "requester_kind", type=click.Choice(["internal", "external"]),
+              default=None, help="The requester's kind (internal: a partner).")
 @click.option("--limit", default=200, show_default=True)
 @click.option("--json", "as_json", is_flag=True, help="JSON with stable keys, ISO 8601 times.")
 @pass_app
@@ -47,14 +51,16 @@ def tickets_list(
     app: App, status: str | None, search: str | None, sla: str | None, overdue: bool,
     assignee: str | None, group: str | None, requester: str | None,
     organisation: str | None, category: str | None,
-    request_type: str | None, channel: str | None, limit: int, as_json: bool,
+    request_type: str | None, channel: str | None, support_level: int | None,
+    requester_kind: str | None, limit: int, as_json: bool,
 ) -> None:
     """Tickets, newest first, with their SLA light (green/yellow/red)."""
     from maildesk.store.tickets import TicketFilter
 
     wanted = TicketFilter(assignee=assignee, group=group, requester=requester,
                           organisation=organisation, category=category,
-                          request_type=request_type, channel=channel)
+                          request_type=request_type, channel=channel,
+                          support_level=support_level, requester_kind=requester_kind)
     with db.session_scope(app.ready_engine()) as session:
         rows = views.ticket_list(session, app.settings, status, search, limit, sla, overdue,
                                  wanted=wanted)
@@ -160,9 +166,14 @@ def _with_text(func: F) -> F:
 @click.option("--type", "request_type",
               type=click.Choice(["user_help", "incident", "product_request", "urgent"]),
               default="user_help", show_default=True, help="The priority follows it.")
-@click.option("--category", default=None)
+@click.option("--category", default=None,
+              help="'Main' or 'Main/Sub'; with [[categories]] in the config one of them "
+                   "(its group is assigned).")
 @click.option("--no-ack", "no_ack", is_flag=True,
               help="Send the customer no acknowledgement.")
+@click.option("--end-customer", "end_customer", default=None, metavar="EMAIL",
+              help="The end customer the ticket is about, when the requester is an internal "
+                   "customer (a partner); found or created as a customer, told nothing.")
 @click.option("--agent", "actor", default=None,
               help="Who records it (default: cli:<user>), for the history.")
 @pass_app
@@ -170,7 +181,7 @@ def _with_text(func: F) -> F:
 def tickets_create(app: App, requester: str, requester_name: str, subject: str,
                    text: str | None, text_file: Path | None, channel: str,
                    request_type: str, category: str | None, no_ack: bool,
-                   actor: str | None) -> None:
+                   end_customer: str | None, actor: str | None) -> None:
     """Open a ticket without an incoming mail (a phone call, a web form). The
     customer gets the acknowledgement with the number and the reply address
     unless --no-ack."""
@@ -184,7 +195,7 @@ def tickets_create(app: App, requester: str, requester_name: str, subject: str,
             requester_name=requester_name, subject=subject, text=body,
             actor=actor or agent_actions.cli_actor(), dispatch=app.hand_over,
             channel=channel, request_type=request_type, category=category,
-            acknowledge=not no_ack)
+            acknowledge=not no_ack, end_customer=end_customer)
     except intake.IntakeError as exc:
         fail(str(exc), 2)
     told = "acknowledgement queued" if opened.outbox_ids and not no_ack else "nobody told"
@@ -236,9 +247,73 @@ def tickets_note(app: App, number: str, agent: str, text: str | None,
     click.echo(f"#{_number(number)}: note added{_attached(files)}")
 
 
+def _third_party(app: App, kind: str, number: str, to: str, agent: str | None,
+                 text: str, language: str | None) -> None:
+    from maildesk.actions import agent as agent_actions
+    from maildesk.actions import thirdparty
+
+    result = _run_action(lambda: thirdparty.send(
+        app.ready_engine(), app.settings, _number(number), kind, to, text,
+        actor=agent_actions.cli_actor(), agent_email=agent, language=language,
+        dispatch=app.hand_over))
+    done = "asked for a statement" if kind == "ask" else "forwarded for information"
+    click.echo(f"#{result.number}: {result.to} {done} (request {result.id}); answers to "
+               f"{result.reply_to} become internal notes")
+
+
+_THIRD_PARTY_OPTIONS = [
+    click.option("--to", "to", required=True, metavar="EMAIL", help="The third person's address."),
+    click.option("--agent", "agent", default=None,
+                 help="The agent asking (from the config): told of the answer; default: "
+                      "the assignee, else the group."),
+    click.option("--language", type=click.Choice(["de", "en"]), default=None,
+                 help="The mail's language (default: the ticket's)."),
+]
+
+
+def _with_third_party(func: F) -> F:
+    for option in reversed(_THIRD_PARTY_OPTIONS):
+        func = option(func)
+    return func
+
+
+@tickets_group.command("ask")
+@click.argument("number")
+@_with_third_party
+@_with_text
+@pass_app
+@handles_errors
+def tickets_ask(app: App, number: str, to: str, agent: str | None, language: str | None,
+                text: str | None, text_file: Path | None) -> None:
+    """Ask a third person for a statement: they get the ticket's subject, the
+    customer's messages and your question, with a reply address of their
+    own; their answer becomes an internal note (never public, never
+    reopening) and the agent is told."""
+    body = sys.stdin.read() if text_file == Path("-") else _text(text, text_file)
+    _third_party(app, "ask", number, to, agent, body, language)
+
+
+@tickets_group.command("forward")
+@click.argument("number")
+@_with_third_party
+@_with_text
+@pass_app
+@handles_errors
+def tickets_forward(app: App, number: str, to: str, agent: str | None, language: str | None,
+                    text: str | None, text_file: Path | None) -> None:
+    """Forward the ticket to someone for information (e.g. to pass on
+    praise), with an optional text; an answer becomes an internal note."""
+    if text_file == Path("-"):
+        body = sys.stdin.read()
+    else:
+        body = _text(text, text_file) if text is not None or text_file is not None else ""
+    _third_party(app, "forward", number, to, agent, body, language)
+
+
 #: The option of `tickets set` that gives an action's field.
 _SET_OPTIONS = {"category": "--category", "add_cc": "--add-cc", "remove_cc": "--remove-cc",
-                "add_followers": "--add-follower", "remove_followers": "--remove-follower"}
+                "add_followers": "--add-follower", "remove_followers": "--remove-follower",
+                "support_level": "--level", "end_customer": "--end-customer"}
 
 
 @tickets_group.command("set")
@@ -253,7 +328,9 @@ _SET_OPTIONS = {"category": "--category", "add_cc": "--add-cc", "remove_cc": "--
 @click.option("--planned-version", default=None,
               help="The version that will ship the fix (with --status on_hold); '' clears it.")
 @click.option("--dev-item", default=None, help="The development item (e.g. DEV-123).")
-@click.option("--category", default=None, help="'Main' or 'Main/Sub', or 'none'.")
+@click.option("--category", default=None,
+              help="'Main' or 'Main/Sub', or 'none'; with [[categories]] in the config one "
+                   "of them, and a new main category assigns its group (and tells it).")
 @click.option("--add-cc", "add_cc", multiple=True, metavar="EMAIL",
               help="Put an address in CC (repeat for more); a follower becomes CC.")
 @click.option("--remove-cc", "remove_cc", multiple=True, metavar="EMAIL",
@@ -262,8 +339,14 @@ _SET_OPTIONS = {"category": "--category", "add_cc": "--add-cc", "remove_cc": "--
               help="Make an address a follower (repeat for more); a CC becomes follower.")
 @click.option("--remove-follower", "remove_followers", multiple=True, metavar="EMAIL",
               help="Take a follower off the ticket (repeat for more).")
+@click.option("--level", "support_level", type=click.IntRange(1, 2), default=None,
+              help="2: hand a partner's ticket (internal requester) to the central support "
+                   "([second_level] group is assigned and told); 1: back to the partner.")
+@click.option("--end-customer", "end_customer", default=None, metavar="EMAIL",
+              help="The partner's end customer (only for an internal requester), or 'none'.")
 @click.option("--agent", "actor", default=None,
-              help="Who makes the change (default: cli:<user>), for the history.")
+              help="The agent making the change (an address from the config; default: "
+                   "cli:<user>), for the history.")
 @pass_app
 @handles_errors
 def tickets_set(app: App, number: str, status: str | None, priority: str | None,
@@ -271,19 +354,23 @@ def tickets_set(app: App, number: str, status: str | None, priority: str | None,
                 planned_version: str | None, dev_item: str | None, category: str | None,
                 add_cc: tuple[str, ...], remove_cc: tuple[str, ...],
                 add_followers: tuple[str, ...], remove_followers: tuple[str, ...],
+                support_level: int | None, end_customer: str | None,
                 actor: str | None) -> None:
     """Change status, priority, request type, assignee, group, category, CC
     and followers, or link the ticket to a development item and planned
     version. CC and followers get a copy of every public reply; removing an
-    address that is not there (in that role) is refused and changes nothing."""
+    address that is not there (in that role) is refused and changes nothing.
+    --level 2 hands a partner's ticket to the central support; --end-customer
+    names the partner's end customer (told only when the ticket is closed)."""
     from maildesk.actions import agent as agent_actions
 
     if not any(v is not None for v in (status, priority, request_type, assign, group,
-                                       planned_version, dev_item, category)) and not any(
+                                       planned_version, dev_item, category, support_level,
+                                       end_customer)) and not any(
             (add_cc, remove_cc, add_followers, remove_followers)):
         fail("nothing to set: give --status, --priority, --type, --assign, --group, "
              "--planned-version, --dev-item, --category, --add-cc, --remove-cc, "
-             "--add-follower or --remove-follower", 2)
+             "--add-follower, --remove-follower, --level or --end-customer", 2)
 
     def change() -> list[str]:
         try:
@@ -293,7 +380,8 @@ def tickets_set(app: App, number: str, status: str | None, priority: str | None,
                 request_type=request_type, assign=assign, group=group,
                 planned_version=planned_version, dev_item=dev_item, category=category,
                 add_cc=add_cc, remove_cc=remove_cc, add_followers=add_followers,
-                remove_followers=remove_followers, dispatch=app.hand_over)
+                remove_followers=remove_followers, support_level=support_level,
+                end_customer=end_customer, dispatch=app.hand_over)
         except agent_actions.ActionError as exc:  # named by the option, not the API field
             option = _SET_OPTIONS.get(exc.field or "")
             if option is None or not str(exc).startswith(f"{exc.field}: "):

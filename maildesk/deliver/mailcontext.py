@@ -15,14 +15,15 @@ import threading
 from dataclasses import replace
 from typing import Any
 
+from sqlalchemy import bindparam, select
 from sqlalchemy.engine import Engine
 
 from maildesk.config import Settings
-from maildesk.deliver import queries
+from maildesk.deliver import announcement, queries, stop_links
 from maildesk.deliver.compose import OutgoingFile, thread_index
 from maildesk.deliver.render import Renderer, labels
 from maildesk.mail import tokens
-from maildesk.models import utcnow
+from maildesk.models import Message, utcnow
 from maildesk.store import blobs
 from maildesk.tickets import links
 
@@ -32,10 +33,30 @@ log = logging.getLogger(__name__)
 THREAD_DEPTH = 5
 #: Kinds that carry the satisfaction survey link under the signature.
 CSAT_KINDS = ("solution", "solved_by_customer")
+#: Mails to one agent about their own mail (outbox.notify_agent): `agent`
+#: in the template is the recipient.
+TO_AGENT_KINDS = ("command_result",)
+#: Kinds whose text is only their own message's (none: the template says
+#: it), never the customer's newest mail: a status change to solved or on hold.
+OWN_TEXT_KINDS = ("solution", "second_level_solved", "on_hold_development")
 #: Kinds that send the files of the agent's message to the customer.
-REPLY_FILE_KINDS = ("agent_reply", "solution")
+REPLY_FILE_KINDS = ("agent_reply", "solution", "second_level_solved")
 #: Kinds that tell an agent about a customer's message and its files.
-NOTICE_FILE_KINDS = ("agent_notice_new", "agent_notice_reply", "agent_notice_unverified")
+NOTICE_FILE_KINDS = ("agent_notice_new", "agent_notice_reply", "agent_notice_unverified",
+                     "agent_notice_statement")
+#: Mails to a third person (tickets ask/forward): their own reply address
+#: and a thread of their own; they show the customer's messages.
+THIRD_PARTY_KINDS = ("third_party_ask", "third_party_forward")
+#: The customer's messages a third party mail shows (oldest first).
+THIRD_PARTY_MESSAGES = 20
+_CUSTOMER_MESSAGES = (
+    select(Message.__table__.c.author, Message.__table__.c.from_addr,
+           Message.__table__.c.from_name, Message.__table__.c.date,
+           Message.__table__.c.created_at, Message.__table__.c.text_display,
+           Message.__table__.c.text)
+    .where(Message.__table__.c.ticket_id == bindparam("ticket_id"),
+           Message.__table__.c.direction == "in")
+    .order_by(Message.__table__.c.id).limit(THIRD_PARTY_MESSAGES))
 #: Message-IDs of the thread named in References (the newest).
 THREAD_IDS = 10
 #: The newest messages of a ticket read in one query when a mail is built.
@@ -65,12 +86,17 @@ class MailBuilder:
             if connection is None:
                 connection = stack.enter_context(self.engine.connect())
             stack.enter_context(connection.begin())
+            if row["ticket_id"] is None:  # an announcement: no ticket (deliver/announcement.py)
+                return announcement.fields(self.settings, self.secret, self.renderer, row,
+                                           connection)  # type: ignore[return-value]
             ticket = dict(connection.execute(
                 _SQL["ticket"], {"ticket_id": row["ticket_id"]}).one()._mapping)
             self._recent.rows = (ticket["id"], connection.execute(
                 _SQL["recent"], {"ticket_id": ticket["id"]}).all())
             try:
                 context = self._context(connection, row, ticket)
+                context = {**context, "stop_links": stop_links.stop_links(
+                    self.settings, self.secret, connection, row, ticket)}
                 # the mail's own row is among the newest: it answers the others
                 own = row["message_id"].strip("<>")
                 thread = [m for m in self._thread_ids(connection, ticket["id"])
@@ -99,7 +125,17 @@ class MailBuilder:
             extra_headers={"X-Maildesk-Ticket": str(number)} if not customer_facing else {},
             attachments=attachments,
         )
+        if row["kind"] in THIRD_PARTY_KINDS:
+            fields.update(self._third_party_fields(support, row))
         return fields, to + cc, number
+
+    def _third_party_fields(self, support: str, row: dict[str, Any]) -> dict[str, Any]:
+        """A third person answers to the request's own signed address; the
+        mail starts a thread of its own (the customer's Message-IDs are
+        none of their business), so their answer threads by our id."""
+        request_id = int(json.loads(row["payload"] or "{}").get("third_party_id", 0))
+        return {"reply_to": tokens.third_party_reply_address(self.secret, support, request_id),
+                "in_reply_to": None, "references": []}
 
     def _reply_to(self, support: str, number: int, to: list[str], customer_facing: bool) -> str:
         """The customer's reply address; for a mail to one agent, that
@@ -163,9 +199,12 @@ class MailBuilder:
                 _SQL["message"], {"message_id": row["message_row_id"]}).first()
         agent = None
         author = message.author if message is not None else None
+        to_agent = row["kind"] in TO_AGENT_KINDS
+        if to_agent:  # greets its recipient, not the ticket's assignee
+            author = row["to_addrs"]
         if author:
             agent = connection.execute(_SQL["agent_by_email"], {"email": author}).first()
-        if agent is None and ticket["assignee_id"]:
+        if agent is None and ticket["assignee_id"] and not to_agent:
             agent = connection.execute(
                 _SQL["agent_by_id"], {"agent_id": ticket["assignee_id"]}).first()
         text, shown = self._text(connection, row, ticket, message)
@@ -200,7 +239,7 @@ class MailBuilder:
             "text": text,
             "thread": self._thread(connection, ticket["id"], row["message_row_id"]),
             "reference_line": tokens.body_reference(self.secret, ticket["number"]),
-            "signature_name": self.settings.notify.signature_name,
+            "signature_name": self.settings.notify.signature(row["language"]),
             "brand": self.settings.notify.brand,
             "old_ticket": old,
             "commands": payload.get("commands", []),
@@ -208,7 +247,19 @@ class MailBuilder:
             "files": files,
             "attachments": attachments,
             **self._links(row, ticket),
+            **self._customer_messages(connection, row, ticket),
         }
+
+    def _customer_messages(self, connection: Any, row: dict[str, Any],
+                           ticket: dict[str, Any]) -> dict[str, Any]:
+        """What a third person is shown: the customer's messages (never an
+        internal note, nor an agent's reply), oldest first."""
+        if row["kind"] not in THIRD_PARTY_KINDS:
+            return {}
+        rows = connection.execute(_CUSTOMER_MESSAGES, {"ticket_id": ticket["id"]}).all()
+        return {"customer_messages": [
+            {"author": r.from_name or r.author or r.from_addr, "date": r.date or r.created_at,
+             "text": r.text_display or r.text} for r in rows]}
 
     def _links(self, row: dict[str, Any], ticket: dict[str, Any]) -> dict[str, Any]:
         """The signed page links a kind carries. Issued at the row's creation,
@@ -235,6 +286,8 @@ class MailBuilder:
         """The text the mail shows and the id of the message it is from."""
         if message is not None:
             return str(message.text_display or message.text), message.id
+        if row["kind"] in OWN_TEXT_KINDS:  # e.g. solved without a reply: no text at all
+            return "", None
         known, latest = self._first_recent(ticket["id"], "in")
         if not known:
             latest = connection.execute(_SQL["latest_in"], {"ticket_id": ticket["id"]}).first()

@@ -26,7 +26,7 @@ Every kind:
                   language actually used (:func:`labels`).
   reference_line  str, the signed body reference ("[ref:10001.abcdefghijklm]");
                   the last line of every mail, text and HTML.
-  signature_name  str, e.g. "Ihr Support-Team" (config ``notify.signature_name``).
+  signature_name  str, the sign-off in the mail's language (config ``notify.signature_name``).
   brand           str, product or company name (config ``notify.brand``).
   customer        {name: str, email: str}: the requester; in
                   ``agent_notice_reply`` the customer who wrote.

@@ -125,7 +125,7 @@ class Sender:
             connection.execute(_SQL["finish"], {
                 "outbox_id": row["id"], "state": state, "error": error,
                 "sent_at": utcnow() if state == "sent" else None})
-            if state == "sent":
+            if state == "sent" and row["ticket_id"] is not None:  # announcements: no history
                 connection.execute(_SQL["event"], {
                     "ticket_id": row["ticket_id"], "at": utcnow(), "actor": "maildesk",
                     "field": "mail_sent", "old": None,

@@ -113,6 +113,64 @@ def ticket_of_agent_address(secret: bytes, address: str, agent_email: str) -> in
     return number if hmac.compare_digest(expected, match.group(2).lower()) else None
 
 
+_THIRD_PARTY_TOKEN = re.compile(r"^tp-(\d{1,12})-([a-z2-7]+)$", re.IGNORECASE)
+_THIRD_PARTY_UNIQUE = re.compile(r"^tp(\d{1,12})z[0-9a-f]+$", re.IGNORECASE)
+
+
+def third_party_token(secret: bytes, request_id: int) -> str:
+    """`tp-<id>-<sig>`: the token of the reply address a third person asked
+    for a statement (or sent a forward) answers to. It names the
+    third_party_request row; its own purpose ("tp") means no ticket token,
+    agent token or body reference can be passed off as one."""
+    return f"tp-{request_id}-{_sign(secret, 'tp', str(request_id), TOKEN_SIG)}"
+
+
+def third_party_reply_address(secret: bytes, support_address: str, request_id: int) -> str:
+    """support+tp-7-<sig>@x.de: the Reply-To of a mail to a third person."""
+    local, _, domain = support_address.partition("@")
+    return f"{local}+{third_party_token(secret, request_id)}@{domain}"
+
+
+def looks_like_third_party_address(address: str) -> bool:
+    """Shaped like a third-party reply address (signature not checked)."""
+    local = address.lower().partition("@")[0]
+    return "+" in local and bool(_THIRD_PARTY_TOKEN.match(local.split("+", 1)[1]))
+
+
+def third_party_of_address(secret: bytes, address: str) -> int | None:
+    """The request id of a third-party reply address; None for others and
+    forgeries."""
+    local = address.lower().partition("@")[0]
+    match = _THIRD_PARTY_TOKEN.match(local.split("+", 1)[1]) if "+" in local else None
+    if not match:
+        return None
+    request_id = int(match.group(1))
+    expected = _sign(secret, "tp", str(request_id), TOKEN_SIG)
+    return request_id if hmac.compare_digest(expected, match.group(2).lower()) else None
+
+
+def third_party_message_id(secret: bytes, number: int, request_id: int, domain: str) -> str:
+    """A Message-ID of ticket `number` whose signed unique part names the
+    request: an answer that lost the plus-address still threads by its
+    In-Reply-To, and a bounce of it still finds the ticket (it is one of
+    our ordinary signed ids to every other check)."""
+    unique = f"tp{request_id}z{secrets.token_hex(8)}"
+    signature = _sign(secret, "mid", f"{number}.{unique}", MESSAGE_ID_SIG)
+    return f"md.{number}.{unique}.{signature}@{domain}"
+
+
+def third_party_of_message_id(secret: bytes, message_id: str) -> tuple[int, int] | None:
+    """(ticket number, request id) of a third-party Message-ID of ours;
+    None for other ids and forgeries (the signature covers both)."""
+    number = ticket_of_message_id(secret, message_id)
+    if number is None:
+        return None
+    match = _MESSAGE_ID.match(message_id.strip().strip("<>"))
+    assert match is not None  # ticket_of_message_id matched it
+    unique = _THIRD_PARTY_UNIQUE.match(match.group(2))
+    return (number, int(unique.group(1))) if unique else None
+
+
 def reply_address(secret: bytes, support_address: str, number: int) -> str:
     """support@x.de -> support+10001-abc…@x.de: replies come back threaded
     even when a client drops every header and rewrites the subject."""

@@ -57,13 +57,25 @@ def apply_agent_mail(env: Applying, session: Session, mail: ParsedMail, triage: 
             authenticity=triage.authenticity)
         store.insert_many(session, Event, events)
     if commands or problems:
-        results = [{"line": c.line, "ok": False, "message": c.message} for c in problems]
-        results += [{"line": c.line, "ok": not problems,
-                     "message": "not applied" if problems else "applied"}
-                    for c in commands if c.ok]
+        results = command_results(commands, problems)
         ids += outbox.notify_agent(session, env.settings, env.secret, ticket["number"],
                                    email, {"commands": results})
     return ids, bool(problems)
+
+
+def command_results(commands: list[Command], problems: list[Command]) -> list[dict[str, Any]]:
+    """The lines of the command-result mail, in the mail's order: a refused
+    line with why (`problem` worded by the template in the agent's language,
+    `message` the action's own refusal), a valid line as valid (ok) even
+    when the batch was refused; `applied` says whether anything was."""
+    applied = not problems
+    results = [{"line": c.line, "ok": c.ok, "applied": applied and c.ok,
+                "problem": c.problem, "expected": c.expected,
+                "message": "" if c.ok else c.message} for c in commands]
+    results += [{"line": c.line, "ok": False, "applied": False, "problem": "refused",
+                 "expected": "", "message": c.message}
+                for c in problems if c not in commands]
+    return results
 
 
 def _agent_actions(env: Applying, session: Session, ticket: dict[str, Any], agent: Agent,
@@ -88,7 +100,7 @@ def _agent_actions(env: Applying, session: Session, ticket: dict[str, Any], agen
                                          agent, body, solve=solve,
                                          authenticity=authenticity, files=mail.attachments,
                                          files_kept_in=f"the raw mail (inbound {inbound_id})",
-                                         ).outbox_ids
+                                         signed=True).outbox_ids
     if solve:
         fields["status"] = None
     if any(v is not None for v in fields.values()):

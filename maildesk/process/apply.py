@@ -21,8 +21,9 @@ from maildesk.mail.language import mail_language
 from maildesk.models import Event
 from maildesk.process.agent_mail import apply_agent_mail
 from maildesk.store import inbound as inbound_store
+from maildesk.store import third_party as thirdparty_store
 from maildesk.store import tickets as store
-from maildesk.tickets import outbox
+from maildesk.tickets import categories, outbox
 from maildesk.tickets import writes as tickets
 from maildesk.types import Address, ParsedMail, Route, Triage
 
@@ -128,6 +129,47 @@ def apply_hold(env: Applying, session: Session, mail: ParsedMail, triage: Triage
                    detail=triage.detail, outbox_ids=tuple(ids))
 
 
+def apply_statement(env: Applying, session: Session, mail: ParsedMail, triage: Triage,
+                    inbound_id: int, message_id: str, quiet: bool = False) -> Outcome:
+    """A third person's answer (or a mail through the ticket's signed
+    references from someone who takes no part in it): an internal note by
+    its writer, the status untouched, nobody outside answered. The request
+    counts as answered only when the address asked answered; the agent who
+    asked (else the ticket's agents) is told."""
+    assert triage.ticket is not None and triage.requester is not None
+    ticket = store.ticket_row(session, triage.ticket)
+    assert ticket is not None
+    sender, request = triage.requester.email, triage.third_party
+    events = tickets.add_mail_message(
+        session, env.settings, ticket["id"], mail, inbound_id=inbound_id,
+        message_id=message_id, author=triage.requester, internal=True,
+        authenticity=triage.authenticity)
+    verified = request is not None and not triage.authenticity.startswith("unverified")
+    if request is not None:
+        what = "statement" if request.kind == "ask" else "answer to the forward"
+        line = f"{what} of {sender} (request {request.id}) kept as an internal note"
+    else:
+        line = (f"mail {message_id} of {sender}, who takes no part in the ticket, kept as an "
+                f"internal note (threaded by {triage.thread_via})")
+    if not verified:
+        line += f"; {triage.authenticity}"
+    events.append(tickets.event(ticket["id"], sender, "statement", line))
+    store.insert_many(session, Event, events)
+    asker = None
+    if request is not None:
+        asker = thirdparty_store.answered(session, request.id, verified)
+    note_id = thirdparty_store.note_of_inbound(session, ticket["id"], inbound_id)
+    ids = [] if quiet else outbox.notify_third_party(
+        session, env.settings, env.secret, ticket["number"], "statement",
+        request_id=request.id if request else 0, asker=asker, message_row_id=note_id,
+        payload={"statement_from": sender, "statement_name": triage.requester.name,
+                 "statement_kind": request.kind if request else "",
+                 "statement_verified": verified,
+                 "statement_why": "" if verified else triage.authenticity})
+    return Outcome("appended", ticket["number"], "statement", inbound_id,
+                   detail=triage.authenticity or None, outbox_ids=tuple(ids))
+
+
 def _hold(session: Session, mail: ParsedMail, triage: Triage, inbound_id: int,
           ticket_number: int | None) -> None:
     inbound_store.hold_mail(session, inbound_id, reason=triage.reason or "held",
@@ -211,9 +253,13 @@ def apply_followup(env: Applying, session: Session, mail: ParsedMail, triage: Tr
 def apply_create(env: Applying, session: Session, mail: ParsedMail, triage: Triage,
                  inbound_id: int, message_id: str, quiet: bool = False) -> Outcome:
     assert triage.requester is not None
+    route, by_category = categories.with_group(triage.route, env.settings.categories,
+                                               env.settings.categories_assign_group)
+    if by_category:  # the category's group must be a row before the ticket names it
+        store.sync_directory(session, env.settings)
     ticket_id, number, new_customer = tickets.create_ticket(
         session, env.settings, tickets.NewTicket(
-            subject=mail.subject, requester=triage.requester, route=triage.route,
+            subject=mail.subject, requester=triage.requester, route=route,
             priority=triage.priority, organisation_domain=triage.organisation_domain,
             language=mail_language(mail.headers, env.settings.mail.default_language),
         ), triage.requester.email)
@@ -223,6 +269,8 @@ def apply_create(env: Applying, session: Session, mail: ParsedMail, triage: Tria
     )
     events += tickets.add_participants(session, ticket_id, triage.participants,
                                        triage.requester.email)
+    if by_category:  # the route's category chose the group: the history says so
+        events.append(tickets.event(ticket_id, tickets.SYSTEM_ACTOR, "group", route.group))
     store.insert_many(session, Event, events + _note_events(ticket_id, triage))
     notices = [] if quiet else outbox.notify(session, env.settings, env.secret, number,
                                              "ticket_created")
@@ -252,4 +300,5 @@ APPLY: dict[str, ApplyFn] = {
     "hold": apply_hold,
     "ignore": apply_ignore,
     "reject": apply_reject,
+    "statement": apply_statement,
 }

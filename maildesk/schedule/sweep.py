@@ -26,9 +26,10 @@ from maildesk.actions import held
 from maildesk.config import Settings
 from maildesk.mail.automatic import is_noreply_address
 from maildesk.mail.tokens import new_message_id
-from maildesk.models import Customer, Event, Outbox, Ticket, utcnow
-from maildesk.schedule import rules
+from maildesk.models import Agent, AgentGroup, Customer, Event, GroupMember, Outbox, Ticket, utcnow
+from maildesk.schedule import escalation, rules
 from maildesk.schedule.calendar import BusinessCalendar
+from maildesk.schedule.sla import light
 from maildesk.tickets.notices import AUTO_GENERATED, AUTO_REPLIED
 
 log = logging.getLogger(__name__)
@@ -105,6 +106,7 @@ def run_sweep(engine: Engine, settings: Settings, secret: bytes, now: datetime,
                     report.actions += _describe(connection, claimed, action)
                     report.outbox_ids += _apply(connection, settings, secret, action,
                                                 claimed, now)
+    _escalate(engine, settings, secret, now, calendar, report)
     if not dry_run:
         report.held_purged = held.purge(engine, settings.held.keep_days, now)
     if report.actions:
@@ -191,3 +193,104 @@ def _event(ticket_id: int, now: datetime, field_name: str, new: str,
            old: str | None = None) -> dict[str, Any]:
     return {"ticket_id": ticket_id, "at": now, "actor": ACTOR, "field": field_name,
             "old": old, "new": new}
+
+
+def _escalate(engine: Engine, settings: Settings, secret: bytes, now: datetime,
+              calendar: BusinessCalendar, report: SweepReport) -> None:
+    """The SLA escalations (schedule/escalation.py): each ticket still being
+    worked on whose light is worse than the last notice sent gets one. The
+    mark is set by a conditional UPDATE from the value read, in the same
+    transaction as the outbox rows: a crash or a second sweep never sends
+    twice. Solved and closed tickets lose their mark (and get nothing)."""
+    table = Ticket.__table__
+    with engine.connect() as connection:
+        rows = connection.execute(
+            select(table.c.id, table.c.number, table.c.request_type, table.c.created_at,
+                   table.c.first_response_at, table.c.sla_alerted, table.c.assignee_id,
+                   table.c.group_id)
+            .where(table.c.status.not_in(("solved", "closed")), table.c.sla_alerted != "red")
+            .order_by(table.c.number)).all()
+        team = _teams(connection) if rows else None
+    due = []
+    for row in rows:
+        lit = light(row.request_type, row.created_at, row.first_response_at, None, now,
+                    settings.sla, calendar)
+        level = escalation.due(lit.state, row.sla_alerted or "")
+        if level is None or team is None:
+            continue
+        to = escalation.recipients(level, team(row.assignee_id, row.group_id),
+                                   settings.sla.escalate_to, settings.sla.escalate_red_to,
+                                   settings.sla.escalate_fallback)
+        due.append((row, level, escalation.at_risk(lit, level), to))
+    if report.dry_run:
+        report.actions += [{"ticket": row.number, "action": escalation.KINDS[level],
+                            "to": list(to), **risk.as_payload(level)}
+                           for row, level, risk, to in due]
+        return
+    for row, level, risk, to in due:
+        with engine.begin() as connection:
+            claimed = connection.execute(
+                update(table).where(table.c.id == row.id,
+                                    table.c.sla_alerted == (row.sla_alerted or ""))
+                .values(sla_alerted=level)).rowcount
+            if claimed != 1:
+                continue  # another sweep got there first
+            report.actions.append({"ticket": row.number, "action": escalation.KINDS[level],
+                                   "to": list(to), **risk.as_payload(level)})
+            report.outbox_ids += _escalation_rows(connection, settings, secret, row, level,
+                                                  risk, to, now)
+    with engine.begin() as connection:
+        connection.execute(update(table).where(table.c.status.in_(("solved", "closed")),
+                                               table.c.sla_alerted != "")
+                           .values(sla_alerted=""))
+
+
+def _teams(connection: Connection) -> Callable[[int | None, int | None], escalation.Team]:
+    """Who works a ticket, from the agents and groups read once per sweep."""
+    agent, member, group = Agent.__table__, GroupMember.__table__, AgentGroup.__table__
+    agents = {r.id: r.email for r in connection.execute(
+        select(agent.c.id, agent.c.email).where(agent.c.active)).all()}
+    members: dict[int, list[str]] = {}
+    for r in connection.execute(select(member.c.group_id, member.c.agent_id)).all():
+        if r.agent_id in agents:
+            members.setdefault(r.group_id, []).append(agents[r.agent_id])
+    addresses = {r.id: r.email for r in connection.execute(
+        select(group.c.id, group.c.email)).all()}
+    everyone = tuple(agents.values())
+
+    def team(assignee_id: int | None, group_id: int | None) -> escalation.Team:
+        return escalation.Team(
+            assignee=agents.get(assignee_id) if assignee_id else None,
+            group_members=tuple(members.get(group_id, ())) if group_id else (),
+            group_address=addresses.get(group_id) if group_id else None,
+            all_agents=everyone)
+    return team
+
+
+def _escalation_rows(connection: Connection, settings: Settings, secret: bytes, row: Any,
+                     level: str, risk: escalation.Risk, to: tuple[str, ...],
+                     now: datetime) -> list[int]:
+    """The notices of one escalation and its history line."""
+    import json
+
+    what = "first response" if risk.measure == "first_response" else "resolution"
+    connection.execute(insert(Event.__table__), [_event(
+        row.id, now, "sla", f"{level}: {what} limit {risk.limit_hours:g} h, "
+        + (f"{risk.hours_left:.1f} h left" if risk.hours_left > 0
+           else f"overdue by {-risk.hours_left:.1f} h"), row.sla_alerted or None)])
+    ours = set(settings.mail.addresses)
+    languages = {a.email: a.language for a in settings.agents}
+    notices = [{
+        "created_at": now, "kind": escalation.KINDS[level], "ticket_id": row.id,
+        "message_row_id": None, "to_addrs": address, "cc_addrs": "",
+        "language": languages.get(address, settings.mail.default_language),
+        "auto_submitted": AUTO_GENERATED,
+        "message_id": new_message_id(secret, row.number, settings.message_id_domain),
+        "payload": json.dumps(risk.as_payload(level)),
+        "state": "queued", "attempts": 0, "next_attempt_at": now,
+    } for address in to if address not in ours and not is_noreply_address(address)]
+    if not notices:
+        return []
+    outbox = Outbox.__table__
+    return list(connection.execute(
+        insert(outbox).returning(outbox.c.id), notices).scalars().all())

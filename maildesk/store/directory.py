@@ -29,6 +29,7 @@ class CustomerFilter:
     role: str | None = None
     confirmed: bool | None = None
     bouncing: bool | None = None
+    kind: str | None = None  # internal (a partner, 2nd-level support) / external
 
 
 def _customer_dict(row: Any) -> dict[str, Any]:
@@ -42,7 +43,7 @@ def _customer_dict(row: Any) -> dict[str, Any]:
         "id": row.id, "email": row.email, "name": row.name, "phone": row.phone,
         "language": row.language, "role": row.role, "info_recipient": row.info_recipient,
         "confirmed": row.confirmed, "confirmed_at": _iso(row.confirmed_at),
-        "bouncing": row.bouncing, "organisation": organisation,
+        "bouncing": row.bouncing, "kind": row.kind, "organisation": organisation,
         "ticket_access": row.ticket_access, "sees": access.scope(viewer),
         "created_at": _iso(row.created_at), "updated_at": _iso(row.updated_at),
     }
@@ -67,7 +68,7 @@ def list_customers(session: Session, wanted: CustomerFilter, limit: int, *,
                                         func.lower(customer.c.name).like(pattern)))
     for column, value in (("organisation_id", wanted.organisation_id),
                           ("role", wanted.role), ("confirmed", wanted.confirmed),
-                          ("bouncing", wanted.bouncing)):
+                          ("bouncing", wanted.bouncing), ("kind", wanted.kind)):
         if value is not None:
             statement = statement.where(customer.c[column] == value)
     if before is not None:

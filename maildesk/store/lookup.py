@@ -10,10 +10,18 @@ from sqlalchemy import bindparam, exists, func, or_
 from sqlalchemy import select as sa_select
 from sqlmodel import Session
 
-from maildesk.models import Customer, InboundMail, Message, Organisation, Participant, Ticket
+from maildesk.models import (
+    Customer,
+    InboundMail,
+    Message,
+    Organisation,
+    Participant,
+    ThirdPartyRequest,
+    Ticket,
+)
 from maildesk.store.access import sees_organisation
 from maildesk.store.tickets import MAX_LOOKUP_IDS, organisation_for_domain
-from maildesk.types import TicketInfo
+from maildesk.types import ThirdPartyInfo, TicketInfo
 
 
 @functools.cache
@@ -93,3 +101,12 @@ class StoreLookup:
             table.c.message_id == message_id, table.c.direction == "out"
         ).limit(1)
         return self._connection.execute(statement).first() is not None
+
+    def third_party_request(self, request_id: int) -> ThirdPartyInfo | None:
+        request, ticket = ThirdPartyRequest.__table__, Ticket.__table__
+        row = self._connection.execute(
+            sa_select(request.c.id, ticket.c.number, request.c.email, request.c.kind)
+            .join(ticket, ticket.c.id == request.c.ticket_id)
+            .where(request.c.id == request_id)
+        ).first()
+        return None if row is None else ThirdPartyInfo(row.id, row.number, row.email, row.kind)

@@ -217,6 +217,10 @@ class TicketFilter:
     request_type: str | None = None
     category: str | None = None
     channel: str | None = None
+    #: 2nd-level support: the level (1/2) and the requester's kind
+    #: (internal: a partner / external).
+    support_level: int | None = None
+    requester_kind: str | None = None
     #: Only what this customer may see (access.py): the customer-facing reads.
     visible_to: access.Viewer | None = None
 
@@ -245,6 +249,11 @@ def _filtered(statement: Any, wanted: TicketFilter) -> Any:
         value = getattr(wanted, field)
         if value:
             statement = statement.where(getattr(Ticket, field) == value)
+    if wanted.support_level is not None:
+        statement = statement.where(Ticket.support_level == wanted.support_level)
+    if wanted.requester_kind:
+        statement = statement.where(col(Ticket.requester_id).in_(
+            select(Customer.id).where(Customer.kind == wanted.requester_kind)))
     return statement
 
 

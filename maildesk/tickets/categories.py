@@ -8,12 +8,19 @@ main category it does not belong to. With a list of allowed categories
 listed "Main/Sub" allows its "Main" alone, and the list's spelling is kept
 ("betrieb" becomes "Betrieb"). Without a list, any well-formed value is
 taken as given.
+
+`effect` decides what a new category does to the ticket's group and who is
+told (seed 003: "Automatische Gruppenzuweisung mittels Kategorien").
 """
 
 from __future__ import annotations
 
 import unicodedata
 from collections.abc import Iterable
+from dataclasses import dataclass, replace
+from typing import Protocol
+
+from maildesk.types import Route
 
 SEPARATOR = "/"
 #: The word that clears the category (as "none" clears assignee and group).
@@ -69,3 +76,75 @@ def parse(value: str, allowed: Iterable[str] = ()) -> tuple[str | None, str | No
         raise CategoryRefused(f"category: {label(main, sub)!r} is not a configured category "
                               f"(allowed: {', '.join(listed)}, or {NONE})")
     return found
+
+
+class Rule(Protocol):
+    """A main category's rule: config.CategorySettings or a CategoryRule."""
+
+    @property
+    def name(self) -> str: ...
+    @property
+    def group(self) -> str | None: ...
+    @property
+    def notify(self) -> str | None: ...
+
+
+@dataclass(frozen=True)
+class CategoryRule:
+    """What the config says of one main category (config.CategorySettings)."""
+
+    name: str
+    group: str | None = None
+    notify: str | None = None
+
+
+@dataclass(frozen=True)
+class CategoryEffect:
+    """What giving a ticket a category does (seed 003): the group it gets
+    (None: the group stays as it is), whether that group's members are told,
+    and the address told instead when no group is assigned."""
+
+    group: str | None = None
+    tell_group: bool = False
+    tell_address: str | None = None
+
+    @property
+    def anything(self) -> bool:
+        return bool(self.group or self.tell_group or self.tell_address)
+
+
+NOTHING = CategoryEffect()
+
+
+def effect(rules: Iterable[Rule], old_main: str | None, new_main: str | None,
+           explicit_group: str | None, assign_group: bool) -> CategoryEffect:
+    """The effect of changing the main category from `old_main` to `new_main`.
+
+    Only a new main category counts: the group belongs to the main category,
+    so a change of the sub category alone (or clearing) does nothing. With
+    `assign_group` and a group on the category, the ticket gets that group
+    and its members are told, unless the agent names a group in the same
+    change (`explicit_group`, "none" included): the agent's choice wins and
+    nobody is told by the category. Otherwise the category's notify address
+    is told. A category without a rule (free text) does nothing."""
+    if not new_main or (old_main or "").lower() == new_main.lower():
+        return NOTHING
+    rule = next((r for r in rules if r.name.lower() == new_main.lower()), None)
+    if rule is None:
+        return NOTHING
+    if assign_group and rule.group:
+        if explicit_group is not None:
+            return NOTHING
+        return CategoryEffect(group=rule.group, tell_group=True)
+    return CategoryEffect(tell_address=rule.notify) if rule.notify else NOTHING
+
+
+def with_group(route: Route, rules: Iterable[Rule], assign_group: bool) -> tuple[Route, bool]:
+    """A new ticket's route with its main category's group when the route
+    names none; True when the category chose the group (the history says
+    so). The members are told by the new-ticket notice itself, so nobody
+    gets a second mail for the same ticket."""
+    found = effect(rules, None, route.category, route.group, assign_group)
+    if not found.group:
+        return route, False
+    return replace(route, group=found.group), True

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterable, Sequence
+from dataclasses import replace
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -28,7 +29,7 @@ from maildesk.models import (
     Ticket,
     utcnow,
 )
-from maildesk.tickets import notices
+from maildesk.tickets import notices, second_level
 
 STATES = ("queued", "sending", "sent", "failed")
 
@@ -49,6 +50,9 @@ def _statements() -> dict[str, Any]:
             .outerjoin(cc_customer, cc_customer.c.email == participant.c.email)
             .where(participant.c.ticket_id == bindparam("ticket_id"))
         ),
+        "followers": select(participant.c.email)
+        .where(participant.c.ticket_id == bindparam("ticket_id"),
+               participant.c.role == "follower"),
         "agents": select(agent.c.id, agent.c.email).where(agent.c.active),
         "members": select(agent.c.email).join(member, member.c.agent_id == agent.c.id)
         .where(member.c.group_id == bindparam("group_id"), agent.c.active),
@@ -73,6 +77,8 @@ def _audience(session: Session, settings: Settings, ticket: dict[str, Any],
     ).all()
     requester = people[0] if people and ticket["requester_id"] else None
     cc = [p.email for p in people[1 if requester else 0:]]
+    followers = (connection.execute(_SQL["followers"], {"ticket_id": ticket["id"]})
+                 .scalars().all() if cc else [])
     agents = connection.execute(_SQL["agents"]).all()
     assignee = next((a.email for a in agents if a.id == ticket["assignee_id"]), None)
     members: Sequence[str] = ()
@@ -83,18 +89,70 @@ def _audience(session: Session, settings: Settings, ticket: dict[str, Any],
         group_address = connection.execute(
             _SQL["group"], {"group_id": ticket["group_id"]}).scalar()
     candidates = [p.email for p in people]
+    end_customer = _end_customer(session, ticket)
+    if end_customer is not None:
+        candidates.append(end_customer.email)
     return notices.Audience(
         requester=requester.email if requester else None,
         requester_language=(requester.language if requester else None) or ticket["language"],
-        participants=tuple(cc), assignee=assignee, group_members=tuple(members),
+        participants=tuple(cc), followers=tuple(followers), assignee=assignee,
+        group_members=tuple(members),
         group_address=group_address, all_agents=tuple(a.email for a in agents),
         agent_language=settings.mail.default_language,
+        agent_languages=agent_languages(settings),
         ours=frozenset(settings.mail.addresses),
         bouncing=frozenset(p.email for p in people if p.bouncing),
         over_limit=_over_limit(session, settings, candidates),
         channel=ticket["channel"],
         agents_to_skip=frozenset({skip_agent}) if skip_agent else frozenset(),
+        category_address=_category_address(settings, ticket),
+        **_second_level(ticket, end_customer, settings),
     )
+
+
+def agent_languages(settings: Settings) -> tuple[tuple[str, str], ...]:
+    """Each configured agent's own language ([[agents]] language): notices to
+    an agent are written in it (notices.language_of_agent)."""
+    return tuple((agent.email, agent.language) for agent in settings.agents)
+
+
+def _category_address(settings: Settings, ticket: dict[str, Any]) -> str | None:
+    """The notify address of the ticket's main category in the config."""
+    category = settings.category(ticket.get("category"))
+    return category.notify if category is not None else None
+
+
+def _end_customer(session: Session, ticket: dict[str, Any]) -> Any:
+    """The end customer of a partner's ticket (2nd-level support), or None."""
+    if not ticket.get("end_customer_id"):
+        return None
+    table = Customer.__table__
+    return session.connection().execute(
+        select(table.c.email, table.c.name, table.c.language, table.c.bouncing)
+        .where(table.c.id == ticket["end_customer_id"])).first()
+
+
+def _second_level(ticket: dict[str, Any], end_customer: Any,
+                  settings: Settings) -> dict[str, Any]:
+    """The Audience fields of 2nd-level support (tickets/second_level.py);
+    a bouncing end customer is not there to be told."""
+    reachable = end_customer is not None and not end_customer.bouncing
+    return {"support_level": ticket.get("support_level") or 1,
+            "end_customer": end_customer.email if reachable else None,
+            "end_customer_language": (end_customer.language if end_customer is not None
+                                      else None) or settings.mail.default_language}
+
+
+def _row_payload(session: Session, ticket: dict[str, Any], kind: str,
+                 payload: dict[str, Any] | None) -> str:
+    """The payload as stored; the end customer's notice names whom it greets
+    (the template's `customer` is the requester, the partner)."""
+    data = dict(payload or {})
+    if kind == second_level.END_CUSTOMER_CLOSED_KIND:
+        person = _end_customer(session, ticket)
+        if person is not None:
+            data["end_customer"] = {"name": person.name, "email": person.email}
+    return json.dumps(data, ensure_ascii=False)
 
 
 def _over_limit(session: Session, settings: Settings, addresses: Iterable[str]) -> frozenset[str]:
@@ -128,11 +186,51 @@ def notify(session: Session, settings: Settings, secret: bytes, ticket_number: i
             "auto_submitted": item.auto_submitted,
             "message_id": _message_id(session, secret, settings, ticket_number,
                                       message_row_id, item.kind),
-            "payload": json.dumps(payload or {}, ensure_ascii=False),
+            "payload": _row_payload(session, row, item.kind, payload),
             "state": "queued", "attempts": 0, "next_attempt_at": now,
         }
         for item in plans
     ]
+    table = Outbox.__table__
+    return list(session.connection().execute(
+        insert(table).returning(table.c.id, sort_by_parameter_order=True), rows
+    ).scalars().all())
+
+
+def notify_third_party(session: Session, settings: Settings, secret: bytes, ticket_number: int,
+                       event: str, *, request_id: int, third_party: str | None = None,
+                       language: str | None = None, asker: str | None = None,
+                       message_row_id: int | None = None,
+                       payload: dict[str, Any] | None = None) -> list[int]:
+    """The rows of a third-party event (notices.THIRD_PARTY_EVENTS): the
+    ask/forward mail to `third_party`, whose Message-ID names the request
+    (an answer threads back by it), or the notice of an answer to the agent
+    who asked (`asker`). The payload carries the request id: the worker
+    gives the mail the request's own reply address."""
+    ticket = session.connection().execute(_SQL["ticket"], {"number": ticket_number}).first()
+    if ticket is None:
+        return []
+    row = dict(ticket._mapping)
+    audience = replace(_audience(session, settings, row, None), third_party=third_party,
+                       third_party_language=language or row["language"]
+                       or settings.mail.default_language, asker=asker)
+    now = utcnow()
+    rows = [
+        {
+            "created_at": now, "kind": item.kind, "ticket_id": row["id"],
+            "message_row_id": message_row_id, "to_addrs": ", ".join(item.to),
+            "cc_addrs": "", "language": item.language, "auto_submitted": item.auto_submitted,
+            "message_id": (tokens.new_message_id(secret, ticket_number, settings.message_id_domain)
+                           if event == "statement" else tokens.third_party_message_id(
+                               secret, ticket_number, request_id, settings.message_id_domain)),
+            "payload": json.dumps({**(payload or {}), "third_party_id": request_id},
+                                  ensure_ascii=False),
+            "state": "queued", "attempts": 0, "next_attempt_at": now,
+        }
+        for item in notices.plan(event, audience)
+    ]
+    if not rows:
+        return []
     table = Outbox.__table__
     return list(session.connection().execute(
         insert(table).returning(table.c.id, sort_by_parameter_order=True), rows
@@ -158,7 +256,9 @@ def notify_agent(session: Session, settings: Settings, secret: bytes, ticket_num
         {
             "created_at": utcnow(), "kind": kind, "ticket_id": ticket,
             "message_row_id": None, "to_addrs": agent_email, "cc_addrs": "",
-            "language": settings.mail.default_language,
+            "language": notices.language_of_agent(agent_email, notices.Audience(
+                None, agent_language=settings.mail.default_language,
+                agent_languages=agent_languages(settings))),
             "auto_submitted": notices.AUTO_REPLIED,
             "message_id": tokens.new_message_id(secret, ticket_number,
                                                 settings.message_id_domain),
@@ -173,7 +273,8 @@ def _message_id(session: Session, secret: bytes, settings: Settings, number: int
                 message_row_id: int | None, kind: str) -> str:
     """An agent reply is sent with the Message-ID its message row already
     has (a customer's answer threads by it); everything else gets a new one."""
-    if message_row_id is not None and kind in ("agent_reply", "solution"):
+    if message_row_id is not None and kind in ("agent_reply", "solution",
+                                               second_level.SOLVED_KIND):
         from maildesk.models import Message
 
         table = Message.__table__
@@ -187,7 +288,8 @@ def _message_id(session: Session, secret: bytes, settings: Settings, number: int
 def list_rows(session: Session, state: str | None = None, limit: int = 200) -> list[dict[str, Any]]:
     table, ticket = Outbox.__table__, Ticket.__table__
     statement = (
-        select(table, ticket.c.number).join(ticket, ticket.c.id == table.c.ticket_id)
+        # outer: an announcement's rows have no ticket (ticket: None)
+        select(table, ticket.c.number).outerjoin(ticket, ticket.c.id == table.c.ticket_id)
         .order_by(table.c.id.desc()).limit(limit)
     )
     if state:
@@ -195,7 +297,8 @@ def list_rows(session: Session, state: str | None = None, limit: int = 200) -> l
     rows = session.connection().execute(statement).all()
     return [
         {
-            "id": r.id, "ticket": r.number, "kind": r.kind, "state": r.state,
+            "id": r.id, "ticket": r.number, "announcement": r.announcement_id,
+            "kind": r.kind, "state": r.state,
             "to": [a for a in r.to_addrs.split(", ") if a],
             "cc": [a for a in r.cc_addrs.split(", ") if a],
             "language": r.language, "attempts": r.attempts, "message_id": r.message_id,

@@ -40,6 +40,8 @@ from maildesk.web.api.auth import ApiState
 from maildesk.web.health import AccountLike, Health, ListenerLike, OffLoop
 from maildesk.web.metrics import DaemonMetrics, query_database
 from maildesk.web.pages import PAGES, Pages, add_customer_pages
+from maildesk.web.participant_removal import add_removal_pages
+from maildesk.web.unsubscribe import add_unsubscribe_pages
 
 log = logging.getLogger(__name__)
 
@@ -141,6 +143,8 @@ def create_app(state: WebState, pages: Pages | None = None,
     if pages is not None:
         app[PAGES] = pages
         add_customer_pages(app)
+        add_unsubscribe_pages(app)  # announcements (web/unsubscribe.py)
+        add_removal_pages(app)  # a CC or follower stops a ticket's mails
 
     async def close(_app: web.Application) -> None:
         state.health.close()

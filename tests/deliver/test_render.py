@@ -27,6 +27,13 @@ KINDS = [
 ]  # fmt: skip
 CUSTOMER_KINDS = ["acknowledgement", "agent_reply", "closed", "followup_created", "registration",
                   "reopened", "solution", "solved_by_customer"]  # fmt: skip
+#: 2nd-level support (tickets/second_level.py).
+SECOND_LEVEL_KINDS = ["agent_notice_second_level", "end_customer_closed", "second_level_solved"]
+KINDS += SECOND_LEVEL_KINDS
+CUSTOMER_KINDS += ["end_customer_closed", "second_level_solved"]
+#: The on-hold ("in Entwicklung") notice to the customer.
+KINDS += ["on_hold_development"]
+CUSTOMER_KINDS += ["on_hold_development"]
 LANGUAGES = ["de", "en"]
 MARKER = {"de": "## Bitte oberhalb dieser Zeile antworten ##",
           "en": "## Please reply above this line ##"}  # fmt: skip
@@ -89,10 +96,12 @@ def visible_after(html: str, needle: str) -> str:
 #: Kinds of the time rules; rendered in tests/deliver/test_rule_templates.py with
 #: their own context keys.
 RULE_KINDS = ["auto_close", "release_notice", "reminder_1", "reminder_2"]
+#: Kinds without a ticket; rendered in tests/actions/test_announce.py.
+TICKETLESS_KINDS = ["announcement"]
 
 
 def test_kinds_lists_every_notification(renderer: Renderer) -> None:
-    assert renderer.kinds() == sorted(KINDS + RULE_KINDS)
+    assert renderer.kinds() == sorted(KINDS + RULE_KINDS + TICKETLESS_KINDS)
 
 
 @pytest.mark.parametrize("language", LANGUAGES)

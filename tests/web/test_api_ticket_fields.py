@@ -40,7 +40,7 @@ def last_out_cc(desk: Desk) -> tuple[str, list[str]]:
     with desk.engine().connect() as conn:
         row = conn.exec_driver_sql(
             "SELECT to_addrs, cc_addrs FROM outbox WHERE kind = 'agent_reply' "
-            "ORDER BY id DESC").first()
+            "AND to_addrs = 'erika@kunde.de' ORDER BY id DESC").first()
     assert row is not None
     return row.to_addrs, sorted(row.cc_addrs.split(", "))
 
@@ -171,7 +171,12 @@ async def test_a_removed_cc_gets_no_copy_and_no_longer_threads_by_the_tag(api: A
                                     "add_followers": ["chef@kunde.de"]})
     assert status == 200
     await api.post(f"/tickets/{number}/replies", secret, {"text": "Der Techniker kommt."})
-    assert last_out_cc(api.desk) == ("erika@kunde.de", ["chef@kunde.de", "kollege@kunde.de"])
+    # a follower is a silent observer: a mail of its own, not in the visible Cc (#15)
+    assert last_out_cc(api.desk) == ("erika@kunde.de", ["kollege@kunde.de"])
+    with api.desk.engine().connect() as conn:
+        assert conn.exec_driver_sql(
+            "SELECT cc_addrs FROM outbox WHERE kind = 'agent_reply' "
+            "AND to_addrs = 'chef@kunde.de'").scalar() == ""
     _, _, ticket = await api.get(f"/tickets/{number}", secret)
     assert ticket["messages"][-1]["cc"] == ["kollege@kunde.de", "chef@kunde.de"]
     code, out = api.desk.ingest(make_mail(subject=f"AW: [#{number}] Heizung",

@@ -20,11 +20,12 @@ from maildesk.process.pipeline.classify import (
 )
 from maildesk.process.pipeline.routing import collect_participants, route_by_recipient
 from maildesk.process.pipeline.sender import identify_organisation, require_sender
-from maildesk.process.pipeline.status import decide_status, identify_role
+from maildesk.process.pipeline.status import decide_status, identify_role, settle_statement
 from maildesk.process.pipeline.threads import (
     find_ticket_by_body,
     find_ticket_by_headers,
     find_ticket_by_subject,
+    find_ticket_by_third_party,
     find_ticket_by_token,
 )
 from maildesk.types import Context, Lookup, ParsedMail, Triage
@@ -39,12 +40,14 @@ STEPS: tuple[Step, ...] = (
     identify_role,
     flag_automatic,
     find_ticket_of_bounce,
+    find_ticket_by_third_party,
     find_ticket_by_headers,
     find_ticket_by_token,
     find_ticket_by_body,
     find_ticket_by_subject,
     settle_automatic,
     verify_sender,
+    settle_statement,
     decide_status,
     route_by_recipient,
     identify_organisation,

@@ -14,6 +14,7 @@ from maildesk.config import PRIORITIES, REQUEST_TYPES
 
 STATUS_TARGETS = ("open", "pending", "on_hold", "solved")
 _LINE = re.compile(r"^#([a-z_]+)(?:[ \t]+(.*?))?[ \t]*$", re.IGNORECASE)
+KNOWN = ("#status", "#priority", "#type", "#assign", "#group", "#internal")
 _EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 
 
@@ -24,33 +25,40 @@ class Command:
     value: str = ""
     ok: bool = True
     message: str = ""
+    #: why a line was refused, for the agent's language (the command-result
+    #: templates word it): "unknown", "value" (expects `expected`), "no_value"
+    problem: str = ""
+    expected: str = ""
 
 
 def _check(name: str, value: str, line: str) -> Command:
-    def bad(message: str) -> Command:
-        return Command(line, name, value, False, message)
+    def bad(message: str, problem: str = "value", expected: str = "") -> Command:
+        return Command(line, name, value, False, message, problem, expected)
 
     if name == "status":
         if value not in STATUS_TARGETS:
-            return bad(f"#status takes one of {', '.join(STATUS_TARGETS)}")
+            return bad(f"#status takes one of {', '.join(STATUS_TARGETS)}", expected=", ".join(
+                STATUS_TARGETS))
     elif name == "priority":
         if value not in PRIORITIES:
-            return bad(f"#priority takes one of {', '.join(PRIORITIES)}")
+            return bad(f"#priority takes one of {', '.join(PRIORITIES)}",
+                       expected=", ".join(PRIORITIES))
     elif name == "type":
         if value not in REQUEST_TYPES:
-            return bad(f"#type takes one of {', '.join(REQUEST_TYPES)}")
+            return bad(f"#type takes one of {', '.join(REQUEST_TYPES)}",
+                       expected=", ".join(REQUEST_TYPES))
     elif name == "assign":
         if not _EMAIL.match(value) and value != "none":
-            return bad("#assign takes an agent's address (or none)")
+            return bad("#assign takes an agent's address (or none)", expected="address")
     elif name == "group":
         if not value:
-            return bad("#group takes a group name (or none)")
+            return bad("#group takes a group name (or none)", expected="group")
     elif name == "internal":
         if value:
-            return bad("#internal takes no value")
+            return bad("#internal takes no value", "no_value")
     else:
-        return bad(f"unknown command #{name} (known: #status, #priority, #type, #assign, "
-                   f"#group, #internal)")
+        return bad(f"unknown command #{name} (known: {', '.join(KNOWN)})", "unknown",
+                   ", ".join(KNOWN))
     return Command(line, name, value, True, "")
 
 

@@ -1,5 +1,7 @@
 """Finding the ticket a mail belongs to (SPEC §4), strongest proof first:
 
+0. a third person's answer to our ask/forward mail (its own reply address or
+   signed Message-ID; becomes an internal note, pipeline/status.py);
 1. In-Reply-To/References naming one of our signed Message-IDs, or a mail
    stored on a ticket;
 2. the reply token in a recipient's plus-address;
@@ -19,6 +21,41 @@ from maildesk.types import Context, Lookup, ParsedMail, Triage
 
 def _found(triage: Triage, number: int, via: str) -> Triage:
     return triage.but(action="append", ticket=number, thread_via=via)
+
+
+def find_ticket_by_third_party(
+    mail: ParsedMail, triage: Triage, lookup: Lookup, ctx: Context
+) -> Triage:
+    """An answer to a mail we sent a third person (tickets ask/forward): to
+    its signed reply address support+tp-<id>-<sig>@…, or, when a client
+    dropped that, with the signed third-party Message-ID in In-Reply-To/
+    References. Runs before the other ways of threading: that mail is one
+    of the ticket's, and a reply to it must never count as the customer's.
+    A tp address with a bad signature threads nothing (the mail goes on as
+    one to the support address) and is noted."""
+    if triage.ticket is not None:
+        return triage
+    request_id, forged = None, False
+    for address in (*ctx.recipients, *(a.email for a in (*mail.to, *mail.cc))):
+        if ctx.is_ours(address) and tokens.looks_like_third_party_address(address):
+            request_id = tokens.third_party_of_address(ctx.secret, address)
+            forged = forged or request_id is None
+            if request_id is not None:
+                break
+    if request_id is None:
+        for message_id in (*mail.in_reply_to, *reversed(mail.references)):
+            found = tokens.third_party_of_message_id(ctx.secret, message_id) if message_id else None
+            if found is not None:
+                request_id = found[1]
+                break
+    request = lookup.third_party_request(request_id) if request_id is not None else None
+    if request is None or lookup.ticket(request.ticket) is None:
+        if forged:
+            return triage.but(detail="the third-party reply address it was sent to has a bad "
+                                     "signature (forged); not threaded by it")
+        return triage
+    return triage.but(action="append", ticket=request.ticket, thread_via="third_party",
+                      third_party=request)
 
 
 def find_ticket_by_headers(

@@ -62,7 +62,7 @@ async def list_customers(request: web.Request) -> web.Response:
     engine = request.app[API].engine
     wanted = directory.CustomerFilter(search=query.q, organisation_id=query.organisation,
                                       role=query.role, confirmed=query.confirmed,
-                                      bouncing=query.bouncing)
+                                      bouncing=query.bouncing, kind=query.kind)
 
     def read() -> list[dict[str, Any]]:
         with session_scope(engine) as session:

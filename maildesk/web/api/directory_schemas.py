@@ -12,6 +12,7 @@ from maildesk.web.api.schemas import Status, Ticket, Timestamp, UpdatedSince, ma
 
 Role = Literal["main_contact", "admin", "user"]
 Access = Literal["own", "organisation"]
+Kind = Literal["external", "internal"]
 Cursor = Field(default=None, pattern=r"^[0-9]{1,18}$")
 
 
@@ -32,6 +33,9 @@ class CustomerInfo(BaseModel):
     confirmed: bool
     confirmed_at: Timestamp | None
     bouncing: bool
+    #: internal: a partner serving end customers of its own (2nd-level
+    #: support: its tickets may name an end customer and go to level 2).
+    kind: Kind
     organisation: OrganisationRef | None
     #: The customer's own setting; null: the default of the role.
     ticket_access: Access | None
@@ -69,6 +73,7 @@ class CustomerQuery(UpdatedSince):
     role: Role | None = None
     confirmed: bool | None = None
     bouncing: bool | None = None
+    kind: Kind | None = None
     limit: int = Field(default=50, ge=1, le=200)
     cursor: str | None = Cursor
 
@@ -85,6 +90,8 @@ class CustomerChange(BaseModel):
     #: Only false: clears the flag set when mail to the address bounced.
     bouncing: Literal[False] | None = None
     info_recipient: bool | None = None
+    #: internal: a partner (2nd-level support).
+    kind: Kind | None = None
     role: Role | None = None
     #: null: back to the default of the role.
     ticket_access: Access | None = None

@@ -52,6 +52,12 @@ class Requester(Person):
     language: str
     confirmed: bool
     confirmed_at: Timestamp | None
+    #: internal: a partner serving end customers of its own (2nd-level support).
+    kind: Literal["external", "internal"]
+
+
+class EndCustomer(Person):
+    language: str
 
 
 class Participant(Person):
@@ -71,6 +77,11 @@ class Ticket(BaseModel):
     priority: str
     channel: str
     requester: Requester | None
+    #: The partner's end customer the ticket is about (the requester is the
+    #: partner); never mailed by the central support, told only of the close.
+    end_customer: EndCustomer | None
+    #: 1: the partner works it; 2: handed to the central support.
+    support_level: Literal[1, 2]
     organisation: str | None
     participants: list[Participant]
     assignee: str | None
@@ -132,10 +143,25 @@ class EventInfo(BaseModel):
     new: str | None
 
 
+class ThirdPartyInfo(BaseModel):
+    """A third person asked for a statement (kind ask) or sent the ticket
+    for information (forward); `answered_at` is set by their first answer
+    from the address asked (kept as an internal note)."""
+
+    id: int
+    kind: Literal["ask", "forward"]
+    to: str
+    text: str
+    actor: str
+    created_at: Timestamp
+    answered_at: Timestamp | None
+
+
 class TicketDetail(Ticket):
     model_config = ConfigDict(extra="allow")
     messages: list[MessageInfo]
     events: list[EventInfo]
+    third_party: list[ThirdPartyInfo] = Field(default_factory=list)
 
 
 class UpdatedSince(BaseModel):
@@ -167,6 +193,10 @@ class TicketQuery(UpdatedSince):
     request_type: Literal["user_help", "incident", "product_request", "urgent"] | None = None
     category: str | None = Field(default=None, max_length=100)
     channel: Literal["email", "phone", "web"] | None = None
+    support_level: int | None = Field(default=None, ge=1, le=2,
+                                      description="1: the partner's; 2: the central support's")
+    requester_kind: Literal["external", "internal"] | None = Field(
+        default=None, description="internal: the requester is a partner")
     limit: int = Field(default=50, ge=1, le=200)
     cursor: str | None = Field(default=None, pattern=r"^[0-9]{1,10}$")
 
@@ -189,6 +219,9 @@ class TicketCreate(BaseModel):
     category: str | None = Field(default=None, max_length=100)
     #: Send the customer the acknowledgement (ticket number, reply address).
     acknowledge: bool = True
+    #: The end customer the ticket is about, when the requester is an
+    #: internal customer (a partner); found or created as a customer.
+    end_customer: matching(ADDRESS_PATTERN) | None = Field(default=None, max_length=320)
 
 
 class ReplyCreate(BaseModel):
@@ -205,6 +238,37 @@ class Reply(BaseModel):
     message_id: str
     reply_to: str
     status: str
+
+
+class AskCreate(BaseModel):
+    """POST /tickets/{number}/ask: ask a third person for a statement. They
+    get the subject, the customer's messages and `text`, with a reply
+    address of their own; their answer becomes an internal note."""
+
+    model_config = ConfigDict(extra="forbid")
+    to: matching(ADDRESS_PATTERN) = Field(max_length=320)
+    text: matching(NOT_BLANK) = Field(max_length=TEXT_MAX)
+    #: The mail's language; absent: the ticket's.
+    language: Literal["de", "en"] | None = None
+
+
+class ForwardCreate(BaseModel):
+    """POST /tickets/{number}/forward: the ticket to someone for
+    information (e.g. praise), with an optional text."""
+
+    model_config = ConfigDict(extra="forbid")
+    to: matching(ADDRESS_PATTERN) = Field(max_length=320)
+    text: str = Field(default="", max_length=TEXT_MAX)
+    language: Literal["de", "en"] | None = None
+
+
+class ThirdPartyCreated(BaseModel):
+    id: int
+    number: int
+    kind: Literal["ask", "forward"]
+    to: str
+    created_at: Timestamp
+    reply_to: str
 
 
 class NoteCreate(BaseModel):
@@ -261,6 +325,13 @@ class TicketChange(BaseModel):
                                                            max_length=PARTICIPANTS_MAX)
     remove_followers: list[ParticipantAddress] | None = Field(default=None,
                                                               max_length=PARTICIPANTS_MAX)
+    #: 2: hand a partner's ticket (internal requester) to the central
+    #: support ([second_level] group is assigned and told); 1: back.
+    support_level: Literal[1, 2] | None = None
+    #: The partner's end customer (an address, found or created as a
+    #: customer; only for an internal requester); "none" or null clears it.
+    end_customer: str | None = Field(default=None, max_length=320,
+                                     description='an address; "none" or null clears it')
 
 
 class Changed(BaseModel):
@@ -309,7 +380,9 @@ class Recovered(BaseModel):
 
 class OutboxRow(BaseModel):
     id: int
-    ticket: int
+    #: None for a mail about no ticket (an announcement).
+    ticket: int | None
+    announcement: int | None = None
     kind: str
     state: str
     to: list[str]

@@ -16,7 +16,7 @@ from aiohttp import web
 
 from maildesk import views
 from maildesk.actions import agent as agent_actions
-from maildesk.actions import intake, uploads
+from maildesk.actions import intake, thirdparty, uploads
 from maildesk.db import session_scope
 from maildesk.store.tickets import TicketFilter
 from maildesk.web.api import schemas
@@ -33,7 +33,8 @@ async def list_tickets(request: web.Request) -> web.Response:
     wanted = TicketFilter(assignee=assignee, group=query.group,
                           organisation=query.organisation, requester=query.requester,
                           request_type=query.request_type, category=query.category,
-                          channel=query.channel)
+                          channel=query.channel, support_level=query.support_level,
+                          requester_kind=query.requester_kind)
     since = query.updated_since
     if since is not None and since.tzinfo is None:  # a time without offset is UTC
         since = since.replace(tzinfo=UTC)
@@ -67,7 +68,7 @@ async def create_ticket(request: web.Request) -> web.Response:
             requester_name=body.requester.name, subject=body.subject, text=body.text,
             actor=who.agent_email, dispatch=state.dispatch, channel=body.channel,
             request_type=body.request_type, category=body.category,
-            acknowledge=body.acknowledge)
+            acknowledge=body.acknowledge, end_customer=body.end_customer)
         with session_scope(state.engine) as session:
             data = views.ticket_detail(session, state.settings, opened.number)
         assert data is not None  # committed just now
@@ -125,6 +126,27 @@ async def add_note(request: web.Request) -> web.Response:
     return await _detail(state, number, status=201)
 
 
+async def _third_party(request: web.Request, kind: str, schema: Any) -> web.Response:
+    number = _number(request)
+    body = await parse_body(request, schema)
+    state, who = request.app[API], caller(request)
+    result = await _act(lambda: thirdparty.send(
+        state.engine, state.settings, number, kind, body.to, body.text,
+        actor=who.agent_email, agent_email=who.agent_email, language=body.language,
+        dispatch=state.dispatch))
+    return json_response(schemas.ThirdPartyCreated, {
+        "id": result.id, "number": result.number, "kind": result.kind, "to": result.to,
+        "created_at": views.iso(result.created_at), "reply_to": result.reply_to}, status=201)
+
+
+async def ask(request: web.Request) -> web.Response:
+    return await _third_party(request, "ask", schemas.AskCreate)
+
+
+async def forward(request: web.Request) -> web.Response:
+    return await _third_party(request, "forward", schemas.ForwardCreate)
+
+
 async def change(request: web.Request) -> web.Response:
     number = _number(request)
     body: schemas.TicketChange = await parse_body(request, schemas.TicketChange)
@@ -134,13 +156,16 @@ async def change(request: web.Request) -> web.Response:
     # null clears the category (absent leaves it): the action's word for it
     category = ("none" if body.category is None else body.category
                 ) if "category" in body.model_fields_set else None
+    end_customer = ("none" if body.end_customer is None else body.end_customer
+                    ) if "end_customer" in body.model_fields_set else None
     changes = await _act(lambda: agent_actions.set_fields(
         state.engine, state.settings, number, who.agent_email, status=body.status,
         priority=body.priority, request_type=body.request_type, assign=body.assignee,
         group=body.group, planned_version=body.planned_version, dev_item=body.dev_item,
         category=category, add_cc=body.add_cc or (), remove_cc=body.remove_cc or (),
         add_followers=body.add_followers or (),
-        remove_followers=body.remove_followers or (), dispatch=state.dispatch))
+        remove_followers=body.remove_followers or (),
+        support_level=body.support_level, end_customer=end_customer, dispatch=state.dispatch))
     ticket = await asyncio.to_thread(_read_detail, state, number)
     return json_response(schemas.Changed, {"changes": changes, "ticket": ticket})
 
@@ -167,7 +192,7 @@ ROUTES = (
           schemas.TicketDetail, errors=(401, 404, 422, 429)),
     Route("PATCH", "/tickets/{number}", change,
           "Change status, priority, request type, assignee, group, planned version, "
-          "category, CC and followers",
+          "category, CC and followers, support level and end customer",
           schemas.Changed, body=schemas.TicketChange, errors=(400, 401, 404, 415, 422, 429)),
     Route("POST", "/tickets/{number}/replies", reply,
           "Answer the customer (solve: the solution mail with the survey link)",
@@ -175,5 +200,13 @@ ROUTES = (
           errors=(400, 401, 404, 415, 422, 429)),
     Route("POST", "/tickets/{number}/notes", add_note, "An internal note (with files)",
           schemas.TicketDetail, body=schemas.NoteCreate, status=201, uploads=True,
+          errors=(400, 401, 404, 415, 422, 429)),
+    Route("POST", "/tickets/{number}/ask", ask,
+          "Ask a third person for a statement (their answer: an internal note)",
+          schemas.ThirdPartyCreated, body=schemas.AskCreate, status=201,
+          errors=(400, 401, 404, 415, 422, 429)),
+    Route("POST", "/tickets/{number}/forward", forward,
+          "Forward the ticket to someone for information (an answer: an internal note)",
+          schemas.ThirdPartyCreated, body=schemas.ForwardCreate, status=201,
           errors=(400, 401, 404, 415, 422, 429)),
 )
