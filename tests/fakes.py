@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from maildesk.types import TicketInfo
+from maildesk.types import ThirdPartyInfo, TicketInfo
 
 
 @dataclass
@@ -16,6 +16,7 @@ class FakeLookup:
     participants: dict[int, set[str]] = field(default_factory=dict)
     recent: dict[str, int] = field(default_factory=dict)
     outgoing: set[str] = field(default_factory=set)
+    third_parties: dict[int, ThirdPartyInfo] = field(default_factory=dict)
 
     def ticket_for_message_ids(self, message_ids: tuple[str, ...]) -> int | None:
         return next((self.stored[m] for m in message_ids if m in self.stored), None)
@@ -34,3 +35,6 @@ class FakeLookup:
 
     def is_our_outgoing(self, message_id: str) -> bool:
         return message_id in self.outgoing
+
+    def third_party_request(self, request_id: int) -> ThirdPartyInfo | None:
+        return self.third_parties.get(request_id)

@@ -58,6 +58,7 @@ ENTRY_POINTS = frozenset({
     "web/health.py", "web/metrics.py", "web/files.py", "web/api/tickets.py", "web/api/outbox.py",
     "web/api/reports.py", "web/api/customers.py",
     "actions/announce.py", "actions/participation.py",  # announcements; a CC stops mails
+    "actions/thirdparty.py",  # tickets ask/forward
 })
 TRANSACTION_CALLS = ("session_scope(", ".begin()", ".connect()", "Session(")
 #: Pure decision code: whole folders, plus single files elsewhere.

@@ -36,6 +36,9 @@ RCPT_OK = "250 2.1.5 OK"
 QUEUED = "250 2.0.0 OK queued as {inbound_id}"
 #: RCPT for an address that is not ours: never an open relay.
 NOT_OURS = "550 5.1.1 <{address}>: recipient not accepted here"
+#: An empty DATA, refused before the store (issue #15): it has no Message-ID,
+#: so the dedup would take the first and call every later one a duplicate.
+EMPTY = "554 5.6.0 Empty message, nothing stored"
 #: Anything went wrong inside: the MTA keeps the mail and retries.
 TEMPFAIL = "451 4.3.0 Temporary failure, mail not taken; please try again later"
 #: Over serve's connection limit, said before closing.
@@ -87,6 +90,9 @@ class MaildeskHandler:
 
     async def handle_DATA(self, server: SMTP, session: Session, envelope: Envelope) -> str:
         raw = envelope.original_content or b""
+        if not raw.strip():
+            log.info("refused an empty mail from %s", envelope.mail_from)
+            return self._status(envelope, EMPTY)
         incoming = Incoming(raw, self.source, envelope.mail_from or None,
                             tuple(a.lower() for a in envelope.rcpt_tos))
         try:

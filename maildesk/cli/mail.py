@@ -44,13 +44,18 @@ def ingest(app: App, file_: Path | None, recipients: tuple[str, ...], sender: st
     (reason auto_reply, bounce, receipt, loop, rate_limited or blocked) or
     rejected. Exit 0 when the mail was taken (whatever the action), 75 when
     it must be retried later, 65 when the input is not a mail at all (its
-    bytes are still kept).
+    bytes are still kept) or is empty (nothing is kept).
     """
     from maildesk.accept.spool import Incoming
     from maildesk.process.service import MailProcessor
     from maildesk.secret import shared_secret_problem
 
     raw = file_.read_bytes() if file_ else sys.stdin.buffer.read()
+    if not raw.strip():
+        # Refused before the store: empty input has no Message-ID, so the
+        # dedup would call the second empty input a "duplicate" of the first.
+        click.echo(json.dumps({"action": "rejected", "ticket": None, "reason": "empty input"}))
+        fail("empty input: no mail on standard input (nothing stored)", EX_DATAERR)
     try:
         engine = app.ready_engine()
         problem = shared_secret_problem(app.settings, app.config_source)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import sys
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 import click
 
@@ -87,9 +87,14 @@ def check_command(app: App, as_json: bool) -> None:
     sys.exit(0 if all(r.ok for r in results) else 1)
 
 
+#: How far ahead of the clock `sweep --now` may be without --dry-run (clock skew).
+FUTURE_SLACK = timedelta(minutes=1)
+
+
 @click.command("sweep")
 @click.option("--now", "now_text", default=None,
-              help="Pretend it is this time (ISO 8601, e.g. 2026-12-01T09:00:00+01:00).")
+              help="Pretend it is this time (ISO 8601, e.g. 2026-12-01T09:00:00+01:00); "
+                   "a time in the future only with --dry-run.")
 @click.option("--dry-run", is_flag=True, help="Only print what is due; change nothing.")
 @click.option("--json", "as_json", is_flag=True)
 @pass_app
@@ -111,6 +116,11 @@ def sweep_command(app: App, now_text: str | None, dry_run: bool, as_json: bool) 
             fail(f"--now {now_text!r} is not an ISO 8601 time", 2)
         if now.tzinfo is None:
             fail("--now needs a time zone offset (e.g. +01:00 or Z)", 2)
+        if not dry_run and now > datetime.now(UTC) + FUTURE_SLACK:
+            # The mails would go out now, dated now, and tickets would close
+            # before their time: only a look at the future is safe.
+            fail(f"--now {now_text} is in the future: a sweep then would close tickets "
+                 "and send reminders early; add --dry-run to see what would be due", 2)
     try:
         report = run_sweep(app.ready_engine(), app.settings, load_secret(app.settings), now,
                            dry_run)
@@ -122,13 +132,16 @@ def sweep_command(app: App, now_text: str | None, dry_run: bool, as_json: bool) 
         emit_json(report.as_dict())
         return
     verb = "would do" if dry_run else "did"
+    prefix = "dry run: " if dry_run else ""
     if not report.actions:
-        click.echo(f"sweep at {now.isoformat()}: nothing due")
+        click.echo(f"{prefix}sweep at {now.isoformat()}: nothing due")
     for action in report.actions:
-        click.echo(f"#{action['ticket']}: {action['action']}" + _escalation_line(action))
+        click.echo(f"{prefix}#{action['ticket']}: {'would do ' if dry_run else ''}"
+                   f"{action['action']}" + _escalation_line(action))
     if report.actions:
-        click.echo(f"sweep at {now.isoformat()} {verb}: " + ", ".join(
-            f"{n} {a}" for a, n in sorted(report.counts().items())))
+        click.echo(f"{prefix}sweep at {now.isoformat()} {verb}: " + ", ".join(
+            f"{n} {a}" for a, n in sorted(report.counts().items()))
+            + (" (nothing changed, nothing sent)" if dry_run else ""))
 
 
 def _escalation_line(action: dict[str, object]) -> str:

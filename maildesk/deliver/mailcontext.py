@@ -25,7 +25,7 @@ from maildesk.deliver.render import Renderer, labels
 from maildesk.mail import tokens
 from maildesk.models import Message, utcnow
 from maildesk.store import blobs
-from maildesk.tickets import links
+from maildesk.tickets import links, snapshot
 
 log = logging.getLogger(__name__)
 
@@ -91,6 +91,8 @@ class MailBuilder:
                                            connection)  # type: ignore[return-value]
             ticket = dict(connection.execute(
                 _SQL["ticket"], {"ticket_id": row["ticket_id"]}).one()._mapping)
+            # as it was when the notice was caused (rows without a snapshot: as it is)
+            ticket = snapshot.as_of(ticket, json.loads(row["payload"] or "{}"))
             self._recent.rows = (ticket["id"], connection.execute(
                 _SQL["recent"], {"ticket_id": ticket["id"]}).all())
             try:
@@ -217,7 +219,8 @@ class MailBuilder:
                 _SQL["old_ticket"], {"number": ticket["follow_up_of"]}).first()
             old = {"number": old_row.number, "subject": old_row.subject} if old_row else None
         asked_at = self._asked_at(connection, ticket["id"])
-        extra = {k: v for k, v in payload.items() if k not in ("commands", "csat_url")}
+        extra = {k: v for k, v in payload.items()
+                 if k not in ("commands", "csat_url", snapshot.KEY)}
         return {
             **extra,
             "asked_at": asked_at,

@@ -30,6 +30,7 @@ from maildesk.models import Agent, AgentGroup, Customer, Event, GroupMember, Out
 from maildesk.schedule import escalation, rules
 from maildesk.schedule.calendar import BusinessCalendar
 from maildesk.schedule.sla import light
+from maildesk.tickets import snapshot
 from maildesk.tickets.notices import AUTO_GENERATED, AUTO_REPLIED
 
 log = logging.getLogger(__name__)
@@ -109,7 +110,10 @@ def run_sweep(engine: Engine, settings: Settings, secret: bytes, now: datetime,
     _escalate(engine, settings, secret, now, calendar, report)
     if not dry_run:
         report.held_purged = held.purge(engine, settings.held.keep_days, now)
-    if report.actions:
+    if report.actions and dry_run:
+        log.info("dry run: sweep at %s would do %s (nothing changed, nothing sent)",
+                 now.isoformat(), report.counts())
+    elif report.actions:
         log.info("sweep at %s: %s", now.isoformat(), report.counts())
     return report
 
@@ -144,7 +148,8 @@ def _apply(connection: Connection, settings: Settings, secret: bytes, action: st
     ticket, customer = Ticket.__table__, Customer.__table__
     rows = connection.execute(
         select(ticket.c.id, ticket.c.number, ticket.c.language, customer.c.email,
-               customer.c.language.label("customer_language"), customer.c.bouncing)
+               customer.c.language.label("customer_language"), customer.c.bouncing,
+               *(ticket.c[name].label(f"as_of_{name}") for name in snapshot.FIELDS))
         .outerjoin(customer, customer.c.id == ticket.c.requester_id)
         .where(ticket.c.id.in_(ids))
     ).all()
@@ -167,7 +172,8 @@ def _apply(connection: Connection, settings: Settings, secret: bytes, action: st
                 "auto_submitted": AUTO_REPLIED if action != rules.AUTO_CLOSE
                 else AUTO_GENERATED,
                 "message_id": new_message_id(secret, row.number, settings.message_id_domain),
-                "payload": _payload(settings, action),
+                "payload": _payload(settings, action, {  # the ticket as just changed
+                    name: row._mapping[f"as_of_{name}"] for name in snapshot.FIELDS}),
                 "state": "queued", "attempts": 0, "next_attempt_at": now,
             })
     if events:
@@ -179,14 +185,17 @@ def _apply(connection: Connection, settings: Settings, secret: bytes, action: st
         insert(outbox).returning(outbox.c.id), notices).scalars().all())
 
 
-def _payload(settings: Settings, action: str) -> str:
+def _payload(settings: Settings, action: str, as_of: dict[str, Any]) -> str:
+    """The rule's template keys and the ticket as the rule left it
+    (tickets/snapshot.py): a reminder sent late still shows "pending"."""
     import json
 
+    data: dict[str, Any] = {snapshot.KEY: as_of}
     if action == rules.REMINDER_1:
-        return json.dumps({"days_left": settings.rules.second_reminder_business_days})
+        data["days_left"] = settings.rules.second_reminder_business_days
     if action == rules.AUTO_CLOSE:
-        return json.dumps({"days": settings.rules.solved_close_days})
-    return "{}"
+        data["days"] = settings.rules.solved_close_days
+    return json.dumps(data, ensure_ascii=False)
 
 
 def _event(ticket_id: int, now: datetime, field_name: str, new: str,

@@ -29,7 +29,7 @@ from maildesk.models import (
     Ticket,
     utcnow,
 )
-from maildesk.tickets import notices, second_level
+from maildesk.tickets import notices, second_level, snapshot
 
 STATES = ("queued", "sending", "sent", "failed")
 
@@ -146,8 +146,9 @@ def _second_level(ticket: dict[str, Any], end_customer: Any,
 def _row_payload(session: Session, ticket: dict[str, Any], kind: str,
                  payload: dict[str, Any] | None) -> str:
     """The payload as stored; the end customer's notice names whom it greets
-    (the template's `customer` is the requester, the partner)."""
-    data = dict(payload or {})
+    (the template's `customer` is the requester, the partner). It carries
+    the ticket as it is now (tickets/snapshot.py): a late mail describes it so."""
+    data = snapshot.with_snapshot(payload, ticket)
     if kind == second_level.END_CUSTOMER_CLOSED_KIND:
         person = _end_customer(session, ticket)
         if person is not None:
@@ -223,8 +224,8 @@ def notify_third_party(session: Session, settings: Settings, secret: bytes, tick
             "message_id": (tokens.new_message_id(secret, ticket_number, settings.message_id_domain)
                            if event == "statement" else tokens.third_party_message_id(
                                secret, ticket_number, request_id, settings.message_id_domain)),
-            "payload": json.dumps({**(payload or {}), "third_party_id": request_id},
-                                  ensure_ascii=False),
+            "payload": json.dumps({**snapshot.with_snapshot(payload, row),
+                                   "third_party_id": request_id}, ensure_ascii=False),
             "state": "queued", "attempts": 0, "next_attempt_at": now,
         }
         for item in notices.plan(event, audience)

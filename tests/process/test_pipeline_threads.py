@@ -142,3 +142,40 @@ def test_auto_reply_on_a_ticket_becomes_a_note_and_never_reopens() -> None:
 def test_unthreaded_auto_reply_opens_nothing() -> None:
     triage = run(headers={"auto-submitted": "auto-replied"}, subject="Out of Office")
     assert (triage.action, triage.reason) == ("ignore", "auto_reply")
+
+
+def _with_request() -> FakeLookup:
+    from maildesk.types import ThirdPartyInfo
+
+    fake = lookup("solved")
+    fake.third_parties[7] = ThirdPartyInfo(7, 10001, "dora@andere.example", "ask")
+    return fake
+
+
+def test_a_third_party_answer_is_a_statement_and_never_reopens() -> None:
+    to = (Address(tokens.third_party_reply_address(SECRET, "support@example.com", 7)),)
+    dora = Address("dora@andere.example", "Dora")
+    triage = pipeline.run(mail(from_=dora, to=to), _with_request(), CTX)
+    assert (triage.action, triage.ticket, triage.thread_via) == ("statement", 10001,
+                                                                 "third_party")
+    assert triage.authenticity == ""
+    other = pipeline.run(mail(from_=Address("mallory@evil.example"), to=to), _with_request(), CTX)
+    assert other.action == "statement" and other.authenticity.startswith("unverified")
+    mid = tokens.third_party_message_id(SECRET, 10001, 7, "example.com")
+    by_id = pipeline.run(mail(from_=dora, in_reply_to=(mid,)), _with_request(), CTX)
+    assert (by_id.action, by_id.thread_via) == ("statement", "third_party")
+
+
+def test_a_forged_third_party_address_threads_nothing() -> None:
+    forged = Address("support+tp-7-aaaaaaaaaaaaa@example.com")
+    triage = pipeline.run(mail(from_=Address("dora@andere.example"), to=(forged,)),
+                          _with_request(), CTX)
+    assert (triage.action, triage.ticket) == ("create", None)
+    assert "forged" in (triage.detail or "")
+
+
+def test_a_stranger_on_the_ticket_token_is_an_internal_statement() -> None:
+    to = (Address(tokens.reply_address(SECRET, "support@example.com", 10001)),)
+    triage = run("solved", from_=Address("dora@andere.example"), to=to)
+    assert triage.action == "statement" and triage.authenticity.startswith("unverified")
+    assert run("solved", to=to).action == "reopen"  # the requester still reopens

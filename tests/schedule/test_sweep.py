@@ -76,9 +76,15 @@ def test_solved_ticket_closes_after_14_days(desk: Desk) -> None:
     number = desk.ingest(make_mail(subject="gelöst"))[1]["ticket"]
     agent_actions.set_fields(desk.engine(), desk.settings, number, "agent@example.com",
                              status="solved", dispatch=hand_over(desk.settings))
-    solved_at = datetime.now(UTC)
-    assert sweep(desk, solved_at + timedelta(days=13))["actions"] == []
-    report = sweep(desk, solved_at + timedelta(days=15))
+    def solved_days_ago(days: int) -> None:  # a sweep in the future is refused
+        with desk.engine().begin() as conn:
+            conn.execute(update(Ticket.__table__).where(Ticket.__table__.c.number == number)
+                         .values(solved_at=datetime.now(UTC) - timedelta(days=days)))
+
+    solved_days_ago(13)
+    assert sweep(desk, datetime.now(UTC))["actions"] == []
+    solved_days_ago(15)
+    report = sweep(desk, datetime.now(UTC))
     assert report["actions"] == [{"ticket": number, "action": "auto_close"}]
     assert desk.show(number)["status"] == "closed"
     out = desk.ingest(make_mail(subject=f"AW: [#{number}] gelöst"))[1]
@@ -126,7 +132,10 @@ def test_rule_mails_render_for_the_worker(desk: Desk) -> None:
                              status="solved", dispatch=hand_over(desk.settings))
     sweep(desk, datetime(2026, 11, 10, 12, 0, tzinfo=UTC))
     sweep(desk, datetime(2026, 11, 17, 12, 0, tzinfo=UTC))
-    sweep(desk, datetime.now(UTC) + timedelta(days=15))
+    with desk.engine().begin() as conn:  # solved 15 days ago (a future sweep is refused)
+        conn.execute(update(Ticket.__table__).where(Ticket.__table__.c.number == solved)
+                     .values(solved_at=datetime.now(UTC) - timedelta(days=15)))
+    sweep(desk, datetime.now(UTC))
     sender = Sender(desk.settings, desk.engine())
     rows = [r for r in json.loads(desk.cli("outbox", "list", "--json").stdout)
             if r["kind"] in ("reminder_1", "reminder_2", "auto_close")]

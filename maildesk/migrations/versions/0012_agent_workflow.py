@@ -41,6 +41,7 @@ def upgrade() -> None:
     with op.batch_alter_table('ticket', schema=None) as batch_op:
         batch_op.alter_column('sla_alerted', server_default=None)
         batch_op.alter_column('support_level', server_default=None)
+    _restore_subject_search()
 
     op.create_table(
         'announcement',
@@ -81,6 +82,33 @@ def upgrade() -> None:
                                     ['announcement_id'], ['id'])
 
 
+SUBJECTS = "ticket_search"
+
+
+def _restore_subject_search() -> None:
+    """SQLite: batch_alter_table rebuilds `ticket` as a new table, which drops
+    the triggers 0011 put on it, and the subject search went stale. Put them
+    back (as 0011 wrote them) and rebuild the index from the table."""
+    bind = op.get_bind()
+    if bind.dialect.name != "sqlite" or bind.execute(sa.text(
+            "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = :name"),
+            {"name": SUBJECTS}).first() is None:
+        return
+    for name in ("insert", "delete", "update"):
+        op.execute(f"DROP TRIGGER IF EXISTS {SUBJECTS}_{name}")
+    op.execute(f"""CREATE TRIGGER {SUBJECTS}_insert AFTER INSERT ON ticket BEGIN
+        INSERT INTO {SUBJECTS}(rowid, subject) VALUES (new.id, new.subject);
+        END""")
+    op.execute(f"""CREATE TRIGGER {SUBJECTS}_delete AFTER DELETE ON ticket BEGIN
+        INSERT INTO {SUBJECTS}({SUBJECTS}, rowid, subject) VALUES ('delete', old.id, old.subject);
+        END""")
+    op.execute(f"""CREATE TRIGGER {SUBJECTS}_update AFTER UPDATE OF subject ON ticket BEGIN
+        INSERT INTO {SUBJECTS}({SUBJECTS}, rowid, subject) VALUES ('delete', old.id, old.subject);
+        INSERT INTO {SUBJECTS}(rowid, subject) VALUES (new.id, new.subject);
+        END""")
+    op.execute(f"INSERT INTO {SUBJECTS}({SUBJECTS}) VALUES ('rebuild')")
+
+
 def downgrade() -> None:
     with op.batch_alter_table('outbox', schema=None) as batch_op:
         batch_op.drop_constraint('fk_outbox_announcement', type_='foreignkey')
@@ -97,6 +125,7 @@ def downgrade() -> None:
         batch_op.drop_column('support_level')
         batch_op.drop_column('end_customer_id')
         batch_op.drop_column('sla_alerted')
+    _restore_subject_search()
     with op.batch_alter_table('customer', schema=None) as batch_op:
         batch_op.drop_column('kind')
         batch_op.drop_column('bounce_reason')
