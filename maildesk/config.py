@@ -195,6 +195,8 @@ class NotifySettings(_Section):
     auto_limit_count: int = Field(default=10, ge=1)
     auto_limit_hours: float = Field(default=3, gt=0)
     agent_files_bytes: int = Field(default=10 * 1024 * 1024, ge=0)
+    #: a bounced address is mailed again this many days after its bounce
+    bounce_expiry_days: int = Field(default=60, ge=1)
 
     @field_validator("signature_name", mode="before")
     @classmethod

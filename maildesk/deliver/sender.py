@@ -89,7 +89,7 @@ class Sender:
             log.exception("outbox %s: could not build or send", outbox_id)
             return self._temporary(row, f"{type(exc).__name__}: {exc}")
         if delivery.refused:
-            self._mark_bouncing(list(delivery.refused))
+            self._mark_bouncing(delivery.refused)
         if not delivery.accepted:
             return self._finish(row, "failed", "every recipient refused: " + "; ".join(
                 f"{r}: {code} {text}" for r, (code, text) in delivery.refused.items()),
@@ -142,11 +142,15 @@ class Sender:
                 write(own)
         return state
 
-    def _mark_bouncing(self, addresses: list[str]) -> None:
+    def _mark_bouncing(self, refused: dict[str, tuple[int, str]]) -> None:
+        """The relay refused these recipients: bouncing since now, for the
+        reason it gave (notify.bounce_expiry_days counts from it)."""
         table = Customer.__table__
+        now = utcnow()
         with self._write_lock, self.engine.begin() as connection:
-            connection.execute(update(table).where(table.c.email.in_(addresses))
-                               .values(bouncing=True))
+            for address, (code, text) in refused.items():
+                connection.execute(update(table).where(table.c.email == address).values(
+                    bouncing=True, bounced_at=now, bounce_reason=f"{code} {text}"[:1000]))
 
     # -- building the mail -------------------------------------------------
 

@@ -75,9 +75,24 @@ def apply_reject(env: Applying, session: Session, mail: ParsedMail, triage: Tria
 def apply_ignore(env: Applying, session: Session, mail: ParsedMail, triage: Triage,
                  inbound_id: int, message_id: str, quiet: bool = False) -> Outcome:
     if triage.bounced:
-        store.mark_bouncing(session, triage.bounced)
+        store.mark_bouncing(session, triage.bounced, bounce_reason(mail, triage))
     _hold(session, mail, triage, inbound_id, None)
     return Outcome("ignored", None, triage.reason, inbound_id, detail=triage.detail)
+
+
+def bounce_reason(mail: ParsedMail, triage: Triage) -> str:
+    """What the bounce says went wrong: the DSN's status code and the
+    bounce's own words (as the customer's record shows it)."""
+    status = mail.report.status if mail.report else ""
+    return ": ".join(part for part in (status, triage.detail or "") if part)
+
+
+def _wrote_again(session: Session, ticket_id: int, triage: Triage) -> list[dict[str, Any]]:
+    """A mail from a bouncing customer: their address works, the mark goes."""
+    if triage.requester is None or not store.clear_bouncing(session, triage.requester.email):
+        return []
+    return [tickets.event(ticket_id, tickets.SYSTEM_ACTOR, "bouncing",
+                          f"cleared: {triage.requester.email} wrote again")]
 
 
 def apply_note(env: Applying, session: Session, mail: ParsedMail, triage: Triage,
@@ -93,9 +108,10 @@ def apply_note(env: Applying, session: Session, mail: ParsedMail, triage: Triage
     )
     events.append(tickets.event(ticket["id"], tickets.SYSTEM_ACTOR, "note",
                                 f"{triage.reason}: {triage.detail} (kept, not answered)"))
-    if triage.bounced and store.mark_bouncing(session, triage.bounced):
+    reason = bounce_reason(mail, triage)
+    if triage.bounced and store.mark_bouncing(session, triage.bounced, reason):
         events.append(tickets.event(ticket["id"], tickets.SYSTEM_ACTOR, "bouncing",
-                                    ", ".join(triage.bounced)))
+                                    f"{', '.join(triage.bounced)}: {reason}"))
     store.insert_many(session, Event, events)
     _hold(session, mail, triage, inbound_id, triage.ticket)
     return Outcome("ignored", triage.ticket, triage.reason, inbound_id, detail=triage.detail)
@@ -197,6 +213,7 @@ def apply_append(env: Applying, session: Session, mail: ParsedMail, triage: Tria
     )
     events.append(tickets.event(ticket["id"], actor, "message",
                                 f"mail {message_id} (threaded by {triage.thread_via})"))
+    events += _wrote_again(session, ticket["id"], triage)
     events += tickets.add_participants(session, ticket["id"], triage.participants, actor)
     values, status_events = tickets.status_change(
         ticket, triage.new_status or ticket["status"], actor, effect
@@ -243,6 +260,7 @@ def apply_followup(env: Applying, session: Session, mail: ParsedMail, triage: Tr
     )
     events += tickets.add_participants(session, ticket_id, people + triage.participants,
                                        triage.requester.email)
+    events += _wrote_again(session, ticket_id, triage)
     store.insert_many(session, Event, events + _note_events(ticket_id, triage))
     notices = [] if quiet else outbox.notify(session, env.settings, env.secret, number,
                                              "followup_created")
@@ -269,6 +287,7 @@ def apply_create(env: Applying, session: Session, mail: ParsedMail, triage: Tria
     )
     events += tickets.add_participants(session, ticket_id, triage.participants,
                                        triage.requester.email)
+    events += _wrote_again(session, ticket_id, triage)
     if by_category:  # the route's category chose the group: the history says so
         events.append(tickets.event(ticket_id, tickets.SYSTEM_ACTOR, "group", route.group))
     store.insert_many(session, Event, events + _note_events(ticket_id, triage))

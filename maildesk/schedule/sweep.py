@@ -31,7 +31,7 @@ from maildesk.schedule import escalation, rules
 from maildesk.schedule.calendar import BusinessCalendar
 from maildesk.schedule.sla import light
 from maildesk.tickets import snapshot
-from maildesk.tickets.notices import AUTO_GENERATED, AUTO_REPLIED
+from maildesk.tickets.notices import AUTO_GENERATED, AUTO_REPLIED, still_bouncing
 
 log = logging.getLogger(__name__)
 
@@ -149,6 +149,7 @@ def _apply(connection: Connection, settings: Settings, secret: bytes, action: st
     rows = connection.execute(
         select(ticket.c.id, ticket.c.number, ticket.c.language, customer.c.email,
                customer.c.language.label("customer_language"), customer.c.bouncing,
+               customer.c.bounced_at,
                *(ticket.c[name].label(f"as_of_{name}") for name in snapshot.FIELDS))
         .outerjoin(customer, customer.c.id == ticket.c.requester_id)
         .where(ticket.c.id.in_(ids))
@@ -164,7 +165,9 @@ def _apply(connection: Connection, settings: Settings, secret: bytes, action: st
                 rules.REMINDER_2: "no answer after the second reminder",
                 rules.AUTO_CLOSE: f"{settings.rules.solved_close_days} days after solved",
             }[action]))
-        if row.email and not row.bouncing and not is_noreply_address(row.email):
+        bouncing = still_bouncing(bool(row.bouncing), row.bounced_at, now,
+                                  settings.notify.bounce_expiry_days)
+        if row.email and not bouncing and not is_noreply_address(row.email):
             notices.append({
                 "created_at": now, "kind": action, "ticket_id": row.id,
                 "message_row_id": None, "to_addrs": row.email, "cc_addrs": "",

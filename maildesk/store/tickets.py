@@ -389,16 +389,29 @@ def participants_of_ticket(session: Session, ticket_id: int) -> list[tuple[str, 
     return [(r.email, r.name, r.role) for r in rows]
 
 
-def mark_bouncing(session: Session, emails: Iterable[str]) -> int:
-    """Flag customers whose address bounced one of our mails."""
+def mark_bouncing(session: Session, emails: Iterable[str], reason: str = "") -> int:
+    """Flag customers whose address bounced one of our mails, with the time
+    and the bounce's reason (notify.bounce_expiry_days counts from it)."""
     wanted = sorted({e.lower() for e in emails if e})
     if not wanted:
         return 0
     table = Customer.__table__
     result = session.connection().execute(
-        update(table).where(table.c.email.in_(wanted)).values(bouncing=True)
+        update(table).where(table.c.email.in_(wanted))
+        .values(bouncing=True, bounced_at=utcnow(), bounce_reason=reason[:1000])
     )
     return int(result.rowcount or 0)
+
+
+def clear_bouncing(session: Session, email: str) -> bool:
+    """The customer wrote to us again: their address works. True when a
+    bounce mark was cleared."""
+    table = Customer.__table__
+    result = session.connection().execute(
+        update(table).where(table.c.email == email.lower(), table.c.bouncing.is_(True))
+        .values(bouncing=False, bounced_at=None, bounce_reason="")
+    )
+    return bool(result.rowcount)
 
 
 def thread_message_ids(session: Session, ticket_id: int, limit: int = 20) -> list[str]:

@@ -9,6 +9,7 @@ mails (an agent's reply, the solution) skip the limit, not the noreply rule.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
 
 from maildesk.mail.automatic import is_noreply_address
 from maildesk.tickets import second_level
@@ -62,7 +63,7 @@ class Audience:
     #: anyone else (a group address, an unknown agent) gets agent_language
     agent_languages: tuple[tuple[str, str], ...] = ()
     ours: frozenset[str] = frozenset()
-    bouncing: frozenset[str] = frozenset()
+    bouncing: frozenset[str] = frozenset()  # see still_bouncing()
     over_limit: frozenset[str] = frozenset()  # automatic mail limit reached
     channel: str = "email"
     agents_to_skip: frozenset[str] = field(default_factory=frozenset)  # e.g. the actor
@@ -79,6 +80,21 @@ class Audience:
     #: the notify address of the ticket's main category (config): told of a
     #: ticket that has neither assignee nor group, instead of every agent
     category_address: str | None = None
+
+
+def still_bouncing(bouncing: bool, bounced_at: datetime | None, now: datetime,
+                   expiry_days: int) -> bool:
+    """Whether a bounce still stops automatic mail (issue #15): a bounce
+    expires `notify.bounce_expiry_days` after it came, so an address that
+    works again is not silent forever. A mark without a time (made before
+    bounces had one) is treated as still bouncing."""
+    if not bouncing:
+        return False
+    if bounced_at is None:
+        return True
+    if bounced_at.tzinfo is None:  # SQLite hands back naive UTC
+        bounced_at = bounced_at.replace(tzinfo=UTC)
+    return now - bounced_at < timedelta(days=expiry_days)
 
 
 def _deliverable(addresses: tuple[str, ...], audience: Audience,

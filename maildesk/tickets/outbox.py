@@ -43,10 +43,12 @@ def _statements() -> dict[str, Any]:
     cc_customer = customer.alias("cc_customer")
     return {
         "ticket": select(ticket).where(ticket.c.number == bindparam("number")),
-        "people": select(customer.c.email, customer.c.language, customer.c.bouncing)
+        "people": select(customer.c.email, customer.c.language, customer.c.bouncing,
+                         customer.c.bounced_at)
         .where(customer.c.id == bindparam("requester_id"))
         .union_all(
-            select(participant.c.email, cc_customer.c.language, cc_customer.c.bouncing)
+            select(participant.c.email, cc_customer.c.language, cc_customer.c.bouncing,
+                   cc_customer.c.bounced_at)
             .outerjoin(cc_customer, cc_customer.c.email == participant.c.email)
             .where(participant.c.ticket_id == bindparam("ticket_id"))
         ),
@@ -101,7 +103,8 @@ def _audience(session: Session, settings: Settings, ticket: dict[str, Any],
         agent_language=settings.mail.default_language,
         agent_languages=agent_languages(settings),
         ours=frozenset(settings.mail.addresses),
-        bouncing=frozenset(p.email for p in people if p.bouncing),
+        bouncing=frozenset(p.email for p in people if notices.still_bouncing(
+            bool(p.bouncing), p.bounced_at, utcnow(), settings.notify.bounce_expiry_days)),
         over_limit=_over_limit(session, settings, candidates),
         channel=ticket["channel"],
         agents_to_skip=frozenset({skip_agent}) if skip_agent else frozenset(),
