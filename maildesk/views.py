@@ -18,6 +18,7 @@ from maildesk.schedule.sla import light
 from maildesk.store import inbound as inbound_store
 from maildesk.store import third_party as third_party_store
 from maildesk.store import tickets as store
+from maildesk.tickets.notices import still_bouncing
 
 STATUSES = ("new", "open", "pending", "on_hold", "solved", "closed")
 OUTCOMES = ("created", "appended", "reopened", "followup", "ignored", "held", "rejected")
@@ -73,7 +74,8 @@ def _ticket_dicts(session: Session, tickets: list[Ticket] | Any,
             "requester": {"email": requester.email, "name": requester.name,
                           "language": requester.language, "confirmed": requester.confirmed,
                           "confirmed_at": iso(requester.confirmed_at),
-                          "kind": requester.kind} if requester else None,
+                          "kind": requester.kind,
+                          **_bounce(requester, now, settings)} if requester else None,
             # 2nd-level support: the partner's end customer, the level working it
             "end_customer": _end_customer(customers, t.end_customer_id),
             "support_level": t.support_level,
@@ -249,6 +251,25 @@ def held_table(rows: list[dict[str, Any]]) -> str:
     )
 
 
+def _bounce(customer: Any, now: datetime, settings: Settings) -> dict[str, Any]:
+    """The requester's bounce as the notices see it: an expired bounce
+    (notify.bounce_expiry_days) no longer stops mail."""
+    bouncing = still_bouncing(bool(customer.bouncing), customer.bounced_at, now,
+                              settings.notify.bounce_expiry_days)
+    return {"bouncing": bouncing, "bounced_at": iso(customer.bounced_at) if bouncing else None,
+            "bounce_reason": (customer.bounce_reason or "") if bouncing else ""}
+
+
+def _bounce_line(requester: dict[str, Any] | None) -> list[str]:
+    """Where automatic mail is not sent: the requester's address bounces."""
+    if not requester or not requester.get("bouncing"):
+        return []
+    since = (requester.get("bounced_at") or "?")[:16].replace("T", " ")
+    reason = f": {requester['bounce_reason']}" if requester.get("bounce_reason") else ""
+    return [f"not sent to {requester['email']}: address bouncing since {since}{reason}"
+            " (clear: maildesk customers set ID --clear-bouncing)"]
+
+
 def ticket_text(data: dict[str, Any]) -> str:
     """A readable page: header fields, then each message, then the history."""
     requester = data["requester"]
@@ -260,6 +281,7 @@ def ticket_text(data: dict[str, Any]) -> str:
         + (("   (address confirmed)" if requester["confirmed"] else "   (address not confirmed)")
            if requester else "")
         + (f"   organisation: {data['organisation']}" if data["organisation"] else ""),
+        *_bounce_line(requester),
     ]
     for followers, heading in ((False, "cc"), (True, "followers")):
         people = [_person(p) for p in data["participants"]

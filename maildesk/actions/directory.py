@@ -132,9 +132,11 @@ def change_customer(engine: Engine, customer_id: int, actor: str, wanted: dict[s
         values = _customer_values(session, current, wanted)
         if "confirmed" in values:
             values["confirmed_at"] = utcnow() if values["confirmed"] else None
+        if values.get("bouncing") is False:  # cleared: the bounce's time and reason go too
+            values.update(bounced_at=None, bounce_reason="")
         lines = []
         for field, value in values.items():
-            if field == "confirmed_at":
+            if field in ("confirmed_at", "bounced_at", "bounce_reason"):
                 continue
             old = ((current["organisation"] or {}).get("id") if field == "organisation_id"
                    else current[field])

@@ -89,7 +89,10 @@ def _customer_text(row: dict[str, Any], events: list[dict[str, Any]]) -> str:
         f"ticket access: {row['ticket_access'] or 'default of the role'}   "
         f"sees: {row['sees']}",
         f"phone: {row['phone'] or '-'}   language: {row['language']}",
-        f"confirmed: {_yes(row['confirmed'])}   bouncing: {_yes(row['bouncing'])}",
+        f"confirmed: {_yes(row['confirmed'])}   bouncing: {_yes(row['bouncing'])}"
+        + (f" since {str(row.get('bounced_at') or '?')[:16].replace('T', ' ')}"
+           f"{': ' + row['bounce_reason'] if row.get('bounce_reason') else ''}"
+           if row["bouncing"] else ""),
     ]
     if events:
         lines += ["", "History:"] + [

@@ -43,7 +43,8 @@ def _customer_dict(row: Any) -> dict[str, Any]:
         "id": row.id, "email": row.email, "name": row.name, "phone": row.phone,
         "language": row.language, "role": row.role, "info_recipient": row.info_recipient,
         "confirmed": row.confirmed, "confirmed_at": _iso(row.confirmed_at),
-        "bouncing": row.bouncing, "kind": row.kind, "organisation": organisation,
+        "bouncing": row.bouncing, "bounced_at": _iso(row.bounced_at),
+        "bounce_reason": row.bounce_reason or "", "kind": row.kind, "organisation": organisation,
         "ticket_access": row.ticket_access, "sees": access.scope(viewer),
         "created_at": _iso(row.created_at), "updated_at": _iso(row.updated_at),
     }

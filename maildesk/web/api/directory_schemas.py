@@ -33,6 +33,10 @@ class CustomerInfo(BaseModel):
     confirmed: bool
     confirmed_at: Timestamp | None
     bouncing: bool
+    #: When the last bounce came and what it said (DSN status, diagnostic);
+    #: null/"" when not bouncing. Expires after notify.bounce_expiry_days.
+    bounced_at: Timestamp | None = None
+    bounce_reason: str = ""
     #: internal: a partner serving end customers of its own (2nd-level
     #: support: its tickets may name an end customer and go to level 2).
     kind: Kind

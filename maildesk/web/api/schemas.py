@@ -54,6 +54,11 @@ class Requester(Person):
     confirmed_at: Timestamp | None
     #: internal: a partner serving end customers of its own (2nd-level support).
     kind: Literal["external", "internal"]
+    #: Automatic mail to the address is not sent: it bounced (since when, and
+    #: what the bounce said); expires after notify.bounce_expiry_days.
+    bouncing: bool = False
+    bounced_at: Timestamp | None = None
+    bounce_reason: str = ""
 
 
 class EndCustomer(Person):
