@@ -29,7 +29,7 @@ import re
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
-from maildesk.tickets.links import SIGNATURE_LENGTH, BadLink
+from maildesk.tickets.links import SIGNATURE_LENGTH, BadLink, base36
 
 #: Where the links live.
 UNSUBSCRIBE_PATH = "/unsubscribe/"
@@ -110,16 +110,6 @@ class RemovalClaim:
         return self.issued + timedelta(days=days)
 
 
-def _base36(value: int) -> str:
-    digits = "0123456789abcdefghijklmnopqrstuvwxyz"
-    text = ""
-    while True:
-        value, rest = divmod(value, 36)
-        text = digits[rest] + text
-        if not value:
-            return text
-
-
 def _removal_text(participant_id: int, number: int, email: str, issued: str) -> str:
     return f"stop:{participant_id}:{number}:{email.strip().lower()}:{issued}"
 
@@ -129,7 +119,7 @@ def removal_token(secret: bytes, participant_id: int, number: int, email: str,
     """Carries its issue time (the outbox row's creation: every retry of a
     mail carries the same link), so a link older than the address's
     latest addition to the ticket is known for a replay."""
-    stamp = _base36(int(issued.astimezone(UTC).timestamp() * 1000))  # ms
+    stamp = base36(int(issued.astimezone(UTC).timestamp() * 1000))  # ms
     signature = _sign(secret, _removal_text(participant_id, number, email, stamp))
     return f"{participant_id}.{stamp}.{signature}"
 

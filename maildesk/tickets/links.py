@@ -59,7 +59,8 @@ def _sign(secret: bytes, purpose: str, subject: int, expiry: str) -> str:
     return base64.b32encode(digest).decode().rstrip("=").lower()[:SIGNATURE_LENGTH]
 
 
-def _base36(value: int) -> str:
+def base36(value: int) -> str:
+    """Short and case-free: link stamps travel in URLs that some clients lower-case."""
     digits = "0123456789abcdefghijklmnopqrstuvwxyz"
     text = ""
     while True:
@@ -82,7 +83,7 @@ def make_token(secret: bytes, purpose: str, subject: int, issued: datetime, days
     """
     _check_purpose(purpose)
     day = int(issued.astimezone(UTC).timestamp()) // _DAY + max(days, 0) + 1
-    expiry = _base36(day)
+    expiry = base36(day)
     return f"{subject}.{expiry}.{_sign(secret, purpose, subject, expiry)}"
 
 

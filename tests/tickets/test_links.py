@@ -14,7 +14,7 @@ from maildesk.tickets.links import (
     SIGNATURE_LENGTH,
     BadLink,
     LinkTarget,
-    _base36,
+    base36,
     expires_in_days,
     make_token,
     make_url,
@@ -88,7 +88,7 @@ def test_changed_number_is_tampered(other: int) -> None:
 @pytest.mark.parametrize("shift", [1, -1, 30, 3650])
 def test_changed_expiry_is_tampered_not_expired(shift: int) -> None:
     subject, expiry, signature = parts(token())
-    forged = f"{subject}.{_base36(int(expiry, 36) + shift)}.{signature}"
+    forged = f"{subject}.{base36(int(expiry, 36) + shift)}.{signature}"
     assert reason("csat", forged) == "tampered"
     # even checked long after both dates: the signature decides first
     assert reason("csat", forged, now=EXPIRY + timedelta(days=5000)) == "tampered"
