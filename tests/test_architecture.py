@@ -67,7 +67,7 @@ PURE = ["mail", "process/pipeline", "types.py", "config.py", "errors.py", "acces
         "tickets/links.py", "tickets/csat.py", "tickets/notices.py", "tickets/lifecycle.py",
         "tickets/labels.py", "tickets/reports.py", "tickets/categories.py",
         "tickets/participants.py", "schedule/calendar.py", "schedule/rules.py",
-        "schedule/sla.py"]
+        "schedule/sla.py", "schedule/escalation.py"]
 FORBIDDEN = ("sqlalchemy", "sqlmodel", "alembic", "maildesk.db", "maildesk.store",
              "maildesk.models", "maildesk.faults", "maildesk.accept", "maildesk.process.service",
              "maildesk.deliver.sender", "maildesk.deliver.transport", "socket", "smtplib",

@@ -35,7 +35,7 @@ CUSTOMER_KINDS += ["end_customer_closed", "second_level_solved"]
 KINDS += ["on_hold_development"]
 CUSTOMER_KINDS += ["on_hold_development"]
 #: Kinds whose templates need a context of their own (category, SLA limit,
-#: the third person's request); not yet rendered by a test (#15 note).
+#: the third person's request); rendered by test_own_context_kinds_render.
 OWN_CONTEXT_KINDS = ["agent_notice_category", "agent_notice_sla_red", "agent_notice_sla_yellow",
                      "agent_notice_statement", "third_party_ask", "third_party_forward"]
 LANGUAGES = ["de", "en"]
@@ -341,3 +341,48 @@ def test_builtin_templates_are_complete_per_language() -> None:
                            + OWN_CONTEXT_KINDS for part in ("subject", "txt", "html")]
                           + ["_layout.html.j2", "_layout.txt.j2"])  # fmt: skip
         assert names == expected
+
+
+#: The context each own-context kind gets from deliver/mailcontext.py, and a
+#: piece of text per language the reader must see.
+OWN_CONTEXT: dict[str, tuple[dict[str, Any], dict[str, str]]] = {
+    "agent_notice_category": ({"category": f"Abrechnung {EVIL}", "category_group": "Team B"},
+                              {"de": "Team B", "en": "Team B"}),
+    "agent_notice_sla_yellow": ({"measure": "first_response", "limit_hours": 16,
+                                 "hours_left": 3.5, "hours_over": 0},
+                                {"de": "3.5", "en": "3.5"}),
+    "agent_notice_sla_red": ({"measure": "resolution", "limit_hours": 80, "hours_left": 0,
+                              "hours_over": 2.5}, {"de": "2.5", "en": "2.5"}),
+    "agent_notice_statement": ({"statement_kind": "ask", "statement_from": "dev@partner.example",
+                                "statement_name": f"Dora {EVIL}", "statement_verified": False,
+                                "statement_why": "not sent from the asked address"},
+                               {"de": "Nicht bestätigt", "en": "dev@partner.example"}),
+    "third_party_ask": ({"request_text": f"Können Sie das prüfen? {EVIL}",
+                         "asked_by": "max@support.example",
+                         "customer_messages": [{"author": "Jürgen", "text": "Mein Drucker.",
+                                                "date": datetime(2026, 11, 2, 9, 15,
+                                                                 tzinfo=UTC)}]},
+                        {"de": "Können Sie das prüfen?", "en": "Mein Drucker."}),
+    "third_party_forward": ({"request_text": "Lob vom Kunden", "asked_by": "other@x.example",
+                             "customer_messages": []},
+                            {"de": "Lob vom Kunden", "en": "Lob vom Kunden"}),
+}
+
+
+def test_own_context_table_covers_the_kinds() -> None:
+    assert sorted(OWN_CONTEXT) == sorted(OWN_CONTEXT_KINDS)
+
+
+@pytest.mark.parametrize("language", LANGUAGES)
+@pytest.mark.parametrize("kind", OWN_CONTEXT_KINDS)
+def test_own_context_kinds_render(renderer: Renderer, kind: str, language: str) -> None:
+    extra, visible = OWN_CONTEXT[kind]
+    out = renderer.render(kind, language, context(**extra))
+    assert out.subject and "\n" not in out.subject and "[#10001]" in out.subject
+    assert "<script" not in out.html.lower()
+    assert visible[language] in out.text and visible[language] in out.html
+    for part in (out.text, out.html):
+        assert "Ã" not in part
+    assert f'<html lang="{language}">' in out.html
+    assert "&lt;script&gt;" in out.html or EVIL not in out.text
+    assert out.text.endswith("\n") and "{{" not in out.text and "{%" not in out.text
