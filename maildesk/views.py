@@ -311,11 +311,22 @@ def ticket_text(data: dict[str, Any]) -> str:
                   f"{a['size']} bytes)"
                   for a in m["attachments"]]
         lines += ["", m["text_display"].rstrip()]
+    if data.get("third_party"):
+        lines += ["", "--- third parties"] + [_request_line(r) for r in data["third_party"]]
     lines += ["", "--- history"]
     lines += [f"{e['at'][:19].replace('T', ' ')}  {e['actor']}  {e['field']}: "
               f"{e['old'] + ' -> ' if e['old'] else ''}{e['new'] or ('-' if e['old'] else '')}"
               for e in data["events"]]
     return "\n".join(lines)
+
+
+def _request_line(request: dict[str, Any]) -> str:
+    """One statement asked for or forward, and whether it was answered."""
+    what = "asked" if request["kind"] == "ask" else "forwarded to"
+    answered = request["answered_at"]
+    state = f"answered {answered[:16].replace('T', ' ')}" if answered else "no answer yet"
+    return (f"{request['created_at'][:16].replace('T', ' ')}  {what} {request['to']} "
+            f"by {request['actor']}  {state}")
 
 
 def _person(person: dict[str, str] | None) -> str:

@@ -35,7 +35,7 @@ THREAD_DEPTH = 5
 CSAT_KINDS = ("solution", "solved_by_customer")
 #: Mails to one agent about their own mail (outbox.notify_agent): `agent`
 #: in the template is the recipient.
-TO_AGENT_KINDS = ("command_result",)
+TO_AGENT_KINDS = ("command_result", "agent_notice_statement")
 #: Kinds whose text is only their own message's (none: the template says
 #: it), never the customer's newest mail: a status change to solved or on hold.
 OWN_TEXT_KINDS = ("solution", "second_level_solved", "on_hold_development")

@@ -84,6 +84,7 @@ def test_the_answer_is_an_internal_note_that_reopens_nothing_and_tells_the_agent
     assert new == [("agent_notice_statement", "agent@example.com")]  # nobody else: no ack
     _, text = built(desk, "agent_notice_statement")
     assert "Bei uns ist alles in Ordnung." in text and DORA in text
+    assert "Hallo Demo Agent," in text  # greets its recipient
 
 
 def test_an_answer_by_message_id_alone_threads_as_a_statement(desk: Desk) -> None:
@@ -140,10 +141,13 @@ def test_an_unknown_ticket_is_refused(desk: Desk) -> None:
                             .where(Event.__table__.c.field.like("third_party%"))).scalar() == 0
 
 
-def test_the_request_list_is_in_the_json_detail(desk: Desk) -> None:
+def test_the_requests_are_in_the_detail_json_and_text(desk: Desk) -> None:
     number = new_ticket(desk)
     ask(desk, number, "--to", DORA, "--text", "Frage 1")
     ask(desk, number, "--to", "eva@lob.example", "--text", "Lob", kind="forward")
     listed = json.loads(desk.cli("tickets", "show", str(number), "--json").stdout)
     assert [(r["kind"], r["to"]) for r in listed["third_party"]] == [
         ("ask", DORA), ("forward", "eva@lob.example")]
+    text = desk.cli("tickets", "show", str(number)).stdout
+    assert f"asked {DORA} by cli:" in text and "forwarded to eva@lob.example" in text
+    assert text.count("no answer yet") == 2
