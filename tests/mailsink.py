@@ -102,12 +102,23 @@ def _private_redis(tmp: Path) -> tuple[str, subprocess.Popen[bytes] | None]:
     return f"redis://127.0.0.1:{port}/0", process
 
 
+def _per_worker(url: str) -> str:
+    """Under pytest-xdist each worker flushes a Redis database of its own:
+    the given one for gw0, the next ones (mod 16) for the others."""
+    worker = os.environ.get("PYTEST_XDIST_WORKER", "")
+    if not url or not worker.startswith("gw"):
+        return url
+    base, _, number = url.rpartition("/")
+    index = int(number) if number.isdigit() else 0
+    return f"{base}/{(index + int(worker[2:])) % 16}"
+
+
 @pytest.fixture
 def redis_url(tmp_path: Path) -> Iterator[str]:
     """MAILDESK_TEST_REDIS_URL (flushed first), else a private redis-server."""
     import redis
 
-    url = os.environ.get("MAILDESK_TEST_REDIS_URL", "")
+    url = _per_worker(os.environ.get("MAILDESK_TEST_REDIS_URL", ""))
     process = None
     if not url:
         url, process = _private_redis(tmp_path)

@@ -127,7 +127,9 @@ def write_reply(session: Session, settings: Settings, secret: bytes, ticket: dic
     if solve:
         new_status = _transition({**ticket, "status": new_status}, "agent_set_status", "solved")
     requester = store.customer_address(session, ticket["requester_id"])
-    cc = [email for email, _, _ in store.participants_of_ticket(session, ticket["id"])]
+    # followers get the reply as a mail of their own, never in the visible Cc
+    cc = [email for email, _, role in store.participants_of_ticket(session, ticket["id"])
+          if role != "follower"]
     support = settings.mail.addresses[0]
     thread = store.thread_message_ids(session, ticket["id"])
     message_id = tokens.new_message_id(secret, number, settings.message_id_domain)

@@ -87,3 +87,6 @@ def test_set_fields_refuses_a_follower_who_may_not_see_the_ticket(desk: Desk) ->
     assert sorted((r.to_addrs, r.cc_addrs) for r in rows) == [
         ("chef@kunde.de", ""), ("erika@kunde.de", "kollege@kunde.de"),
         ("partner@extern.de", "")]
+    # the reply as the ticket shows it names the visible Cc only
+    (sent,) = [m for m in desk.show(int(number))["messages"] if m["direction"] == "out"]
+    assert sent["cc"] == ["kollege@kunde.de"] or sent["cc"] == "kollege@kunde.de"
