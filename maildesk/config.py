@@ -288,6 +288,16 @@ class WebSettings(_Section):
         return value
 
 
+class PortalSettings(_Section):
+    """The customers' portal under /portal/ (web/portal/): passwordless login."""
+
+    enabled: bool = True
+    login_minutes: int = Field(default=15, ge=1, le=24 * 60)  # a mailed login link is valid
+    session_days: float = Field(default=14, gt=0)  # a logged-in browser stays logged in
+    login_requests_per_address_per_hour: int = Field(default=5, ge=1)
+    login_requests_per_client_per_hour: int = Field(default=20, ge=1)
+
+
 class RegistrationSettings(_Section):
     confirm: bool = True  # new customers get a confirmation link by mail
     link_days: int = Field(default=14, ge=1)
@@ -423,6 +433,7 @@ class Settings(_Section):
     rules: RulesSettings = RulesSettings()
     sla: SlaSettings = SlaSettings()
     web: WebSettings = WebSettings()
+    portal: PortalSettings = PortalSettings()
     registration: RegistrationSettings = RegistrationSettings()
     held: HeldSettings = HeldSettings()
     security: SecuritySettings = SecuritySettings()

@@ -428,3 +428,35 @@ class Unsubscribe(SQLModel, table=True):
     email: str = Field(primary_key=True, max_length=320)
     at: datetime = _ts()
     via: str = Field(default="link", max_length=20)  # link / agent
+
+
+class PortalLogin(SQLModel, table=True):
+    """A login link mailed to a customer (web/portal/auth.py): only the
+    sha256 of its token is kept; used once (`used_at`), valid minutes."""
+
+    __tablename__ = "portal_login"
+    __table_args__ = (Index("ix_portal_login_customer_created", "customer_id", "created_at"),
+                      Index("ix_portal_login_client_created", "client_address", "created_at"))
+    id: int | None = Field(default=None, primary_key=True)
+    token_hash: str = Field(max_length=64, unique=True)
+    customer_id: int = Field(foreign_key="customer.id")
+    created_at: datetime = _ts()
+    expires_at: datetime = Field(sa_type=UTCDateTime)
+    used_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    # Who asked for it (the peer address): the per-client request limit.
+    client_address: str = Field(default="", max_length=64)
+
+
+class PortalSessionRow(SQLModel, table=True):
+    """A customer's logged-in portal session (table portal_session): the
+    cookie holds a random token, the row only its sha256. Ends at
+    `expires_at` or when revoked (log out)."""
+
+    __tablename__ = "portal_session"
+    id: int | None = Field(default=None, primary_key=True)
+    token_hash: str = Field(max_length=64, unique=True)
+    customer_id: int = Field(foreign_key="customer.id", index=True)
+    created_at: datetime = _ts()
+    last_seen_at: datetime = _ts()
+    expires_at: datetime = Field(sa_type=UTCDateTime)
+    revoked_at: datetime | None = Field(default=None, sa_type=UTCDateTime)

@@ -59,6 +59,7 @@ ENTRY_POINTS = frozenset({
     "web/api/reports.py", "web/api/customers.py",
     "actions/announce.py", "actions/participation.py",  # announcements; a CC stops mails
     "actions/thirdparty.py",  # tickets ask/forward
+    "web/portal/auth.py",  # the portal's login, sessions and pages
 })
 TRANSACTION_CALLS = ("session_scope(", ".begin()", ".connect()", "Session(")
 #: Pure decision code: whole folders, plus single files elsewhere.
@@ -67,7 +68,7 @@ PURE = ["mail", "process/pipeline", "types.py", "config.py", "errors.py", "acces
         "tickets/links.py", "tickets/csat.py", "tickets/notices.py", "tickets/lifecycle.py",
         "tickets/labels.py", "tickets/reports.py", "tickets/categories.py",
         "tickets/participants.py", "schedule/calendar.py", "schedule/rules.py",
-        "schedule/sla.py", "schedule/escalation.py"]
+        "schedule/sla.py", "schedule/escalation.py", "web/portal/login_rules.py"]
 FORBIDDEN = ("sqlalchemy", "sqlmodel", "alembic", "maildesk.db", "maildesk.store",
              "maildesk.models", "maildesk.faults", "maildesk.accept", "maildesk.process.service",
              "maildesk.deliver.sender", "maildesk.deliver.transport", "socket", "smtplib",

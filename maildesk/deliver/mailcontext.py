@@ -19,7 +19,7 @@ from sqlalchemy import bindparam, select
 from sqlalchemy.engine import Engine
 
 from maildesk.config import Settings
-from maildesk.deliver import announcement, queries, stop_links
+from maildesk.deliver import announcement, portal_login, queries, stop_links
 from maildesk.deliver.compose import OutgoingFile, thread_index
 from maildesk.deliver.render import Renderer, labels
 from maildesk.mail import tokens
@@ -86,6 +86,9 @@ class MailBuilder:
             if connection is None:
                 connection = stack.enter_context(self.engine.connect())
             stack.enter_context(connection.begin())
+            if row["kind"] == portal_login.KIND:  # a login link: no ticket either
+                return portal_login.fields(self.settings, self.secret, self.renderer, row,
+                                           connection)  # type: ignore[return-value]
             if row["ticket_id"] is None:  # an announcement: no ticket (deliver/announcement.py)
                 return announcement.fields(self.settings, self.secret, self.renderer, row,
                                            connection)  # type: ignore[return-value]

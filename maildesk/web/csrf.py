@@ -31,12 +31,19 @@ def issue(request: web.Request, response: web.StreamResponse, secret: bytes,
           secure: bool) -> str:
     """The hidden field's value for a form on this page; sets the cookie on
     `response` when the browser has none yet."""
+    return issue_for(request, response, secret, secure, (request.path,))[request.path]
+
+
+def issue_for(request: web.Request, response: web.StreamResponse, secret: bytes,
+              secure: bool, paths: tuple[str, ...]) -> dict[str, str]:
+    """The hidden fields' values for forms that post to each of `paths`
+    (a page with a "log out" button posts elsewhere); one cookie for all."""
     cookie = request.cookies.get(COOKIE, "")
     if len(cookie) < 32:
         cookie = secrets.token_urlsafe(32)
         response.set_cookie(COOKIE, cookie, path="/", httponly=True, samesite="Lax",
                             secure=secure, max_age=7 * 86_400)
-    return _sign(secret, cookie, request.path)
+    return {path: _sign(secret, cookie, path) for path in paths}
 
 
 def valid(request: web.Request, submitted: str | None, secret: bytes,

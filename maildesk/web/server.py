@@ -41,6 +41,7 @@ from maildesk.web.health import AccountLike, Health, ListenerLike, OffLoop
 from maildesk.web.metrics import DaemonMetrics, query_database
 from maildesk.web.pages import PAGES, Pages, add_customer_pages
 from maildesk.web.participant_removal import add_removal_pages
+from maildesk.web.portal import add_portal_pages
 from maildesk.web.unsubscribe import add_unsubscribe_pages
 
 log = logging.getLogger(__name__)
@@ -145,6 +146,7 @@ def create_app(state: WebState, pages: Pages | None = None,
         add_customer_pages(app)
         add_unsubscribe_pages(app)  # announcements (web/unsubscribe.py)
         add_removal_pages(app)  # a CC or follower stops a ticket's mails
+        add_portal_pages(app)  # the customers' portal under /portal/ ([portal] enabled)
 
     async def close(_app: web.Application) -> None:
         state.health.close()

@@ -100,8 +100,9 @@ def visible_after(html: str, needle: str) -> str:
 #: Kinds of the time rules; rendered in tests/deliver/test_rule_templates.py with
 #: their own context keys.
 RULE_KINDS = ["auto_close", "release_notice", "reminder_1", "reminder_2"]
-#: Kinds without a ticket; rendered in tests/actions/test_announce.py.
-TICKETLESS_KINDS = ["announcement"]
+#: Kinds without a ticket; rendered in tests/actions/test_announce.py and
+#: tests/web/test_portal_login.py.
+TICKETLESS_KINDS = ["announcement", "portal_login"]
 
 
 def test_kinds_lists_every_notification(renderer: Renderer) -> None:
