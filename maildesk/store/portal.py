@@ -1,4 +1,5 @@
-"""The portal's rows: login links, sessions, and the "My requests" list.
+"""The portal's rows: login links, sessions, the "My requests" list and a
+ticket's public side (its public messages and their files).
 
 Every function takes the caller's session and never commits (the
 transactions open in web/portal/auth.py). Tokens arrive here already
@@ -18,7 +19,15 @@ from sqlalchemy import func, insert, select, update
 from sqlmodel import Session
 
 from maildesk import access
-from maildesk.models import Customer, Outbox, PortalLogin, PortalSessionRow, Ticket
+from maildesk.models import (
+    Attachment,
+    Customer,
+    Message,
+    Outbox,
+    PortalLogin,
+    PortalSessionRow,
+    Ticket,
+)
 from maildesk.store import access as access_store
 
 LOGIN_KIND = "portal_login"
@@ -199,3 +208,105 @@ def my_requests(session: Session, viewer: access.Viewer, *, open_only: bool, pag
         .limit(per_page).offset((page - 1) * per_page)).all()
     return [RequestRow(r.number, r.subject, r.status, r.request_type, r.priority,
                        r.updated_at) for r in rows], total
+
+
+# -- a ticket -------------------------------------------------------------------------------
+
+#: The messages a customer reads: their side's and the agents' public
+#: replies. Internal notes (and with them held mail kept on a ticket, and
+#: agents' mails whose commands were applied) are "internal": never shown.
+PUBLIC = ("in", "out")
+
+_MESSAGE = Message.__table__
+_ATTACHMENT = Attachment.__table__
+
+
+@dataclass(frozen=True)
+class PortalTicket:
+    id: int
+    number: int
+    subject: str
+    status: str
+    priority: str
+    request_type: str
+    category: str | None
+    subcategory: str | None
+    planned_version: str | None
+    dev_item: str | None
+    created_at: datetime
+    updated_at: datetime
+
+
+@dataclass(frozen=True)
+class PortalFile:
+    id: int
+    filename: str
+    size: int
+
+
+@dataclass(frozen=True)
+class PortalMessage:
+    id: int
+    direction: str  # in / out
+    from_addr: str
+    from_name: str
+    at: datetime
+    text: str
+    files: tuple[PortalFile, ...]
+
+
+@dataclass(frozen=True)
+class PortalDownload:
+    """A file a customer may download: where its bytes are."""
+
+    id: int
+    filename: str
+    content_type: str
+    sha256: str
+    ticket_number: int
+
+
+def visible_ticket(session: Session, viewer: access.Viewer, number: int) -> PortalTicket | None:
+    """The ticket, when `viewer` may see it (store/access.py); None for a
+    ticket they may not see exactly as for one that does not exist."""
+    t = _TICKET.c
+    row = session.connection().execute(
+        select(t.id, t.number, t.subject, t.status, t.priority, t.request_type, t.category,
+               t.subcategory, t.planned_version, t.dev_item, t.created_at, t.updated_at)
+        .where(t.number == number, access_store.visible(viewer))).first()
+    return PortalTicket(*row) if row is not None else None
+
+
+def public_messages(session: Session, ticket_id: int) -> list[PortalMessage]:
+    """The public communication in the order it was written, each message
+    with its files; never an internal note."""
+    m, a = _MESSAGE.c, _ATTACHMENT.c
+    connection = session.connection()
+    rows = connection.execute(
+        select(m.id, m.direction, m.from_addr, m.from_name, m.date, m.created_at,
+               m.text_display, m.text)
+        .where(m.ticket_id == ticket_id, m.direction.in_(PUBLIC)).order_by(m.id)).all()
+    files: dict[int, list[PortalFile]] = {}
+    if rows:
+        for f in connection.execute(
+                select(a.id, a.message_id, a.filename, a.size)
+                .join_from(_ATTACHMENT, _MESSAGE, a.message_id == m.id)
+                .where(m.ticket_id == ticket_id, m.direction.in_(PUBLIC)).order_by(a.id)):
+            files.setdefault(f.message_id, []).append(PortalFile(f.id, f.filename, f.size))
+    return [PortalMessage(r.id, r.direction, r.from_addr or "", r.from_name or "",
+                          r.created_at, r.text_display or r.text or "",
+                          tuple(files.get(r.id, ()))) for r in rows]
+
+
+def public_attachment(session: Session, viewer: access.Viewer,
+                      attachment_id: int) -> PortalDownload | None:
+    """The attachment when its message is public and its ticket is one
+    `viewer` may see; None otherwise (and for no such attachment)."""
+    a, m, t = _ATTACHMENT.c, _MESSAGE.c, _TICKET.c
+    row = session.connection().execute(
+        select(a.id, a.filename, a.content_type, a.sha256, t.number)
+        .join_from(_ATTACHMENT, _MESSAGE, a.message_id == m.id)
+        .join(_TICKET, m.ticket_id == t.id)
+        .where(a.id == attachment_id, m.direction.in_(PUBLIC),
+               access_store.visible(viewer))).first()
+    return PortalDownload(*row) if row is not None else None

@@ -36,10 +36,12 @@ from aiohttp import web
 from sqlalchemy.engine import Engine
 from sqlmodel import Session
 
+from maildesk import access
 from maildesk.config import Settings
 from maildesk.db import session_scope
 from maildesk.deliver import portal_login
 from maildesk.models import utcnow
+from maildesk.store import access as access_store
 from maildesk.store import portal as store
 from maildesk.web import csrf
 from maildesk.web.pages import PAGES, _browser_language, _form
@@ -155,6 +157,27 @@ def session_hash(request: web.Request) -> str | None:
 
 def live_customer(session: Session, token_hash: str, now: datetime) -> int | None:
     return store.session_customer(session, token_hash, now, now - TOUCH)
+
+
+@dataclass(frozen=True)
+class Current:
+    """The logged-in customer, and the same customer as the access rule sees them."""
+
+    customer: store.PortalCustomer
+    viewer: access.Viewer
+
+
+def current(session: Session, token_hash: str, now: datetime) -> Current | None:
+    """The customer of a live session, for a page that reads or writes in
+    the same transaction; None without one (answer: to the login)."""
+    customer_id = live_customer(session, token_hash, now)
+    if customer_id is None:
+        return None
+    customer = store.customer_by_id(session, customer_id)
+    viewer = access_store.viewer_of(session, customer_id)
+    if customer is None or viewer is None:
+        return None
+    return Current(customer, viewer)
 
 
 def drop_cookie(response: web.StreamResponse) -> None:
@@ -352,7 +375,7 @@ async def _to_home(request: web.Request) -> web.StreamResponse:
 
 def add_portal_pages(app: web.Application) -> None:
     """The portal's routes, when [portal] enabled (the pages must be there)."""
-    from maildesk.web.portal import requests_page
+    from maildesk.web.portal import requests_page, ticket_page
 
     if not app[PAGES].settings.portal.enabled:
         return
@@ -365,3 +388,4 @@ def add_portal_pages(app: web.Application) -> None:
     app.router.add_post(LOGIN + "/{token}", link_submit)
     app.router.add_post(LOGOUT, logout_submit)
     app.router.add_post(LOGOUT_EVERYWHERE, logout_everywhere_submit)
+    ticket_page.add_routes(app)
