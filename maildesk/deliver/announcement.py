@@ -58,14 +58,20 @@ def fields(settings: Settings, secret: bytes, renderer: Renderer, row: dict[str,
         "customer": {"name": customer.name if customer else "", "email": to[0]},
         "unsubscribe_url": url,
         "brand": settings.notify.brand,
-        "signature_name": settings.notify.signature_name,
+        "signature_name": settings.notify.signature(row["language"]),
         "reference_line": "",
     }
     rendered = renderer.render(row["kind"], row["language"], context)
+    return ticketless_fields(settings, row, rendered, to, headers(url)), to, None
+
+
+def ticketless_fields(settings: Settings, row: dict[str, Any], rendered: Any, to: list[str],
+                      extra_headers: dict[str, str]) -> dict[str, Any]:
+    """compose()'s arguments for a mail of no ticket (an announcement, a
+    portal login link): no thread, no reply address, auto-generated."""
     return dict(
         rendered=rendered, from_address=settings.mail.addresses[0],
         from_name=settings.notify.from_name, to=to, cc=[], reply_to=None,
         message_id=row["message_id"], in_reply_to=None, references=[], thread_topic="",
         thread_index=None, auto_submitted=AUTO_GENERATED, date=utcnow(),
-        extra_headers=headers(url), attachments=[],
-    ), to, None
+        extra_headers=extra_headers, attachments=[])

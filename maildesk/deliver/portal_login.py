@@ -22,9 +22,9 @@ from typing import Any
 from sqlalchemy import bindparam, select
 
 from maildesk.config import Settings
+from maildesk.deliver.announcement import ticketless_fields
 from maildesk.deliver.render import Renderer
-from maildesk.models import Customer, utcnow
-from maildesk.tickets.notices import AUTO_GENERATED
+from maildesk.models import Customer
 
 KIND = "portal_login"
 #: Where a login link leads; the token follows.
@@ -64,10 +64,4 @@ def fields(settings: Settings, secret: bytes, renderer: Renderer, row: dict[str,
         "reference_line": "",
     }
     rendered = renderer.render(row["kind"], row["language"], context)
-    return dict(
-        rendered=rendered, from_address=settings.mail.addresses[0],
-        from_name=settings.notify.from_name, to=to, cc=[], reply_to=None,
-        message_id=row["message_id"], in_reply_to=None, references=[], thread_topic="",
-        thread_index=None, auto_submitted=AUTO_GENERATED, date=utcnow(),
-        extra_headers={}, attachments=[],
-    ), to, None
+    return ticketless_fields(settings, row, rendered, to, {}), to, None
