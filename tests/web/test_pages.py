@@ -75,12 +75,6 @@ def settings_with(desk: Desk, **web: object) -> Settings:
         "web": desk.settings.web.model_copy(update={"port": 0, **web})})
 
 
-@pytest.fixture
-async def site(desk: Desk) -> AsyncIterator[Site]:
-    async for value in _site(desk, settings_with(desk)):
-        yield value
-
-
 async def _site(desk: Desk, settings: Settings) -> AsyncIterator[Site]:
     dispatched: list[int] = []
     daemon = SimpleNamespace(settings=settings, engine=desk.engine(), listeners=[], pollers=[],

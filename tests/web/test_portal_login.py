@@ -12,7 +12,6 @@ import hashlib
 import logging
 import re
 import time
-from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 
 import aiohttp
@@ -33,16 +32,7 @@ LINK = re.compile(r"https?://\S+?(/portal/login/[A-Za-z0-9_-]+)")
 CSRF = re.compile(r'name="csrf" value="([^"]+)"')
 
 
-@pytest.fixture(autouse=True)
-def quick_answers(monkeypatch: pytest.MonkeyPatch) -> None:
-    """The login answer's minimum time, short (one test measures the real one)."""
-    monkeypatch.setattr(auth, "MIN_ANSWER_SECONDS", 0.01)
-
-
-@pytest.fixture
-async def site(desk: Desk) -> AsyncIterator[Site]:
-    async for value in _site(desk, settings_with(desk)):
-        yield value
+pytestmark = pytest.mark.usefixtures("quick_answers")
 
 
 # -- helpers ----------------------------------------------------------------------------------
@@ -116,8 +106,10 @@ async def log_in(site: Site, email: str, client: aiohttp.ClientSession | None = 
 
 
 def form_token(page: str, action: str) -> str:
+    """The CSRF value of the form posting to `action` (plain or multipart)."""
     found = re.search(r'<form method="post" action="' + re.escape(action)
-                      + r'">\s*<input type="hidden" name="csrf" value="([^"]+)"', page)
+                      + r'"(?: enctype="multipart/form-data")?>\s*'
+                      r'<input type="hidden" name="csrf" value="([^"]+)"', page)
     assert found, page
     return found.group(1)
 

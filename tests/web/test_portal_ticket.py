@@ -6,8 +6,6 @@ by the link from the mail (tests/web/test_portal_login.py).
 
 from __future__ import annotations
 
-import re
-from collections.abc import AsyncIterator
 from pathlib import Path
 
 import aiohttp
@@ -16,26 +14,16 @@ from yarl import URL
 
 from maildesk.models import Attachment, Message
 from maildesk.web import csrf
-from maildesk.web.portal import auth
 from tests.conftest import Desk
 from tests.mailfactory import make_mail
 from tests.web.test_pages import AGENT, Site, _site, outbox, settings_with
-from tests.web.test_portal_login import ERIKA, log_in, mail_ticket, rows
-from tests.web.test_portal_login import form_token as plain_form_token
+from tests.web.test_portal_login import ERIKA, form_token, log_in, mail_ticket, rows
 
 PDF = b"%PDF-1.4\n1 0 obj<<>>endobj\ntrailer<<>>\n%%EOF\n"
 NOTE_FILE = "intern-kalkulation.txt"
 
 
-@pytest.fixture(autouse=True)
-def quick_answers(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(auth, "MIN_ANSWER_SECONDS", 0.01)
-
-
-@pytest.fixture
-async def site(desk: Desk) -> AsyncIterator[Site]:
-    async for value in _site(desk, settings_with(desk)):
-        yield value
+pytestmark = pytest.mark.usefixtures("quick_answers")
 
 
 # -- helpers ----------------------------------------------------------------------------------
@@ -47,17 +35,6 @@ def mail_with_file(desk: Desk, sender: str, subject: str) -> int:
         attachments=[("Fehlerbild.pdf", "application/pdf", PDF)]))
     assert code == 0 and outcome["action"] == "created", outcome
     return int(outcome["ticket"])
-
-
-def form_token(page: str, action: str) -> str:
-    """The CSRF value of the form posting to `action` (the message form is
-    multipart, the others plain)."""
-    found = re.search(r'<form method="post" action="' + re.escape(action)
-                      + r'"(?: enctype="multipart/form-data")?>\s*'
-                      r'<input type="hidden" name="csrf" value="([^"]+)"', page)
-    if found is None:
-        return plain_form_token(page, action)
-    return found.group(1)
 
 
 def cli_ok(desk: Desk, *args: str) -> None:

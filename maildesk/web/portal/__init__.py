@@ -1,6 +1,6 @@
-"""The customers' portal under /portal/: passwordless login, sessions and
-"My requests" (issue 16, first slice)."""
+"""The customers' portal under /portal/ (issue 16): passwordless login and
+sessions (auth.py), the pages (one module each, listed in routes.py)."""
 
-from maildesk.web.portal.auth import add_portal_pages
+from maildesk.web.portal.routes import add_portal_pages
 
 __all__ = ["add_portal_pages"]

@@ -10,6 +10,8 @@
     POST /portal/logout           ends this session
     POST /portal/logout-everywhere   ends every session of the customer
 
+(web/portal/routes.py lists every page of the portal.)
+
 No account enumeration: whether the address is known, unknown or over a
 limit, the answer is the same page with the same status, and it is given
 no sooner than MIN_ANSWER_SECONDS after the request came in, so the few
@@ -57,6 +59,9 @@ HOME = "/portal/"
 LOGIN = "/portal/login"
 LOGOUT = "/portal/logout"
 LOGOUT_EVERYWHERE = "/portal/logout-everywhere"
+#: The portal's navigation: its entries and where they lead (web/portal/routes.py).
+NAV = {"requests": HOME, "new": "/portal/new", "help": "/portal/help",
+       "profile": "/portal/profile"}
 #: The login answer is never given sooner (the same timing for every address).
 MIN_ANSWER_SECONDS = 0.25
 #: A session's last_seen_at is written at most this often.
@@ -114,17 +119,19 @@ def secure(settings: Settings) -> bool:
 
 def render(request: web.Request, name: str, language: str | None, status: int = 200,
            posts: tuple[str, ...] = (), **context: Any) -> web.Response:
-    """A portal page; `posts`: other paths its forms post to (log out),
-    each gets its CSRF value in `csrf_for`."""
+    """A portal page; `posts`: other paths its forms post to, each gets its
+    CSRF value in `csrf_for` (log out always: the navigation has it).
+    `nav`: the navigation's entry this page is (requests, new, help, profile)."""
     pages = request.app[PAGES]
     response = web.Response(status=status, content_type="text/html", charset="utf-8")
     tokens = csrf.issue_for(request, response, pages.secret, secure(pages.settings),
-                            (request.path, *posts))
+                            (request.path, LOGOUT, *posts))
     response.text = pages.renderer.render(name, language, {
         "action": request.path, **context, "csrf_field": csrf.FIELD,
         "csrf_token": tokens[request.path], "csrf_for": tokens,
         "brand": pages.settings.notify.brand,
         "logout": LOGOUT, "logout_everywhere": LOGOUT_EVERYWHERE, "login": LOGIN,
+        "nav_links": NAV, "nav": context.get("nav", ""),
     })
     return response
 
@@ -367,25 +374,3 @@ async def logout_submit(request: web.Request) -> web.StreamResponse:
 
 async def logout_everywhere_submit(request: web.Request) -> web.StreamResponse:
     return await _logout_submit(request, everywhere=True)
-
-
-async def _to_home(request: web.Request) -> web.StreamResponse:
-    return redirect(HOME)
-
-
-def add_portal_pages(app: web.Application) -> None:
-    """The portal's routes, when [portal] enabled (the pages must be there)."""
-    from maildesk.web.portal import requests_page, ticket_page
-
-    if not app[PAGES].settings.portal.enabled:
-        return
-    app[CLIENTS] = ClientLog()
-    app.router.add_get("/portal", _to_home)
-    app.router.add_get(HOME, requests_page.my_requests)
-    app.router.add_get(LOGIN, login_form)
-    app.router.add_post(LOGIN, login_submit)
-    app.router.add_get(LOGIN + "/{token}", link_form)
-    app.router.add_post(LOGIN + "/{token}", link_submit)
-    app.router.add_post(LOGOUT, logout_submit)
-    app.router.add_post(LOGOUT_EVERYWHERE, logout_everywhere_submit)
-    ticket_page.add_routes(app)

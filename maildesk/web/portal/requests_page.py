@@ -81,7 +81,7 @@ async def my_requests(request: web.Request) -> web.StreamResponse:
     pages = max(1, math.ceil(listing.total / PER_PAGE))
     return auth.render(
         request, "portal_requests", listing.customer.language,
-        posts=(auth.LOGOUT, auth.LOGOUT_EVERYWHERE),
+        posts=(auth.LOGOUT_EVERYWHERE,), nav="requests",
         customer=listing.customer, rows=listing.rows, total=listing.total, shown=status,
         page=page, pages=pages, ticket_path=TICKET_PATH,
         filter_urls={name: _url(name, 1) for name in FILTERS},

@@ -112,7 +112,7 @@ def _not_found(request: web.Request, customer: store.PortalCustomer) -> web.Resp
     """The same page for a ticket (or file) that does not exist and for one
     this customer may not see: nothing on it tells them apart."""
     return auth.render(request, "portal_ticket", customer.language, 404, ticket=None,
-                       home=auth.HOME)
+                       home=auth.HOME, customer=customer, nav="requests")
 
 
 # -- the page ---------------------------------------------------------------------------------
@@ -155,7 +155,7 @@ def _page(request: web.Request, view: View, status: int = 200, *, error: str | N
     } for m in view.messages]
     category = " / ".join(part for part in (ticket.category, ticket.subcategory) if part)
     return auth.render(
-        request, "portal_ticket", language, status, posts=(post_to, auth.LOGOUT),
+        request, "portal_ticket", language, status, posts=(post_to,), nav="requests",
         customer=view.customer, ticket=ticket, messages=messages, category=category,
         created=_when(ticket.created_at, chosen, zone),
         updated=_when(ticket.updated_at, chosen, zone),
