@@ -83,6 +83,9 @@ class Customer(SQLModel, table=True):
     # support for end customers of its own; external is everyone else.
     kind: str = Field(default="external", max_length=10, sa_column_kwargs={"default": "external"})
     phone: str = Field(default="", max_length=50, sa_column_kwargs={"default": ""})
+    # Set by the customer on the portal's profile page (or an agent).
+    job_title: str = Field(default="", max_length=100,
+                           sa_column_kwargs={"default": "", "server_default": ""})
     # own / organisation; None: the default of the role (access.py).
     ticket_access: str | None = Field(default=None, max_length=20)
     created_at: datetime = _ts()
