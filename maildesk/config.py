@@ -296,6 +296,12 @@ class PortalSettings(_Section):
     session_days: float = Field(default=14, gt=0)  # a logged-in browser stays logged in
     login_requests_per_address_per_hour: int = Field(default=5, ge=1)
     login_requests_per_client_per_hour: int = Field(default=20, ge=1)
+    # Help articles (Markdown files; folders are categories): "" = <data_dir>/articles
+    articles_dir: str = ""
+    articles_public: bool = True  # readable without logging in
+    # Client addresses of reverse proxies whose X-Forwarded-For names the
+    # real client (for the per-client login limit); empty: none is trusted
+    trusted_proxies: tuple[str, ...] = ()
 
 
 class RegistrationSettings(_Section):
@@ -390,6 +396,7 @@ class CategorySettings(_Section):
     group: str | None = None  # a [[groups]] name
     notify: str | None = None  # an address told of its tickets
     public: bool = False  # offered to customers in forms (the portal)
+    asks_version: bool = False  # the portal's form asks for the product version in use
 
     @field_validator("name")
     @classmethod
@@ -498,6 +505,15 @@ class Settings(_Section):
     @property
     def attachments_dir(self) -> Path:
         return self.data_dir / "attachments"
+
+    @property
+    def articles_dir(self) -> Path:
+        """The help articles' directory ([portal] articles_dir; relative to the data dir)."""
+        configured = self.portal.articles_dir.strip()
+        if not configured:
+            return self.data_dir / "articles"
+        path = Path(configured).expanduser()
+        return path if path.is_absolute() else self.data_dir / path
 
     @property
     def message_id_domain(self) -> str:
