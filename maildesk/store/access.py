@@ -37,13 +37,23 @@ def visible(viewer: access.Viewer) -> Any:
     reach = access.scope(viewer)
     if reach == "none":
         return false()
-    ticket, participant = Ticket.__table__, Participant.__table__
-    own = or_(ticket.c.requester_id == viewer.customer_id,
-              ticket.c.id.in_(select(participant.c.ticket_id)
-                              .where(participant.c.email == viewer.email)))
+    own = _own(viewer)
     if reach == "organisation" and viewer.organisation_id is not None:
-        return or_(own, ticket.c.organisation_id == viewer.organisation_id)
+        return or_(own, Ticket.__table__.c.organisation_id == viewer.organisation_id)
     return own
+
+
+def visible_own(viewer: access.Viewer) -> Any:
+    """A WHERE clause over `ticket`: of the tickets `viewer` may see, their
+    own ones (requester, CC or follower), without the organisation's."""
+    return false() if access.scope(viewer) == "none" else _own(viewer)
+
+
+def _own(viewer: access.Viewer) -> Any:
+    ticket, participant = Ticket.__table__, Participant.__table__
+    return or_(ticket.c.requester_id == viewer.customer_id,
+               ticket.c.id.in_(select(participant.c.ticket_id)
+                               .where(participant.c.email == viewer.email)))
 
 
 def sees_organisation(member: Table | Any, organisation: Table | Any) -> Any:

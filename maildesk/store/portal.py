@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import func, insert, select, update
+from sqlalchemy import case, func, insert, select, update
 from sqlmodel import Session
 
 from maildesk import access
@@ -29,8 +29,13 @@ from maildesk.models import (
     Ticket,
 )
 from maildesk.store import access as access_store
+from maildesk.store import search
 
 LOGIN_KIND = "portal_login"
+#: The messages a customer reads: their side's and the agents' public
+#: replies. Internal notes (and with them held mail kept on a ticket, and
+#: agents' mails whose commands were applied) are "internal": never shown.
+PUBLIC = ("in", "out")
 #: Statuses that count as done: the "open" filter leaves them out.
 DONE = ("solved", "closed")
 
@@ -188,34 +193,74 @@ class RequestRow:
     status: str
     request_type: str
     priority: str
+    created_at: datetime
     updated_at: datetime
+    requester: str  # the requester's name, else address (the organisation's tab shows it)
 
 
-def my_requests(session: Session, viewer: access.Viewer, *, open_only: bool, page: int,
-                per_page: int) -> tuple[list[RequestRow], int]:
-    """The tickets `viewer` may see (store/access.py), newest change first,
-    one page of them, and how many there are in all."""
-    where = [access_store.visible(viewer)]
-    if open_only:
-        where.append(_TICKET.c.status.not_in(DONE))
+@dataclass(frozen=True)
+class RequestFilter:
+    """Which of the tickets a customer may see a list shows; plain values
+    (web/portal/list_query.py reads them from the page's address)."""
+
+    own_only: bool = True  # False: the organisation's too, where the rule allows it
+    open_only: bool = True
+    opened_since: datetime | None = None
+    request_type: str = ""
+    text: str = ""
+    sort: str = "updated"
+    descending: bool = True
+
+
+#: The order of a status or priority column: as a customer reads the words.
+_STATUS_ORDER = {"new": 0, "open": 1, "pending": 2, "on_hold": 3, "solved": 4, "closed": 5}
+_PRIORITY_ORDER = {"low": 0, "normal": 1, "high": 2}
+
+
+def _order(sort: str, descending: bool) -> list[Any]:
+    t = _TICKET.c
+    column: Any = {
+        "created": t.created_at, "number": t.number, "subject": func.lower(t.subject),
+        "status": case(_STATUS_ORDER, value=t.status, else_=9),
+        "priority": case(_PRIORITY_ORDER, value=t.priority, else_=1),
+    }.get(sort, t.updated_at)
+    tie = t.number.desc() if descending else t.number.asc()
+    return [column.desc() if descending else column.asc(), tie]
+
+
+def my_requests(session: Session, viewer: access.Viewer, wanted: RequestFilter, *,
+                page: int, per_page: int) -> tuple[list[RequestRow], int]:
+    """The tickets `viewer` may see (store/access.py) that `wanted`
+    describes, one page of them in its order, and how many there are. The
+    text is looked for in the subject and the public messages only (never
+    in an internal note: the search must not tell what one says)."""
+    where = [access_store.visible_own(viewer) if wanted.own_only
+             else access_store.visible(viewer)]
+    t = _TICKET.c
+    if wanted.open_only:
+        where.append(t.status.not_in(DONE))
+    if wanted.opened_since is not None:
+        where.append(t.created_at >= wanted.opened_since)
+    if wanted.request_type:
+        where.append(t.request_type == wanted.request_type)
+    if wanted.text:
+        where.append(search.matching_tickets(session, wanted.text, PUBLIC))
     connection = session.connection()
     total = int(connection.execute(
         select(func.count()).select_from(_TICKET).where(*where)).scalar_one())
+    c = _CUSTOMER.c
     rows = connection.execute(
-        select(_TICKET.c.number, _TICKET.c.subject, _TICKET.c.status, _TICKET.c.request_type,
-               _TICKET.c.priority, _TICKET.c.updated_at)
-        .where(*where).order_by(_TICKET.c.updated_at.desc(), _TICKET.c.number.desc())
+        select(t.number, t.subject, t.status, t.request_type, t.priority, t.created_at,
+               t.updated_at, c.name, c.email)
+        .select_from(_TICKET).outerjoin(_CUSTOMER, c.id == t.requester_id)
+        .where(*where).order_by(*_order(wanted.sort, wanted.descending))
         .limit(per_page).offset((page - 1) * per_page)).all()
     return [RequestRow(r.number, r.subject, r.status, r.request_type, r.priority,
-                       r.updated_at) for r in rows], total
+                       r.created_at, r.updated_at, r.name or r.email or "")
+            for r in rows], total
 
 
 # -- a ticket -------------------------------------------------------------------------------
-
-#: The messages a customer reads: their side's and the agents' public
-#: replies. Internal notes (and with them held mail kept on a ticket, and
-#: agents' mails whose commands were applied) are "internal": never shown.
-PUBLIC = ("in", "out")
 
 _MESSAGE = Message.__table__
 _ATTACHMENT = Attachment.__table__
@@ -310,3 +355,42 @@ def public_attachment(session: Session, viewer: access.Viewer,
         .where(a.id == attachment_id, m.direction.in_(PUBLIC),
                access_store.visible(viewer))).first()
     return PortalDownload(*row) if row is not None else None
+
+
+# -- the profile ----------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class PortalProfile:
+    """What the profile page shows of the customer: the fields they
+    change, whether the address is on the unsubscribe list (then no
+    announcement reaches it, whatever info_recipient says: actions/
+    announce.py) and how many sessions are live."""
+
+    name: str
+    phone: str
+    job_title: str
+    language: str
+    info_recipient: bool
+    unsubscribed: bool
+    live_sessions: int
+
+
+def profile_of(session: Session, customer_id: int, now: datetime) -> PortalProfile | None:
+    from maildesk.models import Unsubscribe  # here: the imports above are the lead's to edit
+
+    c, s, u = _CUSTOMER.c, _SESSION.c, Unsubscribe.__table__.c
+    connection = session.connection()
+    row = connection.execute(
+        select(c.email, c.name, c.phone, c.job_title, c.language, c.info_recipient)
+        .where(c.id == customer_id)).first()
+    if row is None:
+        return None
+    unsubscribed = connection.execute(
+        select(u.email).where(u.email == row.email.lower())).first() is not None
+    live = int(connection.execute(
+        select(func.count()).select_from(_SESSION)
+        .where(s.customer_id == customer_id, s.revoked_at.is_(None),
+               s.expires_at > now)).scalar_one())
+    return PortalProfile(row.name or "", row.phone or "", row.job_title or "",
+                         row.language or "de", bool(row.info_recipient), unsubscribed, live)

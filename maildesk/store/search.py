@@ -41,24 +41,31 @@ def _escape_like(term: str) -> str:
     return term.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
 
 
-def matching_tickets(session: Session, term: str) -> Any:
+def matching_tickets(session: Session, term: str,
+                     directions: tuple[str, ...] | None = None) -> Any:
     """A WHERE clause over `ticket`: the term in its subject or in one of
-    its messages (text or sender), or its number (`#10042` or `10042`)."""
+    its messages (text or sender), or its number (`#10042` or `10042`).
+    `directions`: only messages of these directions count (a customer's
+    search must never find a ticket by the words of an internal note)."""
     pattern = f"%{_escape_like(term.lower())}%"
     if (session.get_bind().dialect.name == "sqlite" and len(term) >= MIN_INDEXED
             and _has_fts(session)):
-        conditions = _fts_conditions(term, pattern)
+        conditions = _fts_conditions(term, pattern, directions)
     else:  # PostgreSQL's pg_trgm indexes serve lower(...) LIKE as written here
+        by_message = select(Message.ticket_id).where(or_(
+            func.lower(Message.text).like(pattern, escape="\\"),
+            func.lower(Message.from_addr).like(pattern, escape="\\")))
+        if directions is not None:
+            by_message = by_message.where(col(Message.direction).in_(directions))
         conditions = [func.lower(Ticket.subject).like(pattern, escape="\\"),
-                      col(Ticket.id).in_(select(Message.ticket_id).where(or_(
-                          func.lower(Message.text).like(pattern, escape="\\"),
-                          func.lower(Message.from_addr).like(pattern, escape="\\"))))]
+                      col(Ticket.id).in_(by_message)]
     if term.lstrip("#").isdigit() and len(term.lstrip("#")) <= 18:
         conditions.append(Ticket.number == int(term.lstrip("#")))
     return or_(*conditions)
 
 
-def _fts_conditions(term: str, pattern: str) -> list[Any]:
+def _fts_conditions(term: str, pattern: str,
+                    directions: tuple[str, ...] | None = None) -> list[Any]:
     """Every trigram of a phrase is one more posting list to intersect: a
     20-letter word costs three times a 10-letter one. A longer ASCII term is
     looked up by its first PREFIX letters and the few candidates checked by
@@ -76,6 +83,8 @@ def _fts_conditions(term: str, pattern: str) -> list[Any]:
     if subject_check is not None:
         by_subject = by_subject.where(subject_check)
         by_message = by_message.where(message_check)
+    if directions is not None:
+        by_message = by_message.where(col(Message.direction).in_(directions))
     return [col(Ticket.id).in_(by_subject), col(Ticket.id).in_(by_message)]
 
 
