@@ -8,9 +8,19 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Callable
+import urllib.request
+import uuid
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+
+import pytest
+from sqlalchemy import text
+
+from maildesk import db
+from maildesk.config import load_settings
+from tests.conftest import IN_CI, PG_URL, Desk
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -53,6 +63,18 @@ class ServeProcess:
     def output(self) -> str:
         return self.log.read_text(errors="replace")
 
+    @property
+    def web_port(self) -> int:
+        return int(self.env["MAILDESK_WEB__PORT"])
+
+    def sessions_active(self) -> float:
+        """SMTP/LMTP sessions the daemon has open now, from its /metrics."""
+        url = f"http://127.0.0.1:{self.web_port}/metrics"
+        with urllib.request.urlopen(url, timeout=10) as response:
+            lines = response.read().decode().splitlines()
+        return sum(float(line.rsplit(" ", 1)[1]) for line in lines
+                   if line.startswith("maildesk_smtp_sessions_active{"))
+
 
 def start_serve(env: dict[str, str], tmp: Path, **overrides: str) -> ServeProcess:
     """Start serve with the desk's env plus overrides; wait for its port."""
@@ -72,3 +94,39 @@ def start_serve(env: dict[str, str], tmp: Path, **overrides: str) -> ServeProces
             raise AssertionError(f"serve did not start:\n{serve.output()}")
         time.sleep(0.05)
     return serve
+
+
+@contextmanager
+def module_desk(backend: str, root: Path) -> Iterator[Desk]:
+    """A migrated desk for one daemon that several tests of a module share
+    (the `desk` fixture is per test): starting `maildesk serve` costs 3-5 s
+    (its import and its spawned processor's), the tests of such a module
+    only need the daemon up and keep their data apart themselves."""
+    env = {"MAILDESK_CONFIG": str(REPO / "maildesk.toml"), "MAILDESK_DATA_DIR": str(root / "var")}
+    schema = ""
+    if backend == "sqlite":
+        env["MAILDESK_DATABASE__URL"] = f"sqlite:///{root / 'maildesk.sqlite3'}"
+    else:
+        if not PG_URL:
+            if IN_CI:
+                pytest.fail("CI=true but MAILDESK_TEST_DATABASE_URL is not set")
+            pytest.skip("MAILDESK_TEST_DATABASE_URL not set (PostgreSQL tests)")
+        schema = f"t_{uuid.uuid4().hex[:12]}"
+        admin = db.make_engine(PG_URL)
+        with admin.begin() as conn:
+            conn.execute(text(f"CREATE SCHEMA {schema}"))
+        admin.dispose()
+        sep = "&" if "?" in PG_URL else "?"
+        env["MAILDESK_DATABASE__URL"] = f"{PG_URL}{sep}options=-csearch_path%3D{schema}"
+        env["MAILDESK_SECURITY__SECRET"] = "test-secret-shared-by-all-instances"
+    desk = Desk(root, env, load_settings(REPO / "maildesk.toml", env))
+    try:
+        result = desk.cli("db", "upgrade")
+        assert result.exit_code == 0, result.output
+        yield desk
+    finally:
+        if schema:
+            admin = db.make_engine(PG_URL)
+            with admin.begin() as conn:
+                conn.execute(text(f"DROP SCHEMA {schema} CASCADE"))
+            admin.dispose()

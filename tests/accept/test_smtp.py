@@ -9,6 +9,7 @@ import signal
 import smtplib
 import socket
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
@@ -18,18 +19,56 @@ from maildesk.accept import smtp as smtp_listener
 from maildesk.accept.smtp import NOT_OURS, QUEUED, RCPT_OK, TEMPFAIL, TOO_BIG, TOO_MANY
 from maildesk.accept.smtp import code as reply_code
 from maildesk.models import InboundMail
-from tests.conftest import Desk
-from tests.daemon_helpers import ServeProcess, free_port, start_serve, wait_until
+from tests.conftest import BACKENDS, Desk
+from tests.daemon_helpers import (
+    ServeProcess,
+    free_port,
+    module_desk,
+    port_open,
+    start_serve,
+    wait_until,
+)
 from tests.mailfactory import OUTLOOK_GERMAN, make_mail
 
 
+@dataclass
+class Served:
+    """The module's one `maildesk serve` and its desk."""
+
+    desk: Desk
+    process: ServeProcess
+
+    @property
+    def port(self) -> int:
+        return self.process.port
+
+
+@pytest.fixture(scope="module", params=BACKENDS)
+def daemon(request: pytest.FixtureRequest,
+           tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
+    """One daemon per backend for the tests below: they only need it up and
+    tell their own mails apart (subjects, counts before and after)."""
+    root = tmp_path_factory.mktemp(f"smtp-{request.param}")
+    with module_desk(request.param, root) as desk:
+        process = start_serve(desk.env, root, MAILDESK_SMTP__MAX_CONNECTIONS="4",
+                              MAILDESK_LIMITS__MAX_MESSAGE_BYTES="300000")
+        try:
+            yield Served(desk, process)
+        finally:
+            code = process.stop()
+        assert code == 0, process.output()
+
+
 @pytest.fixture
-def serve(desk: Desk, tmp_path: Path) -> Iterator[ServeProcess]:
-    process = start_serve(desk.env, tmp_path, MAILDESK_SMTP__MAX_CONNECTIONS="4",
-                          MAILDESK_LIMITS__MAX_MESSAGE_BYTES="300000")
-    yield process
-    code = process.stop()
-    assert code == 0, process.output()
+def serve(daemon: Served) -> Iterator[Served]:
+    """The shared daemon, checked after each test: still running, every
+    session closed and every accepted mail processed, so the next test
+    starts from a quiet daemon (and one left hanging fails here)."""
+    assert daemon.process.process.poll() is None, daemon.process.output()
+    yield daemon
+    assert daemon.process.process.poll() is None, daemon.process.output()
+    wait_until(lambda: daemon.process.sessions_active() == 0)
+    wait_until(lambda: pending_count(daemon.desk) == 0)
 
 
 def inbound_count(desk: Desk) -> int:
@@ -37,11 +76,27 @@ def inbound_count(desk: Desk) -> int:
         return len(session.exec(select(InboundMail)).all())
 
 
+def pending_count(desk: Desk) -> int:
+    with Session(desk.engine()) as session:
+        return len(session.exec(select(InboundMail).where(InboundMail.state != "done")).all())
+
+
+def last_inbound_id(desk: Desk) -> int:
+    with Session(desk.engine()) as session:
+        return max(session.exec(select(InboundMail.id)).all(), default=0)
+
+
 def ticket_count(desk: Desk) -> int:
     return len(desk.list("--limit", "10000"))
 
 
-def test_accepts_support_mail_and_refuses_relaying(desk: Desk, serve: ServeProcess) -> None:
+def tickets_about(desk: Desk, subject: str) -> list[dict]:
+    return [t for t in desk.list("--limit", "10000") if t["subject"] == subject]
+
+
+def test_accepts_support_mail_and_refuses_relaying(serve: Served) -> None:
+    desk = serve.desk
+    before = ticket_count(desk)
     with smtplib.SMTP("127.0.0.1", serve.port, timeout=10) as client:
         code, features = client.ehlo()
         assert code == 250 and b"SIZE 300000" in features and b"SMTPUTF8" in features
@@ -54,21 +109,23 @@ def test_accepts_support_mail_and_refuses_relaying(desk: Desk, serve: ServeProce
         with pytest.raises(smtplib.SMTPRecipientsRefused) as unknown:
             client.sendmail("x@y.de", ["sales@example.com"], make_mail())
         assert unknown.value.recipients["sales@example.com"][0] == reply_code(NOT_OURS)
-    wait_until(lambda: ticket_count(desk) == 1)
-    ticket = desk.list()[0]
-    assert ticket["subject"] == "AW: Prüfung der Nebenkostenabrechnung für Straße"
+    wait_until(lambda: ticket_count(desk) == before + 1)
+    (ticket,) = tickets_about(desk, "AW: Prüfung der Nebenkostenabrechnung für Straße")
     assert ticket["status"] == "new"
 
 
-def test_plus_address_accepted_and_mixed_recipients(desk: Desk, serve: ServeProcess) -> None:
+def test_plus_address_accepted_and_mixed_recipients(serve: Served) -> None:
+    before = ticket_count(serve.desk)
     with smtplib.SMTP("127.0.0.1", serve.port, timeout=10) as client:
         refused = client.sendmail("a@kunde.de", ["Support+abc@Example.com", "x@elsewhere.org"],
                                   make_mail(subject="plus"))
     assert list(refused) == ["x@elsewhere.org"]
-    wait_until(lambda: ticket_count(desk) == 1)
+    wait_until(lambda: ticket_count(serve.desk) == before + 1)
+    assert len(tickets_about(serve.desk, "plus")) == 1
 
 
-def test_oversized_mail_gets_552_and_nothing_is_stored(desk: Desk, serve: ServeProcess) -> None:
+def test_oversized_mail_gets_552_and_nothing_is_stored(serve: Served) -> None:
+    before = inbound_count(serve.desk)
     big = make_mail(attachments=[("big.bin", "application/octet-stream", b"x" * 400_000)])
     with smtplib.SMTP("127.0.0.1", serve.port, timeout=10) as client:
         client.ehlo()
@@ -80,11 +137,10 @@ def test_oversized_mail_gets_552_and_nothing_is_stored(desk: Desk, serve: ServeP
         client.rcpt("support@example.com")
         code, _ = client.data(big)
         assert code == TOO_BIG
-    assert inbound_count(desk) == 0
+    assert inbound_count(serve.desk) == before
 
 
-def test_garbage_commands_get_errors_and_the_daemon_stays_up(desk: Desk,
-                                                             serve: ServeProcess) -> None:
+def test_garbage_commands_get_errors_and_the_daemon_stays_up(serve: Served) -> None:
     with socket.create_connection(("127.0.0.1", serve.port), timeout=10) as sock:
         reader = sock.makefile("rb")
         assert reader.readline().startswith(b"220")
@@ -98,8 +154,9 @@ def test_garbage_commands_get_errors_and_the_daemon_stays_up(desk: Desk,
         assert client.noop()[0] == 250
 
 
-def test_smtputf8_8bitmime_and_long_lines_are_taken_intact(desk: Desk,
-                                                           serve: ServeProcess) -> None:
+def test_smtputf8_8bitmime_and_long_lines_are_taken_intact(serve: Served) -> None:
+    desk = serve.desk
+    before, last = ticket_count(desk), last_inbound_id(desk)
     long_line = ("Sehr lange Zeile ohne Umbruch " * 100).encode()  # ~3,000 bytes
     raw = (b"From: J\xc3\xbcrgen <j\xc3\xbcrgen@b\xc3\xbcro.de>\r\nTo: support@example.com\r\n"
            b"Subject: Gr\xc3\xbc\xc3\x9fe\r\nMessage-ID: <utf8@b\xc3\xbcro.de>\r\n"
@@ -109,15 +166,18 @@ def test_smtputf8_8bitmime_and_long_lines_are_taken_intact(desk: Desk,
         client.ehlo()
         client.sendmail("jürgen@büro.de", ["support@example.com"], raw,
                         mail_options=["SMTPUTF8", "BODY=8BITMIME"])
-    wait_until(lambda: ticket_count(desk) == 1)
-    ticket = desk.show(desk.list()[0]["number"])
-    assert ticket["subject"] == "Grüße"
+    wait_until(lambda: ticket_count(desk) == before + 1)
+    (listed,) = tickets_about(desk, "Grüße")
+    ticket = desk.show(listed["number"])
     assert long_line.decode() in ticket["messages"][0]["text"]
-    raw_stored = desk.cli("inbound", "raw", "1").stdout_bytes
+    inbound_id = last_inbound_id(desk)
+    assert inbound_id == last + 1  # this mail's row, the only one since
+    raw_stored = desk.cli("inbound", "raw", str(inbound_id)).stdout_bytes
     assert raw_stored == raw
 
 
-def test_disconnect_in_the_middle_of_data_stores_nothing(desk: Desk, serve: ServeProcess) -> None:
+def test_disconnect_in_the_middle_of_data_stores_nothing(serve: Served) -> None:
+    before_inbound, before_tickets = inbound_count(serve.desk), ticket_count(serve.desk)
     with socket.create_connection(("127.0.0.1", serve.port), timeout=10) as sock:
         reader = sock.makefile("rb")
         reader.readline()
@@ -133,11 +193,12 @@ def test_disconnect_in_the_middle_of_data_stores_nothing(desk: Desk, serve: Serv
         reader.close()  # makefile() keeps the socket open until it is closed
     with smtplib.SMTP("127.0.0.1", serve.port, timeout=10) as client:
         assert client.noop()[0] == 250  # still up
-    assert inbound_count(desk) == 0
-    assert ticket_count(desk) == 0
+    assert inbound_count(serve.desk) == before_inbound
+    assert ticket_count(serve.desk) == before_tickets
 
 
-def test_connections_beyond_the_limit_get_421(desk: Desk, serve: ServeProcess) -> None:
+def test_connections_beyond_the_limit_get_421(serve: Served) -> None:
+    assert serve.process.sessions_active() == 0  # all four places free
     held = [smtplib.SMTP("127.0.0.1", serve.port, timeout=10) for _ in range(4)]
     try:
         with socket.create_connection(("127.0.0.1", serve.port), timeout=10) as extra, \
@@ -160,7 +221,7 @@ def test_lmtp_gives_one_status_per_recipient(desk: Desk, tmp_path: Path) -> None
     serve = start_serve(desk.env, tmp_path, MAILDESK_LMTP__ENABLED="true",
                         MAILDESK_LMTP__PORT=str(lmtp_port))
     try:
-        wait_until(lambda: _greets(lmtp_port))
+        wait_until(lambda: port_open(lmtp_port) and _greets(lmtp_port))
         with socket.create_connection(("127.0.0.1", lmtp_port), timeout=10) as sock:
             reader = sock.makefile("rb")
             reader.readline()
