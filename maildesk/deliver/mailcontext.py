@@ -47,6 +47,18 @@ NOTICE_FILE_KINDS = ("agent_notice_new", "agent_notice_reply", "agent_notice_unv
 #: Mails to a third person (tickets ask/forward): their own reply address
 #: and a thread of their own; they show the customer's messages.
 THIRD_PARTY_KINDS = ("third_party_ask", "third_party_forward")
+#: Where a customer's mail links into the portal: the ticket's page, which
+#: asks for the login when there is no session (it never logs in itself:
+#: mail scanners open links).
+PORTAL_TICKETS = "/portal/tickets/"
+#: Mails to people who are no customer of the ticket: no portal link.
+_NOT_TO_CUSTOMERS = (*THIRD_PARTY_KINDS, "command_result")
+
+
+def portal_kind(kind: str) -> bool:
+    """Whether a kind of mail goes to the ticket's customer side (requester,
+    CC, followers): those carry the portal link, agents' notices do not."""
+    return not kind.startswith("agent_notice") and kind not in _NOT_TO_CUSTOMERS
 #: The customer's messages a third party mail shows (oldest first).
 THIRD_PARTY_MESSAGES = 20
 _CUSTOMER_MESSAGES = (
@@ -268,11 +280,19 @@ class MailBuilder:
              "text": r.text_display or r.text} for r in rows]}
 
     def _links(self, row: dict[str, Any], ticket: dict[str, Any]) -> dict[str, Any]:
+        """The page links a kind carries: the portal's (to customers) and the
+        signed ones of the kind."""
+        if not self.settings.web.enabled:
+            return {}
+        portal = ({"portal_url": f"{self.settings.web.base_url}{PORTAL_TICKETS}"
+                                 f"{ticket['number']}"}
+                  if self.settings.portal.enabled and portal_kind(row["kind"]) else {})
+        return {**portal, **self._signed_links(row, ticket)}
+
+    def _signed_links(self, row: dict[str, Any], ticket: dict[str, Any]) -> dict[str, Any]:
         """The signed page links a kind carries. Issued at the row's creation,
         so every retry of the mail carries the very same link."""
         web, kind, number = self.settings.web, row["kind"], ticket["number"]
-        if not web.enabled:
-            return {}
         issued = row["created_at"]
         if kind in CSAT_KINDS:
             return {"csat_url": links.make_url(web.base_url, self.secret, "csat", number,

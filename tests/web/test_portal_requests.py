@@ -17,10 +17,18 @@ import aiohttp
 import pytest
 from sqlalchemy import update
 
-from maildesk.models import Ticket
+from maildesk.deliver.sender import Sender
+from maildesk.models import Outbox, PortalSessionRow, Ticket
 from tests.conftest import Desk
 from tests.web.test_pages import AGENT, Site
-from tests.web.test_portal_login import ERIKA, TICKET_LINK, log_in, mail_ticket, phone_ticket
+from tests.web.test_portal_login import (
+    ERIKA,
+    TICKET_LINK,
+    log_in,
+    mail_ticket,
+    phone_ticket,
+    rows,
+)
 
 pytestmark = pytest.mark.usefixtures("quick_answers")
 
@@ -149,3 +157,28 @@ async def test_a_visitor_without_a_session_reads_nothing(site: Site) -> None:
     site.client.cookie_jar.update_cookies({"maildesk_portal": "A" * 43})
     status, shown, _ = await listed(site, "?status=all")
     assert status == 303 and shown == []
+
+
+async def test_customers_mails_link_to_the_portal_which_asks_for_the_login(site: Site) -> None:
+    number = mail_ticket(site.desk, ERIKA, "Drucker streikt")
+    cli_ok(site.desk, "tickets", "reply", str(number), "--agent", AGENT, "--text",
+           "Bitte starten Sie den Drucker neu.")
+    built = {}
+    for row in rows(site.desk, Outbox.__table__):
+        message, _, _ = Sender(site.desk.settings, site.desk.engine()).build(row)
+        built[row["kind"]] = message
+    expected = f"{site.settings.web.base_url}/portal/tickets/{number}"
+    for kind in ("acknowledgement", "agent_reply"):
+        text = built[kind].get_body(("plain",)).get_content()
+        html = built[kind].get_body(("html",)).get_content()
+        assert expected in text and f'href="{expected}"' in html, kind
+        assert text.rstrip().splitlines()[-1].startswith("[")  # the reference stays last
+    notices = [m for k, m in built.items() if k.startswith("agent_notice")]
+    assert notices and all("/portal/" not in m.get_body(("plain",)).get_content()
+                           for m in notices)
+    # opened by a mail scanner or anybody without a session: the login, nothing else
+    async with site.client.get(f"http://127.0.0.1:{site.port}/portal/tickets/{number}",
+                               allow_redirects=False) as r:
+        assert r.status == 303 and r.headers["Location"] == "/portal/login"
+        assert "Drucker" not in await r.text()
+    assert rows(site.desk, PortalSessionRow.__table__) == []
