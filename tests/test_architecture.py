@@ -37,7 +37,7 @@ LAYERS: tuple[frozenset[str], ...] = (
     frozenset({"__init__", "config", "secret", "logsetup", "systemd", "errors", "faults",
                "types", "db", "models", "migrations", "mail", "access"}),
     frozenset({"store"}),
-    frozenset({"tickets"}),
+    frozenset({"tickets", "articles"}),
     frozenset({"actions"}),
     frozenset({"schedule"}),
     frozenset({"accept"}),
@@ -68,7 +68,9 @@ PURE = ["mail", "process/pipeline", "types.py", "config.py", "errors.py", "acces
         "tickets/links.py", "tickets/csat.py", "tickets/notices.py", "tickets/lifecycle.py",
         "tickets/labels.py", "tickets/reports.py", "tickets/categories.py",
         "tickets/participants.py", "schedule/calendar.py", "schedule/rules.py",
-        "schedule/sla.py", "schedule/escalation.py", "web/portal/login_rules.py"]
+        "schedule/sla.py", "schedule/escalation.py", "web/portal/login_rules.py",
+        "web/portal/list_query.py", "web/portal/profile_form.py", "web/portal/request_form.py",
+        "articles/render.py", "articles/search.py"]
 FORBIDDEN = ("sqlalchemy", "sqlmodel", "alembic", "maildesk.db", "maildesk.store",
              "maildesk.models", "maildesk.faults", "maildesk.accept", "maildesk.process.service",
              "maildesk.deliver.sender", "maildesk.deliver.transport", "socket", "smtplib",

@@ -24,9 +24,11 @@ from maildesk.models import (
     Customer,
     Message,
     Outbox,
+    Participant,
     PortalLogin,
     PortalSessionRow,
     Ticket,
+    Unsubscribe,
 )
 from maildesk.store import access as access_store
 from maildesk.store import search
@@ -377,7 +379,6 @@ class PortalProfile:
 
 
 def profile_of(session: Session, customer_id: int, now: datetime) -> PortalProfile | None:
-    from maildesk.models import Unsubscribe  # here: the imports above are the lead's to edit
 
     c, s, u = _CUSTOMER.c, _SESSION.c, Unsubscribe.__table__.c
     connection = session.connection()
@@ -394,3 +395,27 @@ def profile_of(session: Session, customer_id: int, now: datetime) -> PortalProfi
                s.expires_at > now)).scalar_one())
     return PortalProfile(row.name or "", row.phone or "", row.job_title or "",
                          row.language or "de", bool(row.info_recipient), unsubscribed, live)
+
+
+# -- the customer's standing on a ticket -----------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Standing:
+    """What the ticket page offers this customer: "mark as solved" once
+    support has answered, follow / stop following for colleagues."""
+
+    requester: bool
+    role: str | None  # cc / follower: the customer's participant row
+    answered: bool  # support has written a public reply
+
+
+def standing(session: Session, ticket_id: int, viewer: access.Viewer) -> Standing:
+    t, p, m = _TICKET.c, Participant.__table__.c, _MESSAGE.c
+    connection = session.connection()
+    requester = connection.execute(select(t.requester_id).where(t.id == ticket_id)).scalar()
+    role = connection.execute(select(p.role).where(
+        p.ticket_id == ticket_id, p.email == viewer.email)).scalar()
+    answered = connection.execute(select(m.id).where(
+        m.ticket_id == ticket_id, m.direction == "out").limit(1)).first() is not None
+    return Standing(requester == viewer.customer_id, role, answered)

@@ -185,16 +185,26 @@ def test_broken_base64_and_quoted_printable_keep_what_can_be_read(desk: Desk) ->
 
 
 def test_attachment_over_limit_is_refused_and_noted_ticket_created(desk: Desk) -> None:
-    big = random.Random(1).randbytes(25 * 1024 * 1024)
+    """A configured limit of 64 KiB, not the default 20 MiB: the rule is the
+    same comparison, and a file one byte over it is refused while one of
+    exactly the limit is kept (a 25 MiB mail only cost seconds of base64)."""
+    limit = 64 * 1024
+    desk.env["MAILDESK_LIMITS__MAX_ATTACHMENT_BYTES"] = str(limit)
+    rng = random.Random(1)
+    big, edge = rng.randbytes(limit + 1), rng.randbytes(limit)
     raw = make_mail(subject="Großer Anhang", attachments=[
         ("scan.pdf", "application/pdf", big), ("klein.txt", "text/plain", b"klein"),
+        ("grenze.bin", "application/octet-stream", edge),
     ])
     code, out = desk.ingest(raw)
     assert (code, out["action"]) == (0, "created")
     ticket = desk.show(out["ticket"])
-    assert [a["filename"] for a in ticket["messages"][0]["attachments"]] == ["klein.txt"]
+    kept = ticket["messages"][0]["attachments"]
+    assert [a["filename"] for a in kept] == ["klein.txt", "grenze.bin"]
+    assert kept[1]["size"] == limit
     refused = [e for e in ticket["events"] if e["field"] == "attachment_refused"]
     assert len(refused) == 1 and "scan.pdf" in refused[0]["new"]
+    assert f"({limit + 1} bytes)" in refused[0]["new"]
     assert raw_of(desk, inbound_rows(desk)[-1].id) == raw
 
 

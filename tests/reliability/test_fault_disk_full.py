@@ -18,7 +18,6 @@ its test.
 from __future__ import annotations
 
 import subprocess
-import time
 from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -193,7 +192,10 @@ def test_disk_full_after_a_checkpoint_processes_taken_mails_once_space_is_back(
         disk.mta.try_once(*mail(name, attachment=data))
     assert disk.mta.delivered[len(before):], "the WAL had no room: nothing was taken"
     taken = disk.mta.delivered[len(before):]
-    time.sleep(2)  # processing is tried, and fails for want of space
+    # processing is tried, and fails for want of space: wait for its log
+    # line rather than a fixed 2 s (and know it was tried, not just hope)
+    wait_until(lambda: any(sign in disk.serve.output()
+                           for sign in ("temporary fault", "will retry")), timeout=15, step=0.1)
     assert disk.serve.process.poll() is None, "serve died:\n" + disk.serve.output()
     assert_nothing_half_written(disk.engine)
 

@@ -39,8 +39,15 @@ from maildesk.config import Settings
 from maildesk.web import health as web_health
 from maildesk.web import server as web_server
 from maildesk.web.metrics import DaemonMetrics, query_database
-from tests.conftest import REPO, Desk
-from tests.daemon_helpers import ServeProcess, free_port, port_open, start_serve, wait_until
+from tests.conftest import BACKENDS, REPO, Desk
+from tests.daemon_helpers import (
+    ServeProcess,
+    free_port,
+    module_desk,
+    port_open,
+    start_serve,
+    wait_until,
+)
 from tests.mailfactory import make_mail
 
 HEADERS = {
@@ -105,21 +112,43 @@ SIZE_LIMIT = 200_000
 class Served:
     process: ServeProcess
     web_port: int
+    desk: Desk
+
+
+@pytest.fixture(scope="module", params=BACKENDS)
+def daemon(request: pytest.FixtureRequest,
+           tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
+    """One daemon per backend for the tests below: they read /healthz and
+    /metrics and compare counts before and after their own mail, so they
+    need the daemon up, not a fresh one (a start costs 3-5 s)."""
+    root = tmp_path_factory.mktemp(f"web-{request.param}")
+    with module_desk(request.param, root) as desk:
+        web_port = free_port()
+        process = start_serve(desk.env, root, MAILDESK_WEB__PORT=str(web_port),
+                              MAILDESK_LIMITS__MAX_MESSAGE_BYTES=str(SIZE_LIMIT))
+        try:
+            wait_until(lambda: port_open(web_port) or process.process.poll() is not None, 20)
+            assert process.process.poll() is None, process.output()
+            yield Served(process, web_port, desk)
+        finally:
+            code = process.stop()
+        assert code == 0, process.output()
+        assert not port_open(web_port), "the web server still listens after the daemon stopped"
 
 
 @pytest.fixture
-def served(desk: Desk, tmp_path: Path) -> Iterator[Served]:
-    web_port = free_port()
-    process = start_serve(desk.env, tmp_path, MAILDESK_WEB__PORT=str(web_port),
-                          MAILDESK_LIMITS__MAX_MESSAGE_BYTES=str(SIZE_LIMIT))
-    try:
-        wait_until(lambda: port_open(web_port) or process.process.poll() is not None, 20)
-        assert process.process.poll() is None, process.output()
-        yield Served(process, web_port)
-    finally:
-        code = process.stop()
-    assert code == 0, process.output()
-    assert not port_open(web_port), "the web server still listens after the daemon stopped"
+def served(daemon: Served) -> Iterator[Served]:
+    """The shared daemon, checked after each test: still running and every
+    accepted mail processed, so the next test starts from a quiet daemon."""
+    assert daemon.process.process.poll() is None, daemon.process.output()
+    yield daemon
+    assert daemon.process.process.poll() is None, daemon.process.output()
+
+    def quiet() -> bool:
+        return value(samples(daemon.web_port), "maildesk_inbound_mails",
+                     state="pending", outcome="none") == 0
+
+    wait_until(quiet)
 
 
 def test_healthz_reports_database_broker_and_listeners_ok(served: Served) -> None:
@@ -138,15 +167,21 @@ def test_healthz_reports_database_broker_and_listeners_ok(served: Served) -> Non
     assert "web server on http://127.0.0.1:" in served.process.output()
 
 
-def test_metrics_move_when_a_mail_comes_in_over_smtp(desk: Desk, served: Served) -> None:
+def test_metrics_move_when_a_mail_comes_in_over_smtp(served: Served) -> None:
+    """Counts are compared with those before this test's mails (the daemon is
+    shared): one accepted, one refused per reason, one ticket, one ingest."""
     reply = http(served.web_port, "/metrics")
     assert reply.headers["Content-Type"].startswith("text/plain; version=")
     before = samples(served.web_port)
-    assert value(before, "maildesk_mails_accepted_total", source="smtp") == 0
-    assert value(before, "maildesk_tickets", status="new") == 0
-    assert value(before, "maildesk_ingest_seconds_count") == 0
-    assert value(before, "maildesk_inbound_mails", state="pending", outcome="none") == 0
-    assert value(before, "maildesk_scrape_errors_total") == 0
+    tickets_before = len(served.desk.list())
+
+    def count(metrics: dict, name: str, **labels: str) -> float:
+        found = value(metrics, name, **labels)
+        assert found is not None, (name, labels)  # shown from the start, 0 until counted
+        return found
+
+    assert count(before, "maildesk_inbound_mails", state="pending", outcome="none") == 0
+    assert count(before, "maildesk_scrape_errors_total") == 0
 
     with smtplib.SMTP("127.0.0.1", served.process.port, timeout=10) as client:
         client.sendmail("erika@kunde.de", ["support@example.com"], make_mail(subject="Metrik"))
@@ -158,22 +193,26 @@ def test_metrics_move_when_a_mail_comes_in_over_smtp(desk: Desk, served: Served)
                             make_mail(body="x" * (limit + 10)))
         assert refused.value.smtp_code == 552
 
+    def moved(name: str, **labels: str) -> float:
+        return count(after, name, **labels) - (value(before, name, **labels) or 0)
+
     def ticket_counted() -> dict | None:
         now = samples(served.web_port)
-        return now if value(now, "maildesk_tickets", status="new") == 1 else None
+        new = count(now, "maildesk_tickets", status="new")
+        return now if new == count(before, "maildesk_tickets", status="new") + 1 else None
 
     after = wait_until(ticket_counted, 20, 0.1)
     assert isinstance(after, dict)
-    assert value(after, "maildesk_mails_accepted_total", source="smtp") == 1
-    assert value(after, "maildesk_smtp_sessions_total", listener="smtp") >= 1
-    assert value(after, "maildesk_mails_refused_total", reason="rcpt") == 1
-    assert value(after, "maildesk_mails_refused_total", reason="size") == 1
-    assert value(after, "maildesk_ingest_seconds_count") == 1
-    assert 0 < value(after, "maildesk_ingest_seconds_sum") < 20
-    assert value(after, "maildesk_inbound_mails", state="done", outcome="created") == 1
+    assert moved("maildesk_mails_accepted_total", source="smtp") == 1
+    assert moved("maildesk_smtp_sessions_total", listener="smtp") >= 1
+    assert moved("maildesk_mails_refused_total", reason="rcpt") == 1
+    assert moved("maildesk_mails_refused_total", reason="size") == 1
+    assert moved("maildesk_ingest_seconds_count") == 1
+    assert 0 < moved("maildesk_ingest_seconds_sum") < 20
+    assert moved("maildesk_inbound_mails", state="done", outcome="created") == 1
     assert value(after, "maildesk_outbox", state="sent") is not None  # known states shown
-    assert value(after, "maildesk_scrape_errors_total") == 0
-    assert len(desk.list()) == 1
+    assert count(after, "maildesk_scrape_errors_total") == 0
+    assert len(served.desk.list()) == tickets_before + 1
 
 
 def test_security_headers_on_every_response_and_404_is_plain(served: Served) -> None:

@@ -6,7 +6,14 @@ from __future__ import annotations
 from aiohttp import web
 
 from maildesk.web.pages import PAGES
-from maildesk.web.portal import auth, requests_page, ticket_page
+from maildesk.web.portal import (
+    auth,
+    help_page,
+    new_request_page,
+    profile_page,
+    requests_page,
+    ticket_page,
+)
 
 
 async def _to_home(request: web.Request) -> web.StreamResponse:
@@ -27,3 +34,6 @@ def add_portal_pages(app: web.Application) -> None:
     app.router.add_post(auth.LOGOUT, auth.logout_submit)
     app.router.add_post(auth.LOGOUT_EVERYWHERE, auth.logout_everywhere_submit)
     ticket_page.add_routes(app)
+    new_request_page.add_routes(app)
+    help_page.add_routes(app)
+    profile_page.add_routes(app)

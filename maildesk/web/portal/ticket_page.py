@@ -13,9 +13,10 @@ nothing read.
 
 The message form is multipart/form-data, its CSRF field first: the body is
 read as it streams in, and nothing of it (no file) is taken before that
-field has proven the form ours. Files are limited as the API's uploads are
-(limits.max_attachment_bytes each, limits.max_message_bytes together,
-actions/uploads.MAX_FILES), refused the moment one passes a limit. The
+field has proven the form ours (web/portal/form_reader.py). Files are
+limited as the API's uploads are (limits.max_attachment_bytes each,
+limits.max_message_bytes together, actions/uploads.MAX_FILES), refused the
+moment one passes a limit. The
 message itself is actions/portal.py's: stored as a customer's mail would
 be, with the lifecycle and the agents' notice.
 """
@@ -27,8 +28,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from zoneinfo import ZoneInfo
 
-from aiohttp import BodyPartReader, web
-from aiohttp.http_exceptions import HttpProcessingError
+from aiohttp import web
 from sqlmodel import Session
 
 from maildesk.actions import portal as portal_actions
@@ -38,40 +38,23 @@ from maildesk.models import utcnow
 from maildesk.store import blobs
 from maildesk.store import portal as store
 from maildesk.tickets.lifecycle import FOLLOWUP, next_status
-from maildesk.types import Address, ParsedAttachment
-from maildesk.web import csrf, files
-from maildesk.web.api.wire import form_filename
+from maildesk.types import Address
+from maildesk.web import files
 from maildesk.web.pages import PAGES
-from maildesk.web.portal import auth, requests_page
+from maildesk.web.portal import auth, form_reader, requests_page
+from maildesk.web.portal.form_reader import FormRefused
+from maildesk.web.portal.form_reader import size_text as _size
 
 log = logging.getLogger(__name__)
 
 TICKETS = requests_page.TICKET_PATH
 ATTACHMENTS = "/portal/attachments/"
 TEXT_FIELD = "text"
-FILES_FIELD = "files"
+FILES_FIELD = form_reader.FILES_FIELD
 #: The message text as bytes, at most (the action's own limit is in characters).
 TEXT_BYTES = 4 * portal_actions.MAX_TEXT
-#: Any other field (the CSRF token) is short.
-FIELD_BYTES = 1024
-_CHUNK = 64 * 1024
 #: A ticket number or attachment id as we make them.
 MAX_DIGITS = 18
-
-
-class FormRefused(Exception):
-    """The form cannot be taken as sent; `reason` for the page, `filename`
-    the file it is about."""
-
-    def __init__(self, reason: str, filename: str = "", status: int = 400) -> None:
-        super().__init__(reason)
-        self.reason, self.filename, self.status = reason, filename, status
-
-
-@dataclass
-class Posted:
-    text: str = ""
-    files: list[ParsedAttachment] = field(default_factory=list)
 
 
 # -- reading ----------------------------------------------------------------------------------
@@ -125,18 +108,9 @@ def _when(value: datetime, language: str, zone: ZoneInfo) -> str:
     return f"{local.day} {local:%B} {local.year}, {local:%H:%M}"
 
 
-def _size(count: int, language: str) -> str:
-    if count < 1024:
-        text = f"{count} B"
-    elif count < 1024 * 1024:
-        text = f"{count / 1024:.0f} KB"
-    else:
-        text = f"{count / (1024 * 1024):.1f} MB"
-    return text.replace(".", ",") if language == "de" else text
-
-
 def _page(request: web.Request, view: View, status: int = 200, *, error: str | None = None,
-          filename: str = "", text: str = "", sent: bool = False) -> web.Response:
+          filename: str = "", text: str = "", sent: bool = False,
+          opened: bool = False) -> web.Response:
     assert view.ticket is not None
     settings: Settings = request.app[PAGES].settings
     language = view.customer.language
@@ -160,7 +134,7 @@ def _page(request: web.Request, view: View, status: int = 200, *, error: str | N
         created=_when(ticket.created_at, chosen, zone),
         updated=_when(ticket.updated_at, chosen, zone),
         closed=closed, post_to=post_to, home=auth.HOME, error=error, filename=filename,
-        text=text, sent=sent, support=settings.mail.addresses[0],
+        text=text, sent=sent, opened=opened, support=settings.mail.addresses[0],
         max_file=_size(settings.limits.max_attachment_bytes, chosen),
         max_total=_size(settings.limits.max_message_bytes, chosen),
         max_files=uploads.MAX_FILES, text_field=TEXT_FIELD, files_field=FILES_FIELD)
@@ -176,74 +150,19 @@ async def ticket_page(request: web.Request) -> web.StreamResponse:
         return _to_login()
     if view.ticket is None:
         return _not_found(request, view.customer)
-    return _page(request, view, sent=request.query.get("sent") == "1")
+    return _page(request, view, sent=request.query.get("sent") == "1",
+                 opened=request.query.get("created") == "1")
 
 
 # -- a message --------------------------------------------------------------------------------
 
 
-async def _read(part: BodyPartReader, limit: int, refusal: FormRefused) -> bytes:
-    chunks, size = [], 0
-    while chunk := await part.read_chunk(_CHUNK):
-        size += len(chunk)
-        if size > limit:
-            raise refusal
-        chunks.append(chunk)
-    return b"".join(chunks)
-
-
-async def _read_form(request: web.Request, settings: Settings, secret: bytes) -> Posted | None:
-    """The posted message; None when the CSRF field is missing, is not the
-    first one or is wrong (or the Origin is foreign): nothing else is read."""
-    own = csrf.origins(settings.web.base_url, request)
-    if request.content_type == "application/x-www-form-urlencoded":  # no files in it
-        data = await request.post()
-        fields = {k: str(v) for k, v in data.items() if isinstance(v, str)}
-        if not csrf.valid(request, fields.get(csrf.FIELD), secret, own):
-            return None
-        return Posted(fields.get(TEXT_FIELD, ""))
-    if request.content_type != "multipart/form-data":
-        return None  # no form of ours
-    posted, proven, total = Posted(), False, 0
-    max_file = settings.limits.max_attachment_bytes
-    try:
-        reader = await request.multipart()
-        async for part in reader:
-            if not isinstance(part, BodyPartReader):
-                raise FormRefused("form")
-            name = part.name or ""
-            if not proven:
-                if name != csrf.FIELD or part.filename is not None:
-                    return None
-                token = await _read(part, FIELD_BYTES, FormRefused("form"))
-                if not csrf.valid(request, token.decode("utf-8", "replace"), secret, own):
-                    return None
-                proven = True
-            elif name == FILES_FIELD and part.filename is not None:
-                filename = form_filename(part.filename)
-                data = await _read(part, max_file, FormRefused("file_too_large", filename, 413))
-                if not filename and not data:  # the browser's "no file chosen"
-                    continue
-                if not data:
-                    raise FormRefused("file_empty", filename)
-                if len(posted.files) >= uploads.MAX_FILES:
-                    raise FormRefused("too_many", filename, 413)
-                total += len(data)
-                if total > settings.limits.max_message_bytes:
-                    raise FormRefused("too_much", filename, 413)
-                posted.files.append(uploads.uploaded(filename, part.headers.get(
-                    "Content-Type"), data))
-            elif name == TEXT_FIELD:
-                raw = await _read(part, TEXT_BYTES, FormRefused("too_long", status=413))
-                try:
-                    posted.text = raw.decode("utf-8")
-                except UnicodeDecodeError:
-                    raise FormRefused("form") from None
-            else:
-                await _read(part, FIELD_BYTES, FormRefused("form"))
-    except (ValueError, AssertionError, HttpProcessingError):  # a broken form
-        raise FormRefused("form") from None
-    return posted if proven else None
+async def _read_form(request: web.Request, settings: Settings,
+                     secret: bytes) -> form_reader.Posted | None:
+    """The posted message (web/portal/form_reader.py); None when the CSRF
+    field is missing, is not the first one or is wrong (or the Origin is
+    foreign): nothing else is read."""
+    return await form_reader.read_form(request, settings, secret, {TEXT_FIELD: TEXT_BYTES})
 
 
 @dataclass(frozen=True)
@@ -254,7 +173,7 @@ class Written:
 
 
 def _write(session: Session, settings: Settings, secret: bytes, token_hash: str,
-           now: datetime, number: int, posted: Posted) -> Written:
+           now: datetime, number: int, posted: form_reader.Posted) -> Written:
     """The session, the access rule and the message, in one transaction
     (refusals raise: nothing is kept)."""
     found = auth.current(session, token_hash, now)
@@ -264,7 +183,7 @@ def _write(session: Session, settings: Settings, secret: bytes, token_hash: str,
         return Written("missing", found.customer)
     author = Address(found.customer.email, found.customer.name)
     added = portal_actions.add_message(session, settings, secret, number, author,
-                                       posted.text, posted.files)
+                                       posted.value(TEXT_FIELD), posted.files)
     return Written("written", found.customer, added)
 
 
@@ -295,10 +214,10 @@ async def post_message(request: web.Request) -> web.StreamResponse:
                                             token_hash, utcnow(), number, posted)
     except portal_actions.MessageRefused as refused:
         return _page(request, view, 409 if refused.reason in ("closed", "changed") else 400,
-                     error=refused.reason, text=posted.text)
+                     error=refused.reason, text=posted.value(TEXT_FIELD))
     except uploads.UploadRefused as refused:
         return _page(request, view, 413, error="file_refused", filename=refused.filename,
-                     text=posted.text)
+                     text=posted.value(TEXT_FIELD))
     if written.outcome == "login":
         return _to_login()
     if written.outcome != "written" or written.added is None:
