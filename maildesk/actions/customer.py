@@ -173,31 +173,40 @@ def mark_solved(engine: Engine, settings: Settings, secret: bytes,
     the agent is told, all in one transaction. The caller hands the outbox
     ids to the broker after the commit."""
     with session_scope(engine) as session:
-        ticket = store.ticket_row(session, number)
-        if ticket is None:
-            raise LookupError(f"no ticket #{number}")
-        try:
-            transition = next_status(ticket["status"], "customer_marks_solved")
-        except IllegalTransition:
-            return SolveResult("closed")
-        if transition.status == ticket["status"]:
-            return SolveResult("already_solved")
+        return solve_in(session, settings, secret, number, None,
+                        "marked solved through the link in an agent's reply")
+
+
+def solve_in(session: Session, settings: Settings, secret: bytes, number: int,
+             actor_email: str | None, how: str) -> SolveResult:
+    """mark_solved inside the caller's transaction (the portal checks the
+    session and the access rule in the same one); `actor_email` None: the
+    requester."""
+    ticket = store.ticket_row(session, number)
+    if ticket is None:
+        raise LookupError(f"no ticket #{number}")
+    try:
+        transition = next_status(ticket["status"], "customer_marks_solved")
+    except IllegalTransition:
+        return SolveResult("closed")
+    if transition.status == ticket["status"]:
+        return SolveResult("already_solved")
+    if actor_email is None:
         actor = store.customer_address(session, ticket["requester_id"])
         actor_email = actor.email if actor else "customer"
-        values, events = tickets.status_change(ticket, transition.status, actor_email)
-        events.append(tickets.event(ticket["id"], actor_email, "solved_by_customer",
-                                    "marked solved through the link in an agent's reply"))
-        table = Ticket.__table__
-        # Conditional on the status we read: of two submits at once (a double
-        # click), one changes the ticket and sends the mails, the other nothing.
-        changed = session.connection().execute(
-            update(table).where(table.c.id == ticket["id"], table.c.status == ticket["status"])
-            .values(updated_at=utcnow(), **values)).rowcount
-        if not changed:
-            return SolveResult("already_solved")
-        store.insert_many(session, Event, events)
-        ids = outbox.notify(session, settings, secret, number, "solved_by_customer")
-        return SolveResult("solved", tuple(ids))
+    values, events = tickets.status_change(ticket, transition.status, actor_email)
+    events.append(tickets.event(ticket["id"], actor_email, "solved_by_customer", how))
+    table = Ticket.__table__
+    # Conditional on the status we read: of two submits at once (a double
+    # click), one changes the ticket and sends the mails, the other nothing.
+    changed = session.connection().execute(
+        update(table).where(table.c.id == ticket["id"], table.c.status == ticket["status"])
+        .values(updated_at=utcnow(), **values)).rowcount
+    if not changed:
+        return SolveResult("already_solved")
+    store.insert_many(session, Event, events)
+    ids = outbox.notify(session, settings, secret, number, "solved_by_customer")
+    return SolveResult("solved", tuple(ids))
 
 
 def customer_page(engine: Engine, customer_id: int) -> CustomerPage | None:

@@ -12,6 +12,7 @@ from maildesk.web.portal import (
     new_request_page,
     profile_page,
     requests_page,
+    ticket_actions,
     ticket_page,
 )
 
@@ -34,6 +35,7 @@ def add_portal_pages(app: web.Application) -> None:
     app.router.add_post(auth.LOGOUT, auth.logout_submit)
     app.router.add_post(auth.LOGOUT_EVERYWHERE, auth.logout_everywhere_submit)
     ticket_page.add_routes(app)
+    ticket_actions.add_routes(app)
     new_request_page.add_routes(app)
     help_page.add_routes(app)
     profile_page.add_routes(app)

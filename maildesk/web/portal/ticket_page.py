@@ -41,7 +41,7 @@ from maildesk.tickets.lifecycle import FOLLOWUP, next_status
 from maildesk.types import Address
 from maildesk.web import files
 from maildesk.web.pages import PAGES
-from maildesk.web.portal import auth, form_reader, requests_page
+from maildesk.web.portal import auth, form_reader, requests_page, ticket_actions
 from maildesk.web.portal.form_reader import FormRefused
 from maildesk.web.portal.form_reader import size_text as _size
 
@@ -72,6 +72,7 @@ class View:
     customer: store.PortalCustomer
     ticket: store.PortalTicket | None = None
     messages: list[store.PortalMessage] = field(default_factory=list)
+    standing: store.Standing | None = None
 
 
 def _view(session: Session, token_hash: str, now: datetime, number: int | None) -> View | None:
@@ -82,7 +83,8 @@ def _view(session: Session, token_hash: str, now: datetime, number: int | None) 
               if number is not None else None)
     if ticket is None:
         return View(found.customer)
-    return View(found.customer, ticket, store.public_messages(session, ticket.id))
+    return View(found.customer, ticket, store.public_messages(session, ticket.id),
+                store.standing(session, ticket.id, found.viewer))
 
 
 def _to_login() -> web.Response:
@@ -128,8 +130,15 @@ def _page(request: web.Request, view: View, status: int = 200, *, error: str | N
                    "url": f"{ATTACHMENTS}{f.id}"} for f in m.files],
     } for m in view.messages]
     category = " / ".join(part for part in (ticket.category, ticket.subcategory) if part)
+    buttons = ticket_actions.paths(ticket.number)
+    offered = (ticket_actions.offered(ticket.status, view.standing)
+               if view.standing is not None else ticket_actions.Offered(False, False, False))
+    done = request.query.get("done", "")
     return auth.render(
-        request, "portal_ticket", language, status, posts=(post_to,), nav="requests",
+        request, "portal_ticket", language, status, posts=(post_to, *buttons.values()),
+        nav="requests", buttons=buttons, offered=offered,
+        done=done if done in ticket_actions.NOTICES else "",
+        role=view.standing.role if view.standing else None,
         customer=view.customer, ticket=ticket, messages=messages, category=category,
         created=_when(ticket.created_at, chosen, zone),
         updated=_when(ticket.updated_at, chosen, zone),
