@@ -349,8 +349,9 @@ async def test_log_out_everywhere_ends_the_other_browsers_session(site: Site) ->
             assert r.status == 200 and "Drucker streikt" in await r.text()
         assert len(live_sessions(site.desk)) == 2
         assert (await home_status(site, phone))[0] == 200
+        _, profile = await site.get("/portal/profile")  # where the button is
         status, _ = await site.post("/portal/logout-everywhere",
-                                    {"csrf": form_token(page, "/portal/logout-everywhere")})
+                                    {"csrf": form_token(profile, "/portal/logout-everywhere")})
         assert status == 200
         assert live_sessions(site.desk) == []
         status, location, page = await home_status(site, phone)
@@ -368,6 +369,7 @@ async def test_posts_without_csrf_or_from_a_foreign_origin_change_nothing(site: 
 
     status, page = await log_in(site, ERIKA)
     assert status == 200
+    _, page = await site.get("/portal/profile")  # both log-out forms are on it
     for path in ("/portal/logout", "/portal/logout-everywhere"):
         token = form_token(page, path)
         assert (await site.post(path, {}))[0] == 403

@@ -86,7 +86,7 @@ async def my_requests(request: web.Request) -> web.StreamResponse:
     pages = max(1, math.ceil(listing.total / PER_PAGE))
     return auth.render(
         request, "portal_requests", listing.customer.language,
-        posts=(auth.LOGOUT_EVERYWHERE,), nav="requests",
+        nav="requests",
         customer=listing.customer, rows=listing.rows, total=listing.total, query=query,
         shown=query.status, page=query.page, pages=pages, ticket_path=TICKET_PATH,
         sees_organisation=listing.sees_organisation, home=auth.HOME,
