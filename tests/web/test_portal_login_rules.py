@@ -89,3 +89,16 @@ def test_the_login_mail_renders_in_both_languages() -> None:
         assert "Jürgen <b>" in out.text and "Jürgen &lt;b&gt;" in out.html
         assert f'<html lang="{language}">' in out.html and "<script" not in out.html
         assert all(len(line) <= 78 for line in out.text.splitlines() if url not in line)
+
+
+def test_the_client_is_the_proxys_word_only_for_a_trusted_proxy() -> None:
+    trusted = ("127.0.0.1", "10.0.0.2")
+    # a stranger's header is ignored: the limit counts the stranger
+    assert rules.client_address("203.0.113.9", "198.51.100.1", trusted) == "203.0.113.9"
+    assert rules.client_address("203.0.113.9", "198.51.100.1", ()) == "203.0.113.9"
+    # behind the proxy: the nearest hop that is no trusted proxy
+    assert rules.client_address("127.0.0.1", "198.51.100.1", trusted) == "198.51.100.1"
+    assert rules.client_address("127.0.0.1", "6.6.6.6, 198.51.100.1, 10.0.0.2",
+                                trusted) == "198.51.100.1"
+    assert rules.client_address("127.0.0.1", None, trusted) == "127.0.0.1"
+    assert rules.client_address(None, None, ()) == "unknown"

@@ -150,7 +150,8 @@ def redirect(location: str) -> web.Response:
 
 
 def client_of(request: web.Request) -> str:
-    return (request.remote or "unknown")[:64]
+    return rules.client_address(request.remote, request.headers.get("X-Forwarded-For"),
+                                request.app[PAGES].settings.portal.trusted_proxies)
 
 
 # -- the session ----------------------------------------------------------------------------

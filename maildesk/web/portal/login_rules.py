@@ -83,3 +83,20 @@ def may_send(address_times: Iterable[datetime], client_times: Iterable[datetime]
     if over_limit(address_times, now, per_address):
         return "address"
     return None
+
+
+def client_address(remote: str | None, forwarded_for: str | None,
+                   trusted_proxies: tuple[str, ...]) -> str:
+    """The client the per-client login limit counts. Behind a reverse
+    proxy every request comes from the proxy: its X-Forwarded-For names
+    the client, but only a proxy ops trust ([portal] trusted_proxies) may
+    say so — anyone else could send the header to dodge the limit. The
+    nearest address in the header that is no trusted proxy is the client."""
+    client = remote or "unknown"
+    if client in trusted_proxies and forwarded_for:
+        hops = [hop.strip() for hop in forwarded_for.split(",") if hop.strip()]
+        for hop in reversed(hops):
+            client = hop
+            if hop not in trusted_proxies:
+                break
+    return client[:64]
