@@ -5,7 +5,7 @@ from __future__ import annotations
 import aiohttp
 import pytest
 
-from maildesk.models import Outbox, Ticket
+from maildesk.models import Customer, Outbox, Participant, Ticket
 from tests.web.test_pages import Site
 from tests.web.test_portal_login import ERIKA, form_token, log_in, mail_ticket, rows
 
@@ -71,3 +71,43 @@ async def test_a_customer_opens_a_request_once_and_a_logged_out_visitor_cannot(
     assert status == 200 and "aufgenommen" in text
     _, home = await site.get("/portal/")
     assert "Server steht" in home
+
+
+async def test_cc_only_of_colleagues_and_no_request_from_a_foreign_site(site: Site) -> None:
+    desk = site.desk
+    mail_ticket(desk, ERIKA, "Erste Anfrage")
+    mail_ticket(desk, "kollege@kunde.de", "Monitor")
+    mail_ticket(desk, "fremd@anders-gmbh.de", "Angebot")
+    for who in ("kollege@kunde.de", "fremd@anders-gmbh.de"):
+        assert desk.cli("customers", "set", who, "--confirmed").exit_code == 0
+    ids = {c["email"]: c["id"] for c in rows(desk, Customer.__table__)}
+    assert desk.cli("customers", "set", ERIKA, "--language", "en").exit_code == 0
+    assert (await log_in(site, ERIKA))[0] == 200
+    status, page = await site.get(PATH)
+    assert status == 200 and "New request" in page
+    assert "kollege@kunde.de" in page and "fremd@anders-gmbh.de" not in page
+    token = form_token(page, PATH)
+    before = len(rows(desk, Ticket.__table__))
+
+    def form(cc: int, form_id: str) -> aiohttp.FormData:
+        data = request_form(token, form_id, subject="Drucker", description="Fehler 42",
+                            request_type="incident")
+        data.add_field("cc", str(cc))
+        return data
+
+    # the form sent from another site: nothing
+    status, _, _ = await post(site, form(ids["kollege@kunde.de"], "f1"),
+                              headers={"Origin": "https://evil.example"})
+    assert status == 403
+    # a forged CC id of another organisation's customer: refused, nothing made
+    status, _, answer = await post(site, form(ids["fremd@anders-gmbh.de"], "f2"))
+    assert status == 400 and len(rows(desk, Ticket.__table__)) == before
+    assert "fremd@anders-gmbh.de" not in answer
+    assert rows(desk, Participant.__table__) == []
+    # a colleague: in CC of the new ticket
+    status, location, _ = await post(site, form(ids["kollege@kunde.de"], "f3"))
+    assert status == 303, location
+    new = rows(desk, Ticket.__table__)[-1]
+    assert len(rows(desk, Ticket.__table__)) == before + 1
+    assert [(p["ticket_id"], p["email"], p["role"]) for p in rows(desk, Participant.__table__)
+            ] == [(new["id"], "kollege@kunde.de", "cc")]
