@@ -37,6 +37,12 @@ pytestmark = pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
 
 @pytest.fixture
 def browser() -> Iterator[object]:
+    yield from chromium()
+
+
+def chromium() -> Iterator[object]:
+    """Debian's chromium, headless, through Playwright (never its own
+    download); in CI a missing chromium fails, on a laptop it skips."""
     if not Path(CHROMIUM).exists():
         if IN_CI:
             pytest.fail(f"CI=true but there is no chromium at {CHROMIUM} (.ci/run installs it)")

@@ -37,7 +37,7 @@ from tests.daemon_helpers import (
 from tests.mailfactory import make_mail
 from tests.mailsink import Sink
 from tests.web.portal_browser_helpers import accessibility_problems, overflow, tab_to
-from tests.web.test_browser import CHROMIUM, CHROMIUM_ARGS, IN_CI, shot
+from tests.web.test_browser import chromium, shot
 from tests.web.test_portal_login import phone_ticket, rows
 
 if TYPE_CHECKING:
@@ -95,19 +95,7 @@ def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
 
 @pytest.fixture(scope="module")
 def browser() -> Iterator[Browser]:
-    if not Path(CHROMIUM).exists():
-        if IN_CI:
-            pytest.fail(f"CI=true but there is no chromium at {CHROMIUM} (.ci/run installs it)")
-        pytest.skip(f"no chromium at {CHROMIUM}: apt-get install chromium")
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as playwright:
-        instance = playwright.chromium.launch(executable_path=CHROMIUM, headless=True,
-                                              args=CHROMIUM_ARGS)
-        try:
-            yield instance
-        finally:
-            instance.close()
+    yield from chromium()  # type: ignore[misc]
 
 
 def new_page(browser: Browser, **options: object) -> Page:

@@ -192,6 +192,14 @@ def drop_cookie(response: web.StreamResponse) -> None:
     response.del_cookie(COOKIE, path=COOKIE_PATH)
 
 
+def to_login() -> web.Response:
+    """The answer to a request whose session cookie names no live session:
+    to the login form, the stale cookie dropped."""
+    response = redirect(LOGIN)
+    drop_cookie(response)
+    return response
+
+
 # -- asking for a link ----------------------------------------------------------------------
 
 

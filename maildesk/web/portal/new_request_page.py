@@ -144,12 +144,6 @@ def _start(session: Session, token_hash: str, now: datetime) -> Start | None:
     return Start(found.customer, colleague_actions.colleagues_of(session, found.customer.id))
 
 
-def _to_login() -> web.Response:
-    response = auth.redirect(auth.LOGIN)
-    auth.drop_cookie(response)
-    return response
-
-
 def _policy() -> str:
     """The server's policy, with this page's own script and its fetches allowed."""
     from maildesk.web.server import CSP  # the server imports the portal: read at call time
@@ -204,7 +198,7 @@ async def new_form(request: web.Request) -> web.StreamResponse:
         return auth.redirect(auth.LOGIN)
     start = await auth.in_transaction(request, _start, token_hash, utcnow())
     if start is None:
-        return _to_login()
+        return auth.to_login()
     return _page(request, start)
 
 
@@ -257,7 +251,7 @@ async def new_submit(request: web.Request) -> web.StreamResponse:
         return auth.redirect(auth.LOGIN)
     start = await auth.in_transaction(request, _start, token_hash, utcnow())
     if start is None:
-        return _to_login()
+        return auth.to_login()
     try:
         posted = await form_reader.read_form(request, pages.settings, pages.secret, LIMITS)
     except FormRefused as refused:
@@ -303,7 +297,7 @@ async def _open(request: web.Request, start: Start,
                     refused)
         return await _again(request, start, 400, posted, problem="form")
     if written.outcome == "login":
-        return _to_login()
+        return auth.to_login()
     assert written.start is not None
     if written.outcome == "invalid":
         log.info("portal: new request of customer %d: %s", start.customer.id,

@@ -59,12 +59,6 @@ def _saved(session: Session, token_hash: str, now: datetime,
                                           profile.values())
 
 
-def _to_login() -> web.Response:
-    response = auth.redirect(auth.LOGIN)
-    auth.drop_cookie(response)
-    return response
-
-
 def _page(request: web.Request, view: View, values: form.Profile, status: int = 200,
           errors: dict[str, str] | None = None, saved: bool = False) -> web.Response:
     """The page in the customer's stored language (after a save: the new one)."""
@@ -87,7 +81,7 @@ async def profile_page(request: web.Request) -> web.StreamResponse:
         return auth.redirect(auth.LOGIN)
     view = await auth.in_transaction(request, _view, token_hash, utcnow())
     if view is None:
-        return _to_login()
+        return auth.to_login()
     return _page(request, view, _stored(view.profile), saved=request.query.get("saved") == "1")
 
 
@@ -97,7 +91,7 @@ async def save_profile(request: web.Request) -> web.StreamResponse:
         return auth.redirect(auth.LOGIN)
     view = await auth.in_transaction(request, _view, token_hash, utcnow())
     if view is None:
-        return _to_login()
+        return auth.to_login()
     fields, ok = await _form(request)
     if not ok:
         return auth.forbidden(request, view.customer.language)
@@ -108,7 +102,7 @@ async def save_profile(request: web.Request) -> web.StreamResponse:
         return _page(request, view, checked.profile, 400, checked.errors)
     changed = await auth.in_transaction(request, _saved, token_hash, utcnow(), checked.profile)
     if changed is None:
-        return _to_login()
+        return auth.to_login()
     log.info("portal: customer %d changed their profile (%s)", view.customer.id,
              ", ".join(changed) or "nothing")
     return auth.redirect(PROFILE + "?saved=1")

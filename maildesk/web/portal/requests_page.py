@@ -79,9 +79,7 @@ async def my_requests(request: web.Request) -> web.StreamResponse:
     listing = await auth.in_transaction(request, _listing, token_hash, utcnow(),
                                         dict(request.query))
     if listing is None:
-        response = auth.redirect(auth.LOGIN)
-        auth.drop_cookie(response)
-        return response
+        return auth.to_login()
     query = listing.query
     pages = max(1, math.ceil(listing.total / PER_PAGE))
     return auth.render(

@@ -111,9 +111,7 @@ def handler(action: str) -> Callable[[web.Request], Awaitable[web.StreamResponse
         outcome = await auth.in_transaction(request, _apply, pages.settings, pages.secret,
                                             token_hash, utcnow(), number, action)
         if outcome.state == "login":
-            response = auth.redirect(auth.LOGIN)
-            auth.drop_cookie(response)
-            return response
+            return auth.to_login()
         if outcome.state == "missing":
             assert outcome.customer is not None
             return auth.render(request, "portal_ticket", outcome.customer.language, 404,

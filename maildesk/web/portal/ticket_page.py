@@ -87,12 +87,6 @@ def _view(session: Session, token_hash: str, now: datetime, number: int | None) 
                 store.standing(session, ticket.id, found.viewer))
 
 
-def _to_login() -> web.Response:
-    response = auth.redirect(auth.LOGIN)
-    auth.drop_cookie(response)
-    return response
-
-
 def _not_found(request: web.Request, customer: store.PortalCustomer) -> web.Response:
     """The same page for a ticket (or file) that does not exist and for one
     this customer may not see: nothing on it tells them apart."""
@@ -156,7 +150,7 @@ async def ticket_page(request: web.Request) -> web.StreamResponse:
     view = await auth.in_transaction(request, _view, token_hash, utcnow(),
                                      _number(request, "number"))
     if view is None:
-        return _to_login()
+        return auth.to_login()
     if view.ticket is None:
         return _not_found(request, view.customer)
     return _page(request, view, sent=request.query.get("sent") == "1",
@@ -204,7 +198,7 @@ async def post_message(request: web.Request) -> web.StreamResponse:
     number = _number(request, "number")
     view = await auth.in_transaction(request, _view, token_hash, utcnow(), number)
     if view is None:
-        return _to_login()
+        return auth.to_login()
     if view.ticket is None or number is None:
         return _not_found(request, view.customer)
     back = f"{TICKETS}{view.ticket.number}"
@@ -228,7 +222,7 @@ async def post_message(request: web.Request) -> web.StreamResponse:
         return _page(request, view, 413, error="file_refused", filename=refused.filename,
                      text=posted.value(TEXT_FIELD))
     if written.outcome == "login":
-        return _to_login()
+        return auth.to_login()
     if written.outcome != "written" or written.added is None:
         assert written.customer is not None
         return _not_found(request, written.customer)
@@ -276,7 +270,7 @@ async def attachment(request: web.Request) -> web.StreamResponse:
     found = await auth.in_transaction(request, _file, token_hash, utcnow(),
                                       _number(request, "attachment_id"))
     if found is None:
-        return _to_login()
+        return auth.to_login()
     if found.download is None:
         return _not_found(request, found.customer)
     download = found.download
