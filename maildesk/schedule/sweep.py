@@ -30,6 +30,7 @@ from maildesk.models import Agent, AgentGroup, Customer, Event, GroupMember, Out
 from maildesk.schedule import escalation, rules
 from maildesk.schedule.calendar import BusinessCalendar
 from maildesk.schedule.sla import light
+from maildesk.store import portal as portal_store
 from maildesk.tickets import snapshot
 from maildesk.tickets.notices import AUTO_GENERATED, AUTO_REPLIED, still_bouncing
 
@@ -46,6 +47,7 @@ class SweepReport:
     actions: list[dict[str, Any]] = field(default_factory=list)
     outbox_ids: list[int] = field(default_factory=list)
     held_purged: int = 0  # held mails older than held.keep_days, purged
+    portal_pruned: int = 0  # spent portal login links and ended sessions deleted
 
     def counts(self) -> dict[str, int]:
         result: dict[str, int] = {}
@@ -55,7 +57,8 @@ class SweepReport:
 
     def as_dict(self) -> dict[str, Any]:
         return {"now": self.now.isoformat(), "dry_run": self.dry_run, "counts": self.counts(),
-                "actions": self.actions, "held_purged": self.held_purged}
+                "actions": self.actions, "held_purged": self.held_purged,
+                "portal_pruned": self.portal_pruned}
 
 
 async def sweep_forever(engine: Engine, settings: Settings, secret: bytes,
@@ -110,6 +113,12 @@ def run_sweep(engine: Engine, settings: Settings, secret: bytes, now: datetime,
     _escalate(engine, settings, secret, now, calendar, report)
     if not dry_run:
         report.held_purged = held.purge(engine, settings.held.keep_days, now)
+        with engine.begin() as connection:
+            links, sessions = portal_store.prune(connection, now)
+        report.portal_pruned = links + sessions
+        if report.portal_pruned:
+            log.info("sweep: %d spent portal login links and %d ended portal sessions deleted",
+                     links, sessions)
     if report.actions and dry_run:
         log.info("dry run: sweep at %s would do %s (nothing changed, nothing sent)",
                  now.isoformat(), report.counts())

@@ -12,10 +12,11 @@ from __future__ import annotations
 import json
 import secrets
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import case, func, insert, select, update
+from sqlalchemy import case, delete, func, insert, select, update
+from sqlalchemy.engine import Connection
 from sqlmodel import Session
 
 from maildesk import access
@@ -46,6 +47,10 @@ _SESSION = PortalSessionRow.__table__
 _CUSTOMER = Customer.__table__
 _OUTBOX = Outbox.__table__
 _TICKET = Ticket.__table__
+#: How long a spent login link or an ended session stays after it stopped
+#: working: a day for "who logged in from where" questions (and past the
+#: login limits' hour, which counts the links of the last hour).
+KEEP_ENDED = timedelta(days=1)
 
 
 @dataclass(frozen=True)
@@ -408,14 +413,36 @@ class Standing:
     requester: bool
     role: str | None  # cc / follower: the customer's participant row
     answered: bool  # support has written a public reply
+    #: The addresses already on the ticket (requester, CCs, followers): no
+    #: colleague among them is offered for CC again.
+    people: frozenset[str] = frozenset()
 
 
 def standing(session: Session, ticket_id: int, viewer: access.Viewer) -> Standing:
     t, p, m = _TICKET.c, Participant.__table__.c, _MESSAGE.c
     connection = session.connection()
-    requester = connection.execute(select(t.requester_id).where(t.id == ticket_id)).scalar()
-    role = connection.execute(select(p.role).where(
-        p.ticket_id == ticket_id, p.email == viewer.email)).scalar()
+    c = _CUSTOMER.c
+    requester = connection.execute(
+        select(t.requester_id, c.email).select_from(_TICKET.outerjoin(
+            _CUSTOMER, c.id == t.requester_id)).where(t.id == ticket_id)).first()
+    roles = {r.email: r.role for r in connection.execute(select(p.email, p.role).where(
+        p.ticket_id == ticket_id))}
     answered = connection.execute(select(m.id).where(
         m.ticket_id == ticket_id, m.direction == "out").limit(1)).first() is not None
-    return Standing(requester == viewer.customer_id, role, answered)
+    people = set(roles)
+    if requester is not None and requester.email:
+        people.add(requester.email.lower())
+    return Standing(requester is not None and requester.requester_id == viewer.customer_id,
+                    roles.get(viewer.email), answered, frozenset(people))
+
+
+def prune(connection: Connection, now: datetime) -> tuple[int, int]:
+    """Delete login links created more than KEEP_ENDED ago and sessions
+    that expired or were revoked more than KEEP_ENDED ago (the sweep, so
+    the tables hold live rows and a day of history, not every login
+    ever). Returns (links, sessions) deleted."""
+    cutoff = now - KEEP_ENDED
+    links = connection.execute(delete(_LOGIN).where(_LOGIN.c.created_at < cutoff)).rowcount
+    sessions = connection.execute(delete(_SESSION).where(
+        (_SESSION.c.expires_at < cutoff) | (_SESSION.c.revoked_at < cutoff))).rowcount
+    return links or 0, sessions or 0

@@ -333,6 +333,30 @@ async def test_a_logged_out_session_cookie_reads_nothing(site: Site) -> None:
     assert (status, location) == (303, "/portal/login") and "Drucker" not in page
 
 
+async def test_the_sweep_prunes_spent_links_and_ended_sessions_but_not_live_ones(
+        site: Site) -> None:
+    from maildesk.schedule.sweep import run_sweep
+
+    mail_ticket(site.desk, ERIKA, "Drucker streikt")
+    status, page = await log_in(site, ERIKA)  # this browser logs out again
+    assert status == 200
+    await site.post("/portal/logout", {"csrf": form_token(page, "/portal/logout")})
+    async with aiohttp.ClientSession(cookie_jar=aiohttp.CookieJar(unsafe=True)) as phone:
+        assert (await log_in(site, ERIKA, phone))[0] == 200  # this one stays logged in
+        assert len(rows(site.desk, PortalLogin.__table__)) == 2
+        assert len(rows(site.desk, PortalSessionRow.__table__)) == 2
+        engine, secret = site.desk.engine(), site.secret
+        # within the day: nothing goes (the login limits count the last hour)
+        soon = datetime.now(UTC) + timedelta(hours=20)
+        assert run_sweep(engine, site.desk.settings, secret, soon).portal_pruned == 0
+        later = datetime.now(UTC) + timedelta(days=2)
+        report = run_sweep(engine, site.desk.settings, secret, later)
+        assert report.portal_pruned == 3  # both links, the logged-out session
+        assert rows(site.desk, PortalLogin.__table__) == []
+        assert [s["revoked_at"] for s in rows(site.desk, PortalSessionRow.__table__)] == [None]
+        assert (await home_status(site, phone))[0] == 200  # the live session still works
+
+
 async def test_log_out_everywhere_ends_the_other_browsers_session(site: Site) -> None:
     mail_ticket(site.desk, ERIKA, "Drucker streikt")
     async with aiohttp.ClientSession(cookie_jar=aiohttp.CookieJar(unsafe=True)) as phone:

@@ -163,3 +163,77 @@ def _signed_for(site: Site, client: aiohttp.ClientSession, number: int, action: 
     cookie = client.cookie_jar.filter_cookies(URL(f"http://127.0.0.1:{site.port}/"))
     return csrf._sign(site.secret, cookie[csrf.COOKIE].value,
                       f"/portal/tickets/{number}/{action}")
+
+
+async def test_the_requester_puts_a_colleague_in_copy_and_nobody_else_can(site: Site) -> None:
+    from maildesk.models import Customer
+
+    number = mail_ticket(site.desk, ERIKA, "Drucker streikt")
+    other = mail_ticket(site.desk, COLLEAGUE, "Monitor")
+    mail_ticket(site.desk, STRANGER, "Angebot")
+    mail_ticket(site.desk, "neu@kunde.de", "Zugang")  # a colleague, not confirmed
+    for who in (COLLEAGUE, STRANGER):
+        cli_ok(site.desk, "customers", "set", who, "--confirmed")
+    ids = {c["email"]: c["id"] for c in rows(site.desk, Customer.__table__)}
+    assert (await log_in(site, ERIKA))[0] == 200
+    _, page = await view(site, number, site.client)
+    token = button(page, number, "cc")
+    assert token and COLLEAGUE in page
+    assert STRANGER not in page and "neu@kunde.de" not in page
+    before = participants(site.desk)
+
+    async def cc(client: aiohttp.ClientSession, signed: str | None, *values: object,
+                 at: int = number, **kwargs: object) -> tuple[int, str]:
+        data = aiohttp.FormData()
+        if signed is not None:
+            data.add_field("csrf", signed)
+        for value in values:
+            data.add_field("cc", str(value))
+        async with client.post(f"http://127.0.0.1:{site.port}/portal/tickets/{at}/cc",
+                               data=data, allow_redirects=False, **kwargs) as r:
+            return r.status, r.headers.get("Location", "")
+
+    refused = (303, f"/portal/tickets/{number}?done=not_cc")
+    # forged ids: another organisation's customer, an unconfirmed colleague,
+    # nothing ticked, no number at all; one bad id refuses the whole form
+    assert await cc(site.client, token, ids[STRANGER]) == refused
+    assert await cc(site.client, token, ids["neu@kunde.de"]) == refused
+    assert await cc(site.client, token, ids[COLLEAGUE], ids[STRANGER]) == refused
+    assert await cc(site.client, token) == refused
+    assert await cc(site.client, token, "kollege@kunde.de") == refused
+    # the form forged or sent from elsewhere
+    assert (await cc(site.client, None, ids[COLLEAGUE]))[0] == 403
+    assert (await cc(site.client, token, ids[COLLEAGUE],
+                     headers={"Origin": "https://evil.example"}))[0] == 403
+    # the colleague's own ticket, which the requester may not see: 404
+    assert (await cc(site.client, _signed(site, other, "cc"), ids[COLLEAGUE], at=other)
+            )[0] == 404
+    for who in (COLLEAGUE, STRANGER):  # neither may put anyone on Erika's ticket
+        async with browser() as intruder:
+            assert (await log_in(site, who, intruder))[0] == 200
+            status, _ = await cc(intruder, _signed_for(site, intruder, number, "cc"),
+                                 ids[COLLEAGUE])
+            assert status == 404, who
+    async with browser() as visitor:
+        status, location = await cc(visitor, "x", ids[COLLEAGUE])
+        assert status in (303, 403) and "done=cc" not in location
+    assert participants(site.desk) == before
+
+    # the real form: the colleague is in copy, the history names Erika
+    assert await cc(site.client, token, ids[COLLEAGUE]) == (
+        303, f"/portal/tickets/{number}?done=cc")
+    assert participants(site.desk) == [(COLLEAGUE, "cc")]
+    added = [e for e in rows(site.desk, Event.__table__) if e["field"] == "participant"]
+    assert [(e["actor"], e["new"]) for e in added] == [(ERIKA, COLLEAGUE)]
+    async with site.client.get(f"http://127.0.0.1:{site.port}/portal/tickets/{number}?done=cc"
+                               ) as r:
+        page = await r.text()
+    assert "stehen jetzt in Kopie" in page and button(page, number, "cc") is None
+    # the next reply reaches the colleague, who now sees the ticket
+    cli_ok(site.desk, "tickets", "reply", str(number), "--agent", AGENT, "--text", "Hallo")
+    assert any(COLLEAGUE in (r["to_addrs"] + r["cc_addrs"])
+               for r in rows(site.desk, Outbox.__table__) if r["kind"] == "agent_reply")
+    async with browser() as colleague:
+        assert (await log_in(site, COLLEAGUE, colleague))[0] == 200
+        status, page = await view(site, number, colleague)
+        assert status == 200 and "Drucker streikt" in page

@@ -1,9 +1,14 @@
 """The ticket page's buttons (issue 16): mark as solved, follow, stop
-getting the mails.
+getting the mails, put colleagues in copy.
 
     POST /portal/tickets/<number>/solve      "my request is solved" (once support answered)
     POST /portal/tickets/<number>/follow     a colleague follows the ticket
     POST /portal/tickets/<number>/unfollow   a CC or follower stops its mails
+    POST /portal/tickets/<number>/cc         the requester or a CC adds colleagues (`cc` ids)
+
+The CC form sends colleague ids, never addresses; each id is checked
+against the customer's colleagues (actions/colleagues.py) in the writing
+transaction, and one forged id refuses the whole form.
 
 Each checks the CSRF field (and Origin) first, then the session, the access
 rule (store/access.py) and what the customer may do on this ticket, all in
@@ -22,18 +27,22 @@ from datetime import datetime
 from aiohttp import web
 from sqlmodel import Session
 
+from maildesk.actions import colleagues as colleague_actions
 from maildesk.actions import customer as customer_actions
 from maildesk.actions import following
 from maildesk.config import Settings
-from maildesk.models import utcnow
+from maildesk.models import Event, utcnow
 from maildesk.store import portal as store
+from maildesk.store import tickets as ticket_store
 from maildesk.web.pages import PAGES, _form
 from maildesk.web.portal import auth, requests_page
 
 log = logging.getLogger(__name__)
 
 TICKETS = requests_page.TICKET_PATH
-ACTIONS = ("solve", "follow", "unfollow")
+ACTIONS = ("solve", "follow", "unfollow", "cc")
+#: The CC form's checkbox field: one colleague id per ticked box.
+CC_FIELD = "cc"
 #: The notices the ticket page shows after a button (`?done=`).
 NOTICES = (*ACTIONS, *(f"not_{action}" for action in ACTIONS))
 
@@ -45,14 +54,34 @@ class Offered:
     solve: bool
     follow: bool
     unfollow: bool
+    #: May put colleagues in copy: the requester or a CC (a follower only
+    #: listens), while the ticket takes messages (a closed one does not).
+    cc: bool = False
 
 
 def offered(status: str, standing: store.Standing) -> Offered:
     done = status in ("solved", "closed")
+    involved = standing.requester or standing.role == "cc"
     return Offered(
-        solve=standing.answered and not done and (standing.requester or standing.role == "cc"),
+        solve=standing.answered and not done and involved,
         follow=not done and not standing.requester and standing.role is None,
-        unfollow=standing.role is not None)
+        unfollow=standing.role is not None,
+        cc=involved and status != "closed")
+
+
+def cc_candidates(session: Session, customer_id: int,
+                  standing: store.Standing) -> list[colleague_actions.Colleague]:
+    """The colleagues the CC form offers: those not on the ticket yet."""
+    return [c for c in colleague_actions.colleagues_of(session, customer_id)
+            if c.email.lower() not in standing.people]
+
+
+def cc_ids(values: list[str]) -> tuple[int, ...] | None:
+    """The ticked colleague ids; None when one is no id at all (a forged
+    form: refused as a whole) or none is ticked."""
+    if not values or any(not v.isdigit() or len(v) > 18 for v in values):
+        return None
+    return tuple(dict.fromkeys(int(v) for v in values))
 
 
 @dataclass(frozen=True)
@@ -63,7 +92,7 @@ class Outcome:
 
 
 def _apply(session: Session, settings: Settings, secret: bytes, token_hash: str,
-           now: datetime, number: int, action: str) -> Outcome:
+           now: datetime, number: int, action: str, ids: tuple[int, ...] = ()) -> Outcome:
     found = auth.current(session, token_hash, now)
     if found is None:
         return Outcome("login")
@@ -82,6 +111,15 @@ def _apply(session: Session, settings: Settings, secret: bytes, token_hash: str,
                        result.outbox_ids)
     if action == "follow":
         changed = following.follow(session, ticket.id, email, found.customer.name)
+    elif action == "cc":
+        offered_ids = {c.id for c in cc_candidates(session, found.customer.id, standing)}
+        if not ids or not offered_ids.issuperset(ids):
+            log.warning("portal: customer %d: CC of #%d refused: ids %s are not all "
+                        "colleagues who may be added", found.customer.id, number, list(ids))
+            return Outcome("refused", found.customer)
+        events = colleague_actions.add_cc(session, ticket.id, found.customer.id, ids, email)
+        ticket_store.insert_many(session, Event, events)
+        changed = bool(events)
     else:
         changed = following.leave(session, ticket.id, email, standing.role or "follower")
     return Outcome("done" if changed else "refused", found.customer)
@@ -100,6 +138,10 @@ def handler(action: str) -> Callable[[web.Request], Awaitable[web.StreamResponse
         number = _number(request)
         back = f"{TICKETS}{number}" if number is not None else auth.HOME
         _, ok = await _form(request)
+        ids: tuple[int, ...] | None = ()
+        if action == "cc":
+            posted = await request.post()
+            ids = cc_ids([v for v in posted.getall(CC_FIELD, []) if isinstance(v, str)])
         if not ok:
             log.warning("portal: POST %s refused: CSRF token missing or wrong", request.path)
             return auth.render(request, "form_expired", None, 403, action=back)
@@ -108,8 +150,10 @@ def handler(action: str) -> Callable[[web.Request], Awaitable[web.StreamResponse
             return auth.redirect(auth.LOGIN)
         if number is None:
             return auth.redirect(auth.HOME)
+        if ids is None:
+            return auth.redirect(f"{back}?done=not_{action}")
         outcome = await auth.in_transaction(request, _apply, pages.settings, pages.secret,
-                                            token_hash, utcnow(), number, action)
+                                            token_hash, utcnow(), number, action, ids)
         if outcome.state == "login":
             return auth.to_login()
         if outcome.state == "missing":

@@ -33,6 +33,7 @@ from sqlmodel import Session
 
 from maildesk.actions import portal as portal_actions
 from maildesk.actions import uploads
+from maildesk.actions.colleagues import Colleague
 from maildesk.config import Settings
 from maildesk.models import utcnow
 from maildesk.store import blobs
@@ -73,6 +74,8 @@ class View:
     ticket: store.PortalTicket | None = None
     messages: list[store.PortalMessage] = field(default_factory=list)
     standing: store.Standing | None = None
+    #: The colleagues the CC form offers (empty: no form).
+    colleagues: list[Colleague] = field(default_factory=list)
 
 
 def _view(session: Session, token_hash: str, now: datetime, number: int | None) -> View | None:
@@ -83,8 +86,11 @@ def _view(session: Session, token_hash: str, now: datetime, number: int | None) 
               if number is not None else None)
     if ticket is None:
         return View(found.customer)
+    standing = store.standing(session, ticket.id, found.viewer)
+    colleagues = (ticket_actions.cc_candidates(session, found.customer.id, standing)
+                  if ticket_actions.offered(ticket.status, standing).cc else [])
     return View(found.customer, ticket, store.public_messages(session, ticket.id),
-                store.standing(session, ticket.id, found.viewer))
+                standing, colleagues)
 
 
 def _not_found(request: web.Request, customer: store.PortalCustomer) -> web.Response:
@@ -127,12 +133,14 @@ def _page(request: web.Request, view: View, status: int = 200, *, error: str | N
     buttons = ticket_actions.paths(ticket.number)
     offered = (ticket_actions.offered(ticket.status, view.standing)
                if view.standing is not None else ticket_actions.Offered(False, False, False))
+    colleagues = view.colleagues if offered.cc else []
     done = request.query.get("done", "")
     return auth.render(
         request, "portal_ticket", language, status, posts=(post_to, *buttons.values()),
         nav="requests", buttons=buttons, offered=offered,
         done=done if done in ticket_actions.NOTICES else "",
         role=view.standing.role if view.standing else None,
+        colleagues=colleagues, cc_field=ticket_actions.CC_FIELD,
         customer=view.customer, ticket=ticket, messages=messages, category=category,
         created=_when(ticket.created_at, chosen, zone),
         updated=_when(ticket.updated_at, chosen, zone),
