@@ -251,7 +251,7 @@ def my_requests(session: Session, viewer: access.Viewer, wanted: RequestFilter, 
     if wanted.request_type:
         where.append(t.request_type == wanted.request_type)
     if wanted.text:
-        where.append(search.matching_tickets(session, wanted.text, PUBLIC))
+        where.append(search.matching_tickets(session, wanted.text, PUBLIC, narrowed=True))
     connection = session.connection()
     total = int(connection.execute(
         select(func.count()).select_from(_TICKET).where(*where)).scalar_one())

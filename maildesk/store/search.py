@@ -42,13 +42,22 @@ def _escape_like(term: str) -> str:
 
 
 def matching_tickets(session: Session, term: str,
-                     directions: tuple[str, ...] | None = None) -> Any:
+                     directions: tuple[str, ...] | None = None, *,
+                     narrowed: bool = False) -> Any:
     """A WHERE clause over `ticket`: the term in its subject or in one of
     its messages (text or sender), or its number (`#10042` or `10042`).
     `directions`: only messages of these directions count (a customer's
-    search must never find a ticket by the words of an internal note)."""
+    search must never find a ticket by the words of an internal note).
+    `narrowed`: the caller's other conditions leave few tickets (a
+    customer's own or organisation's, a few thousand at most): each is
+    checked by its own messages (EXISTS over the ticket_id index) instead
+    of collecting every matching mail of the whole desk first, which for a
+    common word is most of the database (bench/portal.py: 417 ms p50)."""
     pattern = f"%{_escape_like(term.lower())}%"
-    if (session.get_bind().dialect.name == "sqlite" and len(term) >= MIN_INDEXED
+    if narrowed:
+        conditions = [func.lower(Ticket.subject).like(pattern, escape="\\"),
+                      _message_exists(pattern, directions)]
+    elif (session.get_bind().dialect.name == "sqlite" and len(term) >= MIN_INDEXED
             and _has_fts(session)):
         conditions = _fts_conditions(term, pattern, directions)
     else:  # PostgreSQL's pg_trgm indexes serve lower(...) LIKE as written here
@@ -62,6 +71,17 @@ def matching_tickets(session: Session, term: str,
     if term.lstrip("#").isdigit() and len(term.lstrip("#")) <= 18:
         conditions.append(Ticket.number == int(term.lstrip("#")))
     return or_(*conditions)
+
+
+def _message_exists(pattern: str, directions: tuple[str, ...] | None) -> Any:
+    """One of the ticket's own messages has the pattern (correlated)."""
+    found = select(Message.id).where(
+        col(Message.ticket_id) == Ticket.id,
+        or_(func.lower(Message.text).like(pattern, escape="\\"),
+            func.lower(Message.from_addr).like(pattern, escape="\\")))
+    if directions is not None:
+        found = found.where(col(Message.direction).in_(directions))
+    return found.exists()
 
 
 def _fts_conditions(term: str, pattern: str,
