@@ -95,14 +95,15 @@ def run(base_url: str, instances: int, mails: list[bytes],
                     "MAILDESK_LOG__LEVEL": "WARNING", "MAILDESK_SMTP__MAX_CONNECTIONS": "200",
                     "MAILDESK_LOOPS__RATE_LIMIT_COUNT": "100000",
                     "MAILDESK_NOTIFY__AUTO_LIMIT_COUNT": "100000",
-                    "MAILDESK_RELAY__PORT": str(relay_port), "MAILDESK_WEB__PORT": "0"}
+                    "MAILDESK_RELAY__PORT": str(relay_port)}
             subprocess.run([sys.executable, "-m", "maildesk", "db", "upgrade"], env=base,
                            check=True, cwd=REPO, stdout=subprocess.DEVNULL)
             ports = []
             for i in range(instances):
                 port = load.free_port()
                 env = {**base, "MAILDESK_DATA_DIR": f"{tmp}/var{i}",
-                       "MAILDESK_SMTP__PORT": str(port)}
+                       "MAILDESK_SMTP__PORT": str(port),
+                       "MAILDESK_WEB__PORT": str(load.free_port())}
                 processes.append(subprocess.Popen([sys.executable, "-m", "maildesk", "serve"],
                                                   env=env, cwd=REPO))
                 ports.append(port)

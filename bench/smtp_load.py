@@ -150,7 +150,7 @@ def run_maildesk(mails: list[bytes], concurrency: int) -> tuple[float, float, li
                "MAILDESK_LOG__LEVEL": "WARNING", "MAILDESK_SMTP__MAX_CONNECTIONS": "200",
                "MAILDESK_LOOPS__RATE_LIMIT_COUNT": "100000",
                "MAILDESK_NOTIFY__AUTO_LIMIT_COUNT": "100000",
-               "MAILDESK_RELAY__PORT": str(relay_port), "MAILDESK_WEB__PORT": "0"}
+               "MAILDESK_RELAY__PORT": str(relay_port), "MAILDESK_WEB__PORT": str(free_port())}
         maildesk = [sys.executable, "-m", "maildesk"]
         subprocess.run([*maildesk, "db", "upgrade"], env=env, check=True, cwd=REPO,
                        stdout=subprocess.DEVNULL)

@@ -8,6 +8,7 @@ sends people guessing.
 
 from __future__ import annotations
 
+import difflib
 import os
 import re
 import tomllib
@@ -22,6 +23,7 @@ from pydantic import (
     ValidationError,
     ValidationInfo,
     field_validator,
+    model_validator,
 )
 
 from maildesk.errors import PermanentError
@@ -36,8 +38,12 @@ PRIORITY_FOR_TYPE = {
     "urgent": "high",
 }
 ENV_PREFIX = "MAILDESK_"
-#: Variables with our prefix that are not config keys.
-NON_KEY_VARIABLES = {"MAILDESK_CONFIG"}
+#: Variables with our prefix that are not config keys; any other MAILDESK_*
+#: variable must name a setting (a typo is an error, not silently ignored).
+NON_KEY_VARIABLES = {"MAILDESK_CONFIG", "MAILDESK_FUZZ_EXAMPLES"}
+#: Prefixes of variables that are not config keys: the test suite's
+#: (where its services are) and the benchmarks'.
+NON_KEY_PREFIXES = ("MAILDESK_TEST_", "MAILDESK_BENCH_")
 DEFAULT_FREE_MAIL_DOMAINS = (
     "gmail.com", "googlemail.com", "outlook.com", "outlook.de", "hotmail.com",
     "hotmail.de", "live.com", "live.de", "msn.com", "yahoo.com", "yahoo.de",
@@ -96,19 +102,35 @@ class MailSettings(_Section):
 class SmtpSettings(_Section):
     enabled: bool = True
     host: str = "127.0.0.1"
-    port: int = Field(default=2525, ge=0, le=65535)
+    port: int = Field(default=2525, ge=1, le=65535)
     hostname: str = ""  # "" = this machine's FQDN, for the greeting
     max_connections: int = Field(default=100, ge=1)
     timeout_seconds: int = Field(default=300, ge=5)
     tls_cert: str = ""  # STARTTLS is offered when cert and key are both set
-    tls_key: str = ""
+    tls_key: str = Field(default="", validate_default=True)
+
+    @field_validator("tls_key")
+    @classmethod
+    def _tls_pair(cls, value: str, info: ValidationInfo) -> str:
+        """One of the two alone would silently offer no STARTTLS."""
+        cert = info.data.get("tls_cert", "")
+        if bool(cert) != bool(value):
+            raise ValueError("smtp.tls_cert and smtp.tls_key go together: "
+                             + ("tls_cert is set but tls_key is not" if cert else
+                                "tls_key is set but tls_cert is not")
+                             + " (set both for STARTTLS, or neither)")
+        return value
 
 
 class LmtpSettings(_Section):
     enabled: bool = False
     host: str = "127.0.0.1"
-    port: int = Field(default=2424, ge=0, le=65535)
+    port: int = Field(default=2424, ge=1, le=65535)
     socket: str = ""  # a unix socket path; when set, host and port are not used
+    # Who may connect to the socket: Postfix's lmtp client runs as `postfix`,
+    # not as maildesk, and the socket would otherwise get maildesk's umask.
+    socket_mode: str = Field(default="0660", pattern=r"^0?[0-7]{3}$")  # octal, e.g. "0660"
+    socket_group: str = ""  # "" = maildesk's own group; e.g. "postfix"
     max_connections: int = Field(default=100, ge=1)
     timeout_seconds: int = Field(default=300, ge=5)
 
@@ -120,7 +142,16 @@ class ServeSettings(_Section):
     # a temporary fault (deadlock, lost connection, full disk) retries the
     # mail after retry_seconds, doubling up to retry_max_seconds
     retry_seconds: float = Field(default=2, gt=0)
-    retry_max_seconds: float = Field(default=300, gt=0)
+    retry_max_seconds: float = Field(default=300, gt=0, validate_default=True)
+
+    @field_validator("retry_max_seconds")
+    @classmethod
+    def _retry_order(cls, value: float, info: ValidationInfo) -> float:
+        first = info.data.get("retry_seconds")
+        if first is not None and value < first:
+            raise ValueError(f"below serve.retry_seconds ({first:g}): the longest wait "
+                             f"cannot be shorter than the first")
+        return value
 
 
 class ImapAccountSettings(_Section):
@@ -139,6 +170,9 @@ class ImapAccountSettings(_Section):
     #: How long a crashed instance keeps the account from the others: the
     #: holder renews every third of it; a standby takes over within ~1.33 x.
     lease_seconds: float = Field(default=30, ge=3, le=600)
+    #: The longest wait between reconnect attempts (the backoff doubles from
+    #: 1 s up to this); a mailbox that is back is polled within it.
+    backoff_max_seconds: float = Field(default=60, ge=1, le=3600)
 
     def read_password(self) -> str:
         """The password, from password_file when set (kept out of the config)."""
@@ -271,21 +305,50 @@ class SlaSettings(_Section):
 class WebSettings(_Section):
     enabled: bool = True
     host: str = "127.0.0.1"
-    port: int = Field(default=8025, ge=0, le=65535)
-    base_url: str = "http://127.0.0.1:8025"  # how customers reach the pages (links in mails)
+    port: int = Field(default=8025, ge=1, le=65535)
+    #: how customers reach the pages (links in mails); "" = http://<host>:<port>
+    #: of this listener, so that overriding web.port moves the links along
+    base_url: str = ""
     csat_link_days: int = Field(default=60, ge=1)  # the survey link in the solution mail
     csat_change_days: float = Field(default=7, ge=0)  # a rating may be changed this long
     solve_link_days: int = Field(default=30, ge=1)  # "mark as solved" in agent replies
     file_link_days: int = Field(default=14, ge=1)  # download links in agent notices
 
+    @model_validator(mode="before")
+    @classmethod
+    def _default_base_url(cls, data: Any) -> Any:
+        if not isinstance(data, dict) or str(data.get("base_url") or "").strip():
+            return data
+        try:
+            port = int(data.get("port", cls.model_fields["port"].default))
+        except (TypeError, ValueError):
+            return data  # the port's own error is the one to show
+        return {**data, "base_url": listener_url(
+            str(data.get("host", cls.model_fields["host"].default)), port)}
+
     @field_validator("base_url")
     @classmethod
     def _absolute(cls, value: str) -> str:
         value = value.strip().rstrip("/")
-        if not re.match(r"^https?://[^/\s]+", value):
+        if value and not re.match(r"^https?://[^/\s]+", value):  # "": web.port is wrong
             raise ValueError("must be an absolute http:// or https:// URL, "
                              "e.g. https://support.example.com")
         return value
+
+
+#: Hosts that mean "every address": no customer can reach a link to them.
+WILDCARD_HOSTS = ("", "0.0.0.0", "::", "*")
+
+
+def listener_url(host: str, port: int) -> str:
+    """web.base_url's default: the web listener itself (a wildcard host is
+    replaced by this machine's name, which `maildesk check` warns about)."""
+    host = host.strip()
+    if host in WILDCARD_HOSTS:
+        host = os.uname().nodename or "localhost"
+    if ":" in host and not host.startswith("["):
+        host = f"[{host}]"
+    return f"http://{host}:{port}"
 
 
 class PortalSettings(_Section):
@@ -562,11 +625,13 @@ def load_settings(
         except tomllib.TOMLDecodeError as exc:
             raise ConfigError(f"{path}: not valid TOML: {exc}") from None
     sources: dict[tuple[str, ...], str] = {}
+    unknown: list[str] = []
     for name, raw in environ.items():
-        if not name.startswith(ENV_PREFIX) or name in NON_KEY_VARIABLES:
+        if not is_setting_variable(name):
             continue
         key = _env_key(name)
         if key is None:
+            unknown.append(unknown_variable(name))
             continue
         target = data
         for part in key[:-1]:
@@ -577,27 +642,82 @@ def load_settings(
         target[key[-1]] = _env_value(raw)
         sources[key] = f"environment variable {name}"
     try:
-        return Settings.model_validate(data)
+        settings = Settings.model_validate(data)
     except ValidationError as exc:
-        raise ConfigError(_describe(exc, origin, sources)) from None
+        raise ConfigError(_describe(exc, origin, sources, unknown)) from None
+    if unknown:
+        raise ConfigError("invalid configuration:\n  " + "\n  ".join(unknown))
+    return settings
+
+
+def is_setting_variable(name: str) -> bool:
+    """A MAILDESK_* variable that must name a setting (all but the few
+    that are not config keys)."""
+    return (name.startswith(ENV_PREFIX) and name not in NON_KEY_VARIABLES
+            and not name.startswith(NON_KEY_PREFIXES))
+
+
+def _is_section(annotation: Any) -> bool:
+    return isinstance(annotation, type) and issubclass(annotation, BaseModel)
 
 
 def _env_key(name: str) -> tuple[str, ...] | None:
-    """`MAILDESK_RELAY__PORT` -> ("relay", "port") when it is a known key."""
+    """`MAILDESK_RELAY__PORT` -> ("relay", "port") when it is a known key.
+
+    A nested table inside a section (notify.signature_name, sla.incident)
+    is a key too: its value is a TOML inline table (or what its validator
+    takes); only a whole top-level section cannot come from one variable."""
     parts = tuple(p.lower() for p in name[len(ENV_PREFIX):].split("__"))
     model: type[BaseModel] = Settings
     for index, part in enumerate(parts):
         field = model.model_fields.get(part)
         if field is None:
             return None
-        annotation = field.annotation
-        if isinstance(annotation, type) and issubclass(annotation, BaseModel):
-            if index == len(parts) - 1:
-                return None  # a whole section cannot be set from one variable
-            model = annotation
-        elif index != len(parts) - 1:
+        last = index == len(parts) - 1
+        if _is_section(field.annotation) and not last:
+            model = field.annotation
+        elif (_is_section(field.annotation) and index == 0) or not last:
             return None
     return parts
+
+
+def setting_variables() -> tuple[str, ...]:
+    """Every environment variable that names a setting, e.g. MAILDESK_SMTP__PORT."""
+    names: list[str] = []
+
+    def walk(model: type[BaseModel], prefix: str, top: bool) -> None:
+        for field_name, field in model.model_fields.items():
+            name = prefix + field_name.upper()
+            if _is_section(field.annotation):
+                if not top:
+                    names.append(name)
+                walk(field.annotation, name + "__", False)
+            else:
+                names.append(name)
+
+    walk(Settings, ENV_PREFIX, True)
+    return tuple(names)
+
+
+def unknown_variable(name: str) -> str:
+    """The error line for a MAILDESK_* variable that names no setting, with
+    the closest valid name: a typo there must not pass unnoticed, as it
+    would in the file."""
+    valid = setting_variables()
+    upper = name.upper()
+    rest = upper[len(ENV_PREFIX):]  # the shared prefix would make everything look close
+    close = difflib.get_close_matches(rest, [v[len(ENV_PREFIX):] for v in valid], n=1,
+                                      cutoff=0.6)
+    section = rest.lower()
+    if section in Settings.model_fields and _is_section(Settings.model_fields[section].annotation):
+        example = next(v for v in valid if v.startswith(upper + "__"))
+        hint = f"[{section}] is a section: set its keys one by one, e.g. {example}"
+    elif close:
+        hint = f"did you mean {ENV_PREFIX}{close[0]}?"
+    else:
+        hint = "see maildesk.toml for the keys"
+    return (f"environment variable {name}: names no setting; {hint} (variables are "
+            f"MAILDESK_<KEY> or MAILDESK_<SECTION>__<KEY>, two underscores between)")
 
 
 def _env_value(raw: str) -> Any:
@@ -610,8 +730,9 @@ def _env_value(raw: str) -> Any:
         return raw
 
 
-def _describe(exc: ValidationError, origin: str, sources: dict[tuple[str, ...], str]) -> str:
-    lines = []
+def _describe(exc: ValidationError, origin: str, sources: dict[tuple[str, ...], str],
+              unknown: list[str] | None = None) -> str:
+    lines = list(unknown or ())
     for error in exc.errors():
         loc = tuple(str(p) for p in error["loc"])
         key = ".".join(loc)

@@ -7,7 +7,8 @@ it. Process: the processor pool and the drainer (process/drainer.py) turn
 committed rows into tickets; a kill -9 at any point loses nothing, the
 drainer picks up whatever stayed pending. Deliver: the outbox ids each step
 commits go to the broker (`dispatch`); with the embedded broker the actors
-run here (deliver/runner.py). The rules sweep (schedule/sweep.py) and the
+run here (deliver/runner.py). Rows other processes commit (`maildesk
+ingest`, the CLI) wake serve (process/wakeup.py). The rules sweep (schedule/sweep.py) and the
 web server (web/server.py) run beside them on the same event loop.
 
 SIGTERM/SIGINT: stop accepting, let sessions finish within the grace
@@ -34,12 +35,13 @@ from maildesk import systemd
 from maildesk.accept import smtp
 from maildesk.accept.committer import GroupCommitter
 from maildesk.accept.spool import Accepted, Incoming
-from maildesk.config import Settings
+from maildesk.config import ConfigError, Settings
 from maildesk.deliver.broker import dispatch, embedded, make_broker
 from maildesk.deliver.runner import WorkerRunner
 from maildesk.process.drainer import Processor, drain
 from maildesk.process.pipeline.context import make_context
 from maildesk.process.service import RETRY_STATES, MailProcessor, Outcome
+from maildesk.process.wakeup import Wakeup, silence
 from maildesk.schedule.sweep import sweep_forever
 from maildesk.web.metrics import DaemonMetrics
 
@@ -57,6 +59,25 @@ class Listener:
     server: asyncio.AbstractServer
     stats: smtp.ListenerStats
     where: str
+
+
+def share_socket(path: str, mode: str, group: str) -> None:
+    """Give the LMTP socket the configured mode and group: Postfix's lmtp
+    client connects as `postfix`, and a socket created with maildesk's
+    umask (0027 in the unit) would refuse it with "permission denied"."""
+    if group:
+        import grp
+
+        try:
+            gid = grp.getgrnam(group).gr_gid
+        except KeyError:
+            raise ConfigError(f"lmtp.socket_group: no group {group!r} on this machine") from None
+        try:
+            os.chown(path, -1, gid)
+        except PermissionError:
+            raise ConfigError(f"lmtp.socket_group: cannot give {path} to group {group!r} "
+                              f"(maildesk must be a member of it)") from None
+    os.chmod(path, int(mode, 8))
 
 
 class Daemon:
@@ -79,6 +100,11 @@ class Daemon:
         self.stop = asyncio.Event()
         self._tasks: list[asyncio.Task[None]] = []
         self._ctx = make_context(settings)
+        # rows that `maildesk ingest` or the CLI commit: handed over within
+        # a second instead of at the next sweeps (process/wakeup.py)
+        silence(engine)
+        self.wakeup = Wakeup(engine, self._wake_outbox if embedded(settings) else None,
+                             self._wake_inbound)
 
     async def store(self, incoming: Incoming) -> Accepted:
         """What a listener calls: commit, then queue the row for processing."""
@@ -100,7 +126,17 @@ class Daemon:
     def dispatch(self, outbox_ids: list[int]) -> None:
         """Notifications committed by processing: onto the broker."""
         if outbox_ids:
+            self.wakeup.note(outbox_ids)
             dispatch(self.broker, outbox_ids)
+
+    def _wake_outbox(self, outbox_ids: list[int]) -> None:
+        """Outbox rows another process committed: onto the embedded broker."""
+        dispatch(self.broker, outbox_ids)
+
+    def _wake_inbound(self, inbound_ids: list[int]) -> None:
+        """Pending inbound rows another process stored and left: process them."""
+        for inbound_id in inbound_ids:
+            self.processor.submit(inbound_id)
 
     async def start_listener(self, source: str) -> Listener:
         section = self.settings.smtp if source == "smtp" else self.settings.lmtp
@@ -120,6 +156,7 @@ class Daemon:
             with suppress(FileNotFoundError):
                 os.unlink(unix)
             server = await loop.create_unix_server(factory, unix)
+            share_socket(unix, self.settings.lmtp.socket_mode, self.settings.lmtp.socket_group)
             where = unix
         else:
             server = await loop.create_server(factory, section.host, section.port,
@@ -154,6 +191,7 @@ class Daemon:
         scheduler = asyncio.create_task(
             sweep_forever(self.engine, self.settings, self.ingestor.secret, self.stop,
                           self.dispatch), name="rules")
+        wakeup = asyncio.create_task(self.wakeup.run(self.stop), name="wakeup")
         if self.settings.smtp.enabled:
             await self.start_listener("smtp")
         if self.settings.lmtp.enabled:
@@ -171,7 +209,7 @@ class Daemon:
         log.info("maildesk serve is ready (instance %s)", self.instance_id)
         await self.stop.wait()
         systemd.notify("STOPPING=1")
-        await self.shutdown([*pollers, drainer, scheduler, watchdog])
+        await self.shutdown([*pollers, drainer, scheduler, wakeup, watchdog])
         return 0
 
     def where(self) -> str:

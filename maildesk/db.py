@@ -3,17 +3,27 @@
 SQLite runs in WAL mode with synchronous=FULL: a commit is on disk when it
 returns, which is what "accepted" means for maildesk. PostgreSQL is used by
 URL as it is.
+
+The SQLite file holds every raw mail, so it is private: the first connection
+creates its directory 0700 (the data dir, by default) and the file 0600, and
+SQLite gives its -wal and -shm files the file's mode. An existing directory
+or file keeps the mode it has, so an admin who wants a group to read (for
+backups, say) chmods it once; systemd's StateDirectoryMode= does the same for
+the data dir. Nothing is created before a connection is made, and commands
+that need the schema check for the file first (:func:`require_schema`), so a
+mistyped data dir gets a clear error instead of an empty database.
 """
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from sqlalchemy import event, inspect, text
-from sqlalchemy.engine import Connection, Engine
+from sqlalchemy.engine import Connection, Engine, make_url
 from sqlalchemy.exc import OperationalError
 from sqlmodel import Session, create_engine
 
@@ -27,6 +37,9 @@ MIGRATIONS = Path(__file__).parent / "migrations"
 #: schema without loading Alembic (a pipe transport starts a process per
 #: mail); a test checks it against Alembic's own head.
 SCHEMA_REVISION = "0014"
+#: Modes of what maildesk creates for its SQLite database (see the module doc).
+PRIVATE_DIR_MODE = 0o700
+PRIVATE_FILE_MODE = 0o600
 
 
 class StoreUnavailable(TemporaryError):
@@ -40,10 +53,12 @@ class SchemaError(PermanentError):
 def make_engine(url: str, echo: bool = False) -> Engine:
     """An engine with maildesk's connection settings for the URL's dialect."""
     if url.startswith("sqlite"):
-        _ensure_sqlite_dir(url)
         engine = create_engine(
             url, echo=echo, connect_args={"timeout": 30, "check_same_thread": False}
         )
+        path = sqlite_path(url)
+        if path is not None:
+            event.listen(engine, "do_connect", lambda *_: _create_private_file(path))
         event.listen(engine, "connect", _sqlite_pragmas)
         return engine
     if url.startswith("postgresql://"):
@@ -51,10 +66,44 @@ def make_engine(url: str, echo: bool = False) -> Engine:
     return create_engine(url, echo=echo, pool_pre_ping=True)
 
 
-def _ensure_sqlite_dir(url: str) -> None:
-    path = url.split(":///", 1)[-1]
-    if path and path != ":memory:":
-        Path(path).parent.mkdir(parents=True, exist_ok=True)
+def sqlite_path(url: str) -> Path | None:
+    """The file of a SQLite URL; None for another database, an in-memory
+    one or a ``file:`` URI (SQLite opens those itself)."""
+    if not url.startswith("sqlite"):
+        return None
+    database = make_url(url).database
+    if not database or database == ":memory:" or database.startswith("file:"):
+        return None
+    return Path(database)
+
+
+def make_private_dir(path: Path) -> None:
+    """``mkdir -p`` where each directory it creates is 0700 (the umask can
+    only take bits away); an existing directory keeps its mode."""
+    missing = []
+    current = Path(path)
+    while not current.exists():
+        missing.append(current)
+        if current.parent == current:
+            break
+        current = current.parent
+    for directory in reversed(missing):
+        try:
+            directory.mkdir(mode=PRIVATE_DIR_MODE)
+        except FileExistsError:
+            pass  # another process was first
+
+
+def _create_private_file(path: Path) -> None:
+    """Before SQLite opens the file: create it 0600 (SQLite would use 0644
+    minus the umask), in a private directory. An existing file is left as is."""
+    if path.exists():
+        return
+    make_private_dir(path.parent)
+    try:
+        os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, PRIVATE_FILE_MODE))
+    except FileExistsError:
+        pass
 
 
 def _sqlite_pragmas(dbapi_connection: object, _record: object) -> None:
@@ -162,7 +211,17 @@ def upgrade(engine: Engine) -> tuple[str | None, str]:
 
 
 def require_schema(engine: Engine, url: str) -> None:
-    """Stop with a clear message when `maildesk db upgrade` is needed."""
+    """Stop with a clear message when `maildesk db upgrade` is needed.
+
+    A SQLite file that does not exist is not created (connecting would):
+    the message names it, and the data dir and config it came from are what
+    to look at when `db upgrade` was already run."""
+    path = sqlite_path(url)
+    if path is not None and not path.exists():
+        raise SchemaError(
+            f"no maildesk database at {path.absolute()}: run `maildesk db upgrade` to create "
+            "it (with the same config and MAILDESK_DATA_DIR as this command)"
+        )
     current = current_revision(engine)
     head = SCHEMA_REVISION
     if current is None:

@@ -162,7 +162,7 @@ class Desk:
                                   catch_exceptions=False)
 
     def ingest(self, raw: bytes, *extra: str) -> tuple[int, dict]:
-        result = self.cli("ingest", *extra, input=raw)
+        result = self.cli("ingest", "--json", *extra, input=raw)
         line = result.stdout.strip().splitlines()[-1] if result.stdout.strip() else "{}"
         return result.exit_code, json.loads(line)
 
@@ -208,3 +208,41 @@ def hand_over(settings: Settings) -> Callable[[list[int]], None]:
     from maildesk.deliver.broker import hand_over as to_broker
 
     return lambda ids: to_broker(settings, ids)
+
+
+#: What to install for a skip whose reason names it (the reasons themselves
+#: say what is missing; this adds the fix where they do not).
+SKIP_HINTS = (("dovecot", "apt-get install dovecot-imapd"),
+              ("chromium", "apt-get install chromium"),
+              ("postfix", "apt-get install postfix"),
+              ("redis", "apt-get install redis-server"),
+              ("postgresql binaries", "apt-get install postgresql"),
+              ("maildesk_test_database_url", "set it to a PostgreSQL database, see the README"))
+
+
+def skip_groups(reasons: list[str]) -> list[tuple[int, str]]:
+    """(count, reason with its fix) per distinct skip reason, most first."""
+    counts: dict[str, int] = {}
+    for reason in reasons:
+        reason = reason.removeprefix("Skipped: ").strip()
+        hint = next((fix for word, fix in SKIP_HINTS if word in reason.lower()), None)
+        if hint and hint.split()[-1] not in reason:
+            reason = f"{reason} ({hint})"
+        counts[reason] = counts.get(reason, 0) + 1
+    return sorted(((n, r) for r, n in counts.items()), key=lambda item: (-item[0], item[1]))
+
+
+def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
+    """Name what the skipped tests need: on a fresh machine over a hundred
+    skip for want of Dovecot and Chromium, which a bare count hides."""
+    reasons = []
+    for report in terminalreporter.stats.get("skipped", []):
+        longrepr = getattr(report, "longrepr", None)
+        if isinstance(longrepr, tuple) and len(longrepr) == 3:
+            reasons.append(str(longrepr[2]))
+    groups = skip_groups(reasons)
+    if not groups:
+        return
+    terminalreporter.section("skipped tests, by what they need")
+    for count, reason in groups:
+        terminalreporter.line(f"skipped {count} test{'s' if count != 1 else ''}: {reason}")

@@ -49,6 +49,7 @@ LAYERS: tuple[frozenset[str], ...] = (
 ENTRY_POINTS = frozenset({
     "db.py", "migrations/env.py",
     "accept/spool.py", "accept/imap.py", "process/service.py", "process/drainer.py",
+    "process/wakeup.py",  # serve's LISTEN connection and its looks at the outbox
     "deliver/runner.py", "deliver/sender.py", "deliver/mailcontext.py",
     "deliver/groupcommit.py",
     "actions/agent.py", "actions/customer.py", "actions/held.py", "actions/release.py",

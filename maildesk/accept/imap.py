@@ -7,7 +7,8 @@ fetched again; the dedup key of the spool makes that a harmless `duplicate`.
 
 One session: lease -> connect -> LOGIN -> SELECT -> poll (UID > last_uid, in
 batches) -> wait (IDLE, or sleep poll_seconds) -> poll ... A connection error
-ends the session; the next one starts after an exponential backoff.
+ends the session; the next one starts after an exponential backoff
+(capped at the account's `backoff_max_seconds`, 60 s by default).
 
 Several instances: one polls an account at a time, the holder of its lease
 (a row in `imap_state`). The lease lasts `lease_seconds` (30) and a
@@ -77,9 +78,9 @@ log = logging.getLogger(__name__)
 #: into memory at once (one message larger than the byte budget comes alone).
 BATCH_MESSAGES = 50
 BATCH_BYTES = 20 * 1024 * 1024
-#: Reconnect backoff: 1 s doubling to 5 min, each wait jittered to 50-100 %.
+#: Reconnect backoff: 1 s doubling up to the account's backoff_max_seconds
+#: (60 s by default), each wait jittered to 50-100 %.
 BACKOFF_START = 1.0
-BACKOFF_MAX = 300.0
 #: RFC 2177: servers may drop an IDLE after 30 minutes; re-issue well before.
 IDLE_RENEW_SECONDS = 25 * 60
 #: An account failing this long (without a good session in between) makes
@@ -274,7 +275,7 @@ class ImapPoller:
     def _next_delay(self) -> float:
         """The backoff before the next session: it starts over after a good one."""
         self._failures = 1 if self._good else self._failures + 1
-        return backoff(self._failures)
+        return backoff(self._failures, self.account.backoff_max_seconds)
 
     async def _lease_or_wait(self, stop: asyncio.Event) -> bool:
         try:
@@ -540,9 +541,13 @@ class ImapPoller:
             raise LeaseLost
 
 
-def backoff(failures: int) -> float:
-    """Seconds to wait after `failures` failed sessions in a row (>= 1)."""
-    base = min(BACKOFF_MAX, BACKOFF_START * 2 ** max(0, failures - 1))
+def backoff(failures: int, cap: float = 60.0) -> float:
+    """Seconds to wait after `failures` failed sessions in a row (>= 1).
+
+    Capped at `cap` (imap.backoff_max_seconds): an unbounded doubling would
+    leave a mailbox that came back unpolled for many minutes.
+    """
+    base = min(cap, BACKOFF_START * 2 ** max(0, min(failures - 1, 60)))
     return base * random.uniform(0.5, 1.0)
 
 

@@ -57,6 +57,11 @@ class App:
     def engine(self) -> Engine:
         if self._engine is None:
             self._engine = db.make_engine(self.settings.database_url, self.settings.database.echo)
+            # what this command commits wakes a running serve (PostgreSQL
+            # NOTIFY in the same transaction; serve itself silences it)
+            from maildesk.process.wakeup import announce
+
+            announce(self._engine)
         return self._engine
 
     def require_shared_secret(self) -> None:
@@ -69,7 +74,7 @@ class App:
 
     def hand_over(self, outbox_ids: list[int]) -> None:
         """Committed notifications onto the broker (Redis; with the embedded
-        one, serve's sweep sends them)."""
+        one, serve sends them: the commit woke it, process/wakeup.py)."""
         from maildesk.deliver.broker import hand_over
 
         hand_over(self.settings, outbox_ids)

@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import json
+import logging
+import os
 import sys
+from logging.handlers import MemoryHandler
 from pathlib import Path
 
 import click
@@ -29,22 +32,106 @@ from maildesk.store import inbound as inbound_store
 REPLAY_BATCH = 50
 
 
+def status_line(outcome: dict[str, object]) -> str:
+    """The one line `ingest` prints: Postfix's pipe transport logs the first
+    line of a command's output as the delivery status, so it must say in a
+    few words what became of the mail (`maildesk: created #10003`)."""
+    action, ticket, reason = outcome.get("action"), outcome.get("ticket"), outcome.get("reason")
+    on = f" #{ticket}" if ticket is not None else ""
+    why = f" ({reason})" if reason else ""
+    if action == "created":
+        text = f"created{on}"
+    elif action == "appended":
+        text = f"added to{on}"
+    elif action == "reopened":
+        text = f"added to{on}, reopened"
+    elif action == "followup":
+        text = f"created{on} (follow-up of #{outcome.get('followup_of')})"
+    elif action == "duplicate":
+        text = f"duplicate, already taken{' as' + on if on else ''}"
+    elif action in ("ignored", "held"):
+        text = f"kept on{on} as a note{why}, held" if on else f"held{why}"
+    elif action == "failed":
+        text = "stored, processing failed (retried later)"
+    else:
+        text = f"{action}{on}{why}"
+    return f"maildesk: {text}"
+
+
+def data_dir_problem(path: Path) -> str | None:
+    """Why this process cannot use the data dir, naming it: the pipe runs
+    as its own user (Postfix's `user=`), which may not reach the directory
+    a systemd unit's DynamicUser= made; without this the error would be
+    SQLite's "unable to open database file", or advice to `db upgrade`."""
+    import getpass
+
+    who = f"user {getpass.getuser()} (uid {os.getuid()})"
+    try:
+        if not path.is_dir():
+            return None  # missing: the schema check says how to create it
+    except PermissionError:
+        return f"cannot reach the data dir {path}: permission denied for {who}"
+    if not os.access(path, os.R_OK | os.W_OK | os.X_OK):
+        return (f"the data dir {path} is not writable by {who}: run ingest as the user "
+                f"that owns it (config/postfix-pipe.example)")
+    return None
+
+
+def hold_log_lines() -> list[tuple[logging.Handler, MemoryHandler]]:
+    """Keep log lines back until the status line is out: Postfix's pipe
+    reads standard output and standard error as one stream and logs its
+    first line as the delivery status, which must be ours, not a log line.
+    (On an early exit the buffers are written at interpreter exit, after
+    the error line.)"""
+    root = logging.getLogger()
+    pairs = [(h, MemoryHandler(100_000, flushLevel=logging.CRITICAL + 1, target=h))
+             for h in root.handlers]
+    root.handlers[:] = [buffer for _, buffer in pairs]
+    return pairs
+
+
+def kept_after_status(level: int, threshold: int) -> bool:
+    """Which held-back log lines follow the status line: Postfix logs the
+    whole output, joined into one line, as the status, so the INFO lines
+    the status line already sums up ("inbound mail 4: created") would only
+    clutter it; warnings and errors stay, and everything at log.level DEBUG."""
+    return level >= logging.WARNING or threshold <= logging.DEBUG
+
+
+def release_log_lines(pairs: list[tuple[logging.Handler, MemoryHandler]]) -> None:
+    """The status line first, then the log lines that matter."""
+    sys.stdout.flush()
+    root = logging.getLogger()
+    root.handlers[:] = [handler for handler, _ in pairs]
+    for _, buffer in pairs:
+        buffer.buffer = [r for r in buffer.buffer
+                         if kept_after_status(r.levelno, root.getEffectiveLevel())]
+        buffer.close()  # flushes into its target
+
+
 @click.command("ingest")
 @click.option("--file", "file_", type=click.Path(exists=True, dir_okay=False, path_type=Path),
               help="Read the mail from this file instead of standard input.")
 @click.option("--recipient", "recipients", multiple=True,
               help="Envelope recipient (Postfix: ${recipient}); routes the mail. Repeatable.")
 @click.option("--sender", default=None, help="Envelope sender (Postfix: ${sender}).")
+@click.option("--json", "as_json", is_flag=True,
+              help='Print {"action", "ticket", "reason"} as JSON instead of the status line.')
 @pass_app
-def ingest(app: App, file_: Path | None, recipients: tuple[str, ...], sender: str | None) -> None:
+def ingest(app: App, file_: Path | None, recipients: tuple[str, ...], sender: str | None,
+           as_json: bool) -> None:
     """Take one mail from standard input (an MTA's pipe transport).
 
-    Prints {"action", "ticket", "reason"} as JSON; action is created,
-    appended, reopened, followup (with "followup_of"), duplicate, ignored
-    (reason auto_reply, bounce, receipt, loop, rate_limited or blocked) or
-    rejected. Exit 0 when the mail was taken (whatever the action), 75 when
-    it must be retried later, 65 when the input is not a mail at all (its
-    bytes are still kept) or is empty (nothing is kept).
+    Prints one status line on standard output (Postfix logs it as the
+    delivery status), e.g. "maildesk: created #10003"; warnings and errors
+    follow on standard error (all log lines at log.level DEBUG). With
+    --json: {"action", "ticket", "reason"}, where
+    action is created, appended, reopened, followup (with "followup_of"),
+    duplicate, ignored (reason auto_reply, bounce, receipt, loop,
+    rate_limited or blocked), held or rejected. Exit 0 when the mail was
+    taken (whatever the action), 75 when it must be retried later, 65 when
+    the input is not a mail at all (its bytes are still kept) or is empty
+    (nothing is kept).
     """
     from maildesk.accept.spool import Incoming
     from maildesk.process.service import MailProcessor
@@ -54,9 +141,14 @@ def ingest(app: App, file_: Path | None, recipients: tuple[str, ...], sender: st
     if not raw.strip():
         # Refused before the store: empty input has no Message-ID, so the
         # dedup would call the second empty input a "duplicate" of the first.
-        click.echo(json.dumps({"action": "rejected", "ticket": None, "reason": "empty input"}))
+        empty = {"action": "rejected", "ticket": None, "reason": "empty input"}
+        click.echo(json.dumps(empty) if as_json else status_line(empty))
         fail("empty input: no mail on standard input (nothing stored)", EX_DATAERR)
     try:
+        unusable = data_dir_problem(app.settings.data_dir)  # loads the config and logging
+        held_back = hold_log_lines()
+        if unusable:
+            fail(f"{unusable}\n(mail not taken: the MTA will retry)", EX_TEMPFAIL)
         engine = app.ready_engine()
         problem = shared_secret_problem(app.settings, app.config_source)
         if problem:  # a config error: keep the mail queued at the MTA, not bounced
@@ -70,7 +162,9 @@ def ingest(app: App, file_: Path | None, recipients: tuple[str, ...], sender: st
     except (db.StoreUnavailable, SQLAlchemyError, OSError) as exc:
         fail(f"store unavailable, mail not taken (the MTA will retry): "
              f"{getattr(exc, 'orig', None) or exc}", EX_TEMPFAIL)
-    click.echo(json.dumps(outcome.as_dict(), ensure_ascii=False))
+    result = outcome.as_dict()
+    click.echo(json.dumps(result, ensure_ascii=False) if as_json else status_line(result))
+    release_log_lines(held_back)
     from maildesk.deliver.broker import hand_over
 
     hand_over(app.settings, outcome.outbox_ids)

@@ -69,7 +69,9 @@ def serve_command(app: App) -> None:
 @pass_app
 def check_command(app: App, as_json: bool) -> None:
     """Validate the config and try every connection it names (database,
-    data dir, listener ports, IMAP logins). Exit 1 on any failure."""
+    data dir, relay, listener ports, IMAP logins). Exit 1 on any failure;
+    WARN lines (e.g. a relay not reachable yet) do not fail it. Safe beside
+    a running serve: ports it holds are OK."""
     from maildesk.cli.check import CheckResult, run_checks
 
     try:
@@ -83,7 +85,7 @@ def check_command(app: App, as_json: bool) -> None:
         emit_json([r.__dict__ for r in results])
     else:
         for r in results:
-            click.echo(f"{'OK  ' if r.ok else 'FAIL'}  {r.name}: {r.detail}")
+            click.echo(f"{r.label}  {r.name}: {r.detail}")
     sys.exit(0 if all(r.ok for r in results) else 1)
 
 

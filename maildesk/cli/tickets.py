@@ -419,8 +419,15 @@ def release_publish(app: App, version: str, note: str | None, actor: str | None,
         emit_json({"version": version, "tickets": result.tickets,
                    "notifications": len(result.outbox_ids)})
     else:
-        click.echo(f"version {version}: {len(result.tickets)} tickets "
-                   f"({', '.join(f'#{n}' for n in result.tickets) or 'none waiting'})")
+        click.echo(release_line(version, result.tickets))
+
+
+def release_line(version: str, tickets: list[int]) -> str:
+    """What `release publish` prints: "version 5.2: 1 ticket (#10001)";
+    pure, so the singular is tested without a database."""
+    noun = "ticket" if len(tickets) == 1 else "tickets"
+    numbers = ", ".join(f"#{n}" for n in tickets) or "none waiting"
+    return f"version {version}: {len(tickets)} {noun} ({numbers})"
 
 
 #: What app.py adds to the `maildesk` group.

@@ -64,8 +64,8 @@ def dispatch(broker: dramatiq.Broker, ids: Iterable[int]) -> int:
 
 def hand_over(settings: Settings, ids: Iterable[int]) -> None:
     """After a commit outside `serve` (pipe, CLI): enqueue on Redis. With the
-    embedded broker nothing can be reached from here; serve's sweep picks
-    the rows up within a few seconds."""
+    embedded broker nothing can be reached from here: the commit woke serve
+    (process/wakeup.py), which dispatches the rows within a second."""
     wanted = list(ids)
     if not wanted or embedded(settings):
         return

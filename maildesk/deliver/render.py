@@ -57,7 +57,8 @@ silently rendered empty.
 Filters available in templates: ``datetime`` (a localized date and time in
 the renderer's time zone; naive datetimes count as UTC), ``nl2br`` (plain
 text to escaped HTML with <br>), ``status_label``, ``request_type_label``,
-``priority_label``.
+``priority_label``, ``mailbox`` (``{{ name | mailbox(email) }}``: "Name
+<email>", or the plain address when there is no display name).
 """
 
 from __future__ import annotations
@@ -66,6 +67,7 @@ import re
 import time
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from importlib import resources
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -76,10 +78,31 @@ from markupsafe import Markup, escape
 from maildesk.errors import PermanentError
 from maildesk.tickets.labels import FALLBACK_LANGUAGE, labels, labels_for, language_variants
 
-__all__ = ["BUILTIN_DIR", "PARTS", "Rendered", "Renderer", "UnknownTemplate", "labels"]
+__all__ = ["BUILTIN_DIR", "PARTS", "Rendered", "Renderer", "UnknownTemplate", "labels",
+           "shipped_templates"]
 
-#: The templates shipped with maildesk.
-BUILTIN_DIR = Path(__file__).resolve().parent.parent.parent / "templates" / "mail"
+
+def shipped_templates() -> Path:
+    """The directory of the templates maildesk ships (``mail/``, ``web/``).
+
+    The one place that knows where they are, for the mail renderer, the web
+    pages and ``maildesk check``. Installed from a wheel they are package
+    data, ``maildesk/templates/`` (setup.py copies the repository's top-level
+    ``templates/`` there), found through importlib.resources wherever the
+    package lies. In a source checkout (``pip install -e``, the tests) they
+    are the checkout's own ``templates/`` beside the package, edited in
+    place. When neither exists the package-data path is returned, so the
+    error that follows names where the templates should be.
+    """
+    package = Path(str(resources.files("maildesk")))
+    installed = package / "templates"
+    checkout = package.parent / "templates"
+    in_checkout = (package.parent / "pyproject.toml").is_file() and checkout.is_dir()
+    return checkout if in_checkout and not installed.is_dir() else installed
+
+
+#: The mail templates shipped with maildesk.
+BUILTIN_DIR = shipped_templates() / "mail"
 #: The three files of a kind, by part.
 PARTS = ("subject", "txt", "html")
 #: How long the language found for a (kind, language) is used unchecked.
@@ -177,6 +200,24 @@ class Renderer:
                         found.add(kind)
         return sorted(found)
 
+    def language_for(self, kind: str, language: str) -> str:
+        """The language ``kind`` would be sent in when ``language`` is asked
+        for (the fallback chain, looked up now, not remembered): ``maildesk
+        check`` calls a kind that falls back to another language missing.
+        Raises :class:`UnknownTemplate` when no language has it."""
+        return self._find_language(kind, language)
+
+    def missing_parts(self, kind: str, language: str) -> list[str]:
+        """The files of ``kind`` that ``language`` lacks (in the override
+        directory and built in), e.g. ``["closed.html.j2"]``."""
+        return [f"{kind}.{part}.j2" for part in PARTS
+                if not any((base / language / f"{kind}.{part}.j2").is_file()
+                           for base in self._dirs())]
+
+    def searched(self) -> list[Path]:
+        """The template directories, override first, that exist."""
+        return self._dirs()
+
     # -- internals ------------------------------------------------------------
 
     def _dirs(self) -> list[Path]:
@@ -259,6 +300,7 @@ class Renderer:
         env.filters["status_label"] = lambda v: table["status"].get(v, v)
         env.filters["request_type_label"] = lambda v: table["request_type"].get(v, v)
         env.filters["priority_label"] = lambda v: table["priority"].get(v, v)
+        env.filters["mailbox"] = mailbox
         self._envs[language] = env
         return env
 
@@ -271,6 +313,13 @@ def _format_datetime(value: datetime, language: str, zone: ZoneInfo) -> str:
         return local.strftime("%d.%m.%Y, %H:%M Uhr")
     month = _MONTHS_EN[local.month - 1]
     return f"{local.day} {month} {local.year}, {local:%H:%M} ({local.tzname()})"
+
+
+def mailbox(name: Any, email: str) -> str:
+    """A sender as an agent reads it: "Name <email>", or just the address
+    when the mail had no display name (not "<x@y>", which looks broken)."""
+    shown = str(name or "").strip()
+    return f"{shown} <{email}>" if shown and shown != email else str(email)
 
 
 def _nl2br(value: Any) -> Markup:

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 import threading
 from collections.abc import Callable, Sequence
 from contextlib import suppress
@@ -117,6 +118,10 @@ class Health:
     while monitoring sees the account. Details stay short (an error's type,
     not its text: the page may be reachable from outside); the full error
     goes to the log.
+
+    The report also names this process (`pid`) and its listeners' TCP
+    ports (`ports`, no hosts), so that `maildesk check` can tell a port
+    held by this maildesk from one taken by another program.
     """
 
     def __init__(self, engine: Engine, broker_url: str,
@@ -136,7 +141,8 @@ class Health:
         checks = {"database": database, "broker": broker, "listeners": self.listening()}
         ok = all(check.ok for check in checks.values())
         statuses = [account.status() for account in self.accounts()]
-        report: dict[str, Any] = {"status": "ok" if ok else "fail"}
+        report: dict[str, Any] = {"status": "ok" if ok else "fail", "service": "maildesk serve",
+                                  "pid": os.getpid(), "ports": listener_ports(self.listeners())}
         if statuses:
             imap = Check(all(s.healthy for s in statuses), "; ".join(s.detail for s in statuses))
             checks["imap"] = imap
@@ -192,6 +198,17 @@ class Health:
                                                socket_connect_timeout=self.timeout)
         if not self._redis.ping():
             raise ConnectionError("PING not answered")
+
+
+def listener_ports(listeners: Sequence[ListenerLike]) -> list[dict[str, Any]]:
+    """[{"name": "smtp", "port": 2525}, ...] of the TCP listeners (a unix
+    socket has no port)."""
+    ports = []
+    for listener in listeners:
+        port = listener.where.rpartition(":")[2]
+        if port.isdigit():
+            ports.append({"name": listener.name, "port": int(port)})
+    return ports
 
 
 def _account_json(status: AccountStatus) -> dict[str, Any]:

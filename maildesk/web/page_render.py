@@ -19,9 +19,11 @@ from zoneinfo import ZoneInfo
 
 from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
 
+from maildesk.deliver.render import shipped_templates
 from maildesk.tickets.labels import labels
 
-BUILTIN_DIR = Path(__file__).resolve().parent.parent.parent / "templates" / "web"
+#: The page templates shipped with maildesk (``static/`` holds the pages' script).
+BUILTIN_DIR = shipped_templates() / "web"
 FALLBACK_LANGUAGE = "de"
 
 

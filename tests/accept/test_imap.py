@@ -399,12 +399,21 @@ async def test_wrong_password_logs_an_error_and_retries_with_backoff(
     assert ingest.outcomes == [] and p.polls == 0
 
 
-def test_backoff_doubles_from_one_second_to_five_minutes_with_jitter() -> None:
+def test_backoff_doubles_from_one_second_to_the_60_second_default_cap_with_jitter() -> None:
     for failures in range(1, 15):
-        base = min(300, 2 ** (failures - 1))
+        base = min(60, 2 ** (failures - 1))
         waits = [imap.backoff(failures) for _ in range(50)]
         assert all(base * 0.5 <= w <= base for w in waits)
         assert len(set(waits)) > 1
+    assert max(imap.backoff(10_000) for _ in range(50)) <= 60
+
+
+def test_backoff_cap_is_the_accounts_backoff_max_seconds() -> None:
+    account = ImapAccountSettings(name="a", host="h", user="u")
+    assert account.backoff_max_seconds == 60
+    waits = [imap.backoff(20, 5) for _ in range(50)]
+    assert all(2.5 <= w <= 5 for w in waits)
+    assert all(120 <= imap.backoff(20, 240) <= 240 for _ in range(50))
 
 
 async def test_idle_takes_a_new_mail_within_seconds_and_stops_promptly(

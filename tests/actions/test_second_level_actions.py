@@ -6,6 +6,7 @@ changes nothing."""
 from __future__ import annotations
 
 import json
+import re
 from typing import Any
 
 import pytest
@@ -98,7 +99,9 @@ def test_partner_ticket_through_second_level_and_back(central: Desk) -> None:
     assert added == [("agent_notice_second_level", number, ("z1@example.com",)),
                      ("agent_notice_second_level", number, ("z2@example.com",))]
     notice = mail_text(desk, "agent_notice_second_level", "z2@example.com")
-    assert f"<{END}>" in notice and f"<{PARTNER}>" in notice  # who the partner serves
+    # who the partner serves (addresses without a display name shown plain)
+    assert re.search(rf"Endkunde:\s+{re.escape(END)}\n", notice), notice
+    assert re.search(rf"Partner:\s+Autohaus Nord <{re.escape(PARTNER)}>\n", notice), notice
     assert [t["number"] for t in desk.list("--level", "2")] == [number]
     assert number not in [t["number"] for t in desk.list("--level", "1")]
     assert [t["number"] for t in desk.list("--kind", "internal")] == [number, number - 1]

@@ -58,9 +58,10 @@ def test_invalid_config_names_key_and_file(tmp_path: Path) -> None:
 
 
 def test_real_pipe_process_with_stdin(desk: Desk) -> None:
-    """The way Postfix runs it: a process, the mail on stdin, JSON on stdout."""
+    """The way Postfix runs it: a process, the mail on stdin, --json on stdout."""
     proc = subprocess.run(
-        [sys.executable, "-m", "maildesk", "ingest", "--recipient", "support@example.com"],
+        [sys.executable, "-m", "maildesk", "ingest", "--json",
+         "--recipient", "support@example.com"],
         input=OUTLOOK_GERMAN, capture_output=True, env={**desk.env, "PATH": "/usr/bin:/bin"},
         cwd=REPO, timeout=60,
     )

@@ -67,7 +67,8 @@ def test_environment_overrides_section_and_top_level_keys(tmp_path: Path) -> Non
         "MAILDESK_DATABASE__URL": "postgresql://u:p@db/maildesk",
         "MAILDESK_LIMITS__MAX_ATTACHMENT_BYTES": "1024",
         "MAILDESK_MAIL__ADDRESSES": '["help@firma.de", "Service@Firma.de"]',
-        "MAILDESK_UNRELATED__THING": "ignored",
+        "MAILDESK_CONFIG": "not a key", "MAILDESK_TEST_ANYTHING": "the suite's own",
+        "OTHER_VARIABLE": "not ours",
     }
     settings = load_settings(DEFAULT, env)
     assert settings.data_dir == tmp_path

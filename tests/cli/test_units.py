@@ -19,9 +19,20 @@ INSTALLED = "/opt/maildesk/.venv/bin/maildesk"
 def test_there_is_a_serve_unit_with_hardening() -> None:
     text = (CONFIG / "maildesk.service").read_text()
     for line in ("Type=notify", "ProtectSystem=strict", "NoNewPrivileges=yes",
-                 "PrivateTmp=yes", "DynamicUser=yes", "ReadWritePaths=/var/lib/maildesk",
+                 "PrivateTmp=yes", "User=maildesk", "ReadWritePaths=/var/lib/maildesk",
                  "serve"):
         assert line in text
+
+
+def test_the_units_and_the_pipe_share_one_system_user() -> None:
+    """Postfix's pipe runs `maildesk ingest` as user=maildesk outside the
+    units: a DynamicUser= unit's data dir would be out of its reach."""
+    sysusers = (CONFIG / "sysusers.d" / "maildesk.conf").read_text()
+    assert any(line.split()[:2] == ["u", "maildesk"] for line in sysusers.splitlines())
+    for unit in UNITS:
+        text = unit.read_text()
+        assert "User=maildesk" in text and "\nDynamicUser=yes" not in text, unit.name
+    assert "user=maildesk " in (CONFIG / "postfix-pipe.example").read_text()
 
 
 @pytest.mark.skipif(shutil.which("systemd-analyze") is None,

@@ -387,3 +387,34 @@ def test_own_context_kinds_render(renderer: Renderer, kind: str, language: str) 
     assert f'<html lang="{language}">' in out.html
     assert "&lt;script&gt;" in out.html or EVIL not in out.text
     assert out.text.endswith("\n") and "{{" not in out.text and "{%" not in out.text
+
+
+#: Every kind that shows the sender in a "From:" line, with the keys it needs.
+FROM_LINE_KINDS = {"agent_notice_new": {}, "agent_notice_reply": {},
+                   "agent_notice_second_level": {"end_customer": {"name": "",
+                                                                  "email": "end@kunde.example"}}}
+
+
+@pytest.mark.parametrize("language", LANGUAGES)
+@pytest.mark.parametrize("kind", sorted(FROM_LINE_KINDS))
+def test_a_sender_without_display_name_is_shown_as_the_plain_address(
+        renderer: Renderer, kind: str, language: str) -> None:
+    """Issue 17: "Von: <x@y>" looked broken; the agent sees "Von: x@y"."""
+    ctx = context(customer={"name": "", "email": "x@kunde.example"}, **FROM_LINE_KINDS[kind])
+    out = renderer.render(kind, language, ctx)
+    label = {"de": "Von:", "en": "From:"}[language]
+    if kind == "agent_notice_second_level":
+        label = "Partner:"
+    line = next(li for li in out.text.splitlines() if li.strip().startswith(label))
+    assert line.split(label, 1)[1].strip() == "x@kunde.example"
+    assert "&lt;x@kunde.example&gt;" not in out.html and "<x@kunde.example>" not in out.text
+    assert "x@kunde.example" in out.html
+
+
+@pytest.mark.parametrize("language", LANGUAGES)
+def test_a_sender_with_display_name_keeps_name_and_address(renderer: Renderer,
+                                                           language: str) -> None:
+    out = renderer.render("agent_notice_new", language,
+                          context(customer={"name": "Jürgen Kunde", "email": "j@kunde.example"}))
+    assert "Jürgen Kunde <j@kunde.example>" in out.text
+    assert "Jürgen Kunde &lt;j@kunde.example&gt;" in out.html

@@ -95,3 +95,12 @@ def test_release_notice_renders_for_the_worker(desk: Desk) -> None:
     text = message.get_body(("plain",)).get_content()
     assert "6.0" in text and "Mit <Export>" in text
     assert "Mit &lt;Export&gt;" in message.get_body(("html",)).get_content()
+
+
+def test_release_publish_counts_one_ticket_in_the_singular(desk: Desk) -> None:
+    number = desk.ingest(make_mail(subject="wartet allein"))[1]["ticket"]
+    desk.cli("tickets", "set", str(number), "--status", "on_hold", "--planned-version", "7.1")
+    out = desk.cli("release", "publish", "7.1").stdout
+    assert out.strip() == f"version 7.1: 1 ticket (#{number})"
+    assert desk.cli("release", "publish", "7.1").stdout.strip() == \
+        "version 7.1: 0 tickets (none waiting)"

@@ -330,7 +330,7 @@ class FakeListener:
 
 def fake_daemon(engine: Any, broker_url: str = "", listeners: list | None = None,
                 pollers: list | None = None) -> Any:
-    settings = Settings.model_validate({"web": {"port": 0}, "broker": {"url": broker_url},
+    settings = Settings.model_validate({"web": {"port": free_port()}, "broker": {"url": broker_url},
                                         "security": {"secret": "test-secret"}})
     daemon = SimpleNamespace(settings=settings, engine=engine, listeners=listeners or [],
                              pollers=pollers or [], dispatch=lambda ids: None)

@@ -61,7 +61,7 @@ log = logging.getLogger(__name__)
 
 PATH = auth.NAV["new"]
 SCRIPT = "/portal/assets/suggest.js"
-#: Beside the page templates (outside the package, as they are).
+#: Beside the page templates (shipped with them: deliver.render.shipped_templates).
 SCRIPT_FILE = BUILTIN_DIR / "static" / "suggest.js"
 #: The help articles' JSON suggestions (web/portal/help_page.py).
 SUGGEST_URL = help_page.SUGGEST
