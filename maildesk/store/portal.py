@@ -253,15 +253,24 @@ def my_requests(session: Session, viewer: access.Viewer, wanted: RequestFilter, 
     if wanted.text:
         where.append(search.matching_tickets(session, wanted.text, PUBLIC, narrowed=True))
     connection = session.connection()
-    total = int(connection.execute(
-        select(func.count()).select_from(_TICKET).where(*where)).scalar_one())
     c = _CUSTOMER.c
+    # The count rides on the page's own rows (a window over every row the
+    # conditions leave, before LIMIT): one pass of the access rule and the
+    # text search instead of two (bench/portal.py, q=drucker on the
+    # organisation's 2,000 tickets: half the time).
     rows = connection.execute(
         select(t.number, t.subject, t.status, t.request_type, t.priority, t.created_at,
-               t.updated_at, c.name, c.email)
+               t.updated_at, c.name, c.email, func.count().over().label("total"))
         .select_from(_TICKET).outerjoin(_CUSTOMER, c.id == t.requester_id)
         .where(*where).order_by(*_order(wanted.sort, wanted.descending))
         .limit(per_page).offset((page - 1) * per_page)).all()
+    if rows:
+        total = int(rows[0].total)
+    elif page > 1:  # past the last page: the rows cannot say how many there are
+        total = int(connection.execute(
+            select(func.count()).select_from(_TICKET).where(*where)).scalar_one())
+    else:
+        total = 0
     return [RequestRow(r.number, r.subject, r.status, r.request_type, r.priority,
                        r.created_at, r.updated_at, r.name or r.email or "")
             for r in rows], total
