@@ -154,6 +154,101 @@ class ServeSettings(_Section):
         return value
 
 
+#: Hosts to which a token_url may be plain http:// (a local test endpoint):
+#: anywhere else a client secret must not cross the network unencrypted.
+LOOPBACK_HOSTS = ("127.0.0.1", "::1", "localhost")
+_ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+
+
+class OAuth2Settings(_Section):
+    """[imap.oauth2]: how an account with auth = "xoauth2" / "oauthbearer"
+    gets its access token (accept/oauth2.py). Each secret comes from the
+    config itself, a file (`*_file`) or an environment variable named here
+    (`*_env`), at most one of them."""
+
+    token_url: str = ""
+    client_id: str = ""
+    client_secret: str = ""
+    client_secret_file: str = ""
+    client_secret_env: str = ""
+    #: Microsoft 365 app-only: "https://outlook.office365.com/.default";
+    #: Google: "https://mail.google.com/" (space-separated when several).
+    scope: str = ""
+    #: "" = refresh_token when a refresh token is configured, else
+    #: client_credentials
+    grant: Literal["", "client_credentials", "refresh_token"] = ""
+    refresh_token: str = ""
+    refresh_token_file: str = ""
+    refresh_token_env: str = ""
+    timeout_seconds: float = Field(default=30, gt=0, le=300)
+
+    @field_validator("client_secret_env", "refresh_token_env")
+    @classmethod
+    def _env_name(cls, value: str, info: ValidationInfo) -> str:
+        """A MAILDESK_* variable would be taken for a setting (and refused
+        as an unknown one) by load_settings before this key is ever read."""
+        value = value.strip()
+        if value.upper().startswith(ENV_PREFIX):
+            raise ValueError(
+                f"{info.field_name} names a {ENV_PREFIX}* variable, but those are maildesk "
+                f"settings (an unknown one is an error): use a name without that prefix, "
+                f"e.g. {value[len(ENV_PREFIX):] or 'M365_SECRET'}")
+        if value and not _ENV_NAME.match(value):
+            raise ValueError(f"{info.field_name} is the name of an environment variable "
+                             f"(letters, digits, _), e.g. M365_SECRET")
+        return value
+
+    @field_validator("token_url")
+    @classmethod
+    def _url(cls, value: str) -> str:
+        value = value.strip()
+        match = re.match(r"^(https?)://(\[[^\]]+\]|[^/:\s]+)", value)
+        if value and match is None:
+            raise ValueError("must be an absolute https:// URL, e.g. "
+                             "https://login.microsoftonline.com/<tenant>/oauth2/v2.0/token")
+        if match and match.group(1) == "http" and match.group(2).strip("[]") not in LOOPBACK_HOSTS:
+            raise ValueError("must be https:// (the client secret or refresh token is sent "
+                             "there); plain http:// only to 127.0.0.1, ::1 or localhost")
+        return value
+
+    @model_validator(mode="after")
+    def _combination(self) -> OAuth2Settings:
+        """One grant, its secrets set once each: a wrong mix is refused here
+        rather than found out at the first token request."""
+        if not self.token_url:
+            raise ValueError("token_url is not set (Microsoft 365: https://login."
+                             "microsoftonline.com/<tenant>/oauth2/v2.0/token, Google: "
+                             "https://oauth2.googleapis.com/token)")
+        if not self.client_id.strip():
+            raise ValueError("client_id is not set (the app registration's client ID)")
+        secrets_set = [k for k in ("client_secret", "client_secret_file", "client_secret_env")
+                       if getattr(self, k)]
+        refresh_set = [k for k in ("refresh_token", "refresh_token_file", "refresh_token_env")
+                       if getattr(self, k)]
+        for keys in (secrets_set, refresh_set):
+            if len(keys) > 1:
+                raise ValueError(f"{' and '.join(keys)} are both set: give one of them")
+        if self.grant == "client_credentials" and refresh_set:
+            raise ValueError(f"grant = \"client_credentials\" but {refresh_set[0]} is set too: "
+                             f"choose one grant (client credentials for Microsoft 365 app-only "
+                             f"access, refresh_token for delegated access)")
+        if self.grant == "refresh_token" and not refresh_set:
+            raise ValueError("grant = \"refresh_token\" needs refresh_token, "
+                             "refresh_token_file or refresh_token_env")
+        if self.grant_type == "client_credentials" and not secrets_set:
+            raise ValueError("the client_credentials grant needs the client secret: set "
+                             "client_secret_file, client_secret_env or client_secret")
+        return self
+
+    @property
+    def grant_type(self) -> str:
+        """The grant in use: the configured one, else what the keys imply."""
+        if self.grant:
+            return self.grant
+        refresh = self.refresh_token or self.refresh_token_file or self.refresh_token_env
+        return "refresh_token" if refresh else "client_credentials"
+
+
 class ImapAccountSettings(_Section):
     name: str
     host: str
@@ -173,6 +268,24 @@ class ImapAccountSettings(_Section):
     #: The longest wait between reconnect attempts (the backoff doubles from
     #: 1 s up to this); a mailbox that is back is polled within it.
     backoff_max_seconds: float = Field(default=60, ge=1, le=3600)
+    #: "password" (LOGIN), or SASL XOAUTH2 / OAUTHBEARER with a token got
+    #: as [imap.oauth2] says (Microsoft 365 and Google take no passwords)
+    auth: Literal["password", "xoauth2", "oauthbearer"] = "password"
+    oauth2: OAuth2Settings | None = None
+
+    @model_validator(mode="after")
+    def _auth(self) -> ImapAccountSettings:
+        if self.auth == "password" and self.oauth2 is not None:
+            raise ValueError(f"[imap.oauth2] is set but auth = \"password\" (account "
+                             f"{self.name!r}): set auth = \"xoauth2\" (or \"oauthbearer\") "
+                             f"to use it, or remove the table")
+        if self.auth != "password" and self.oauth2 is None:
+            raise ValueError(f"auth = \"{self.auth}\" needs an [imap.oauth2] table with "
+                             f"token_url, client_id and a secret (account {self.name!r})")
+        if self.auth != "password" and (self.password or self.password_file):
+            raise ValueError(f"auth = \"{self.auth}\" logs in with a token: password and "
+                             f"password_file are not used, remove them (account {self.name!r})")
+        return self
 
     def read_password(self) -> str:
         """The password, from password_file when set (kept out of the config)."""
@@ -730,6 +843,10 @@ def _env_value(raw: str) -> Any:
         return raw
 
 
+#: Keys whose value is a secret: an error about one never quotes the value.
+_SECRET_KEY = re.compile(r"(password|secret|token)$")
+
+
 def _describe(exc: ValidationError, origin: str, sources: dict[tuple[str, ...], str],
               unknown: list[str] | None = None) -> str:
     lines = list(unknown or ())
@@ -744,7 +861,8 @@ def _describe(exc: ValidationError, origin: str, sources: dict[tuple[str, ...], 
         message = error["msg"]
         if error["type"] == "extra_forbidden":
             message = "unknown key (see maildesk.toml for the documented keys)"
-        elif "input" in error and not isinstance(error["input"], dict | list):
-            message = f"{message} (got {error['input']!r})"
+        elif ("input" in error and not isinstance(error["input"], dict | list)
+              and not _SECRET_KEY.search(loc[-1] if loc else "")):
+            message = f"{message} (got {error['input']!r})"  # a secret's value is never shown
         lines.append(f"{where}: key '{key}': {message}")
     return "invalid configuration:\n  " + "\n  ".join(lines)

@@ -35,7 +35,7 @@ from maildesk import systemd
 from maildesk.accept import smtp
 from maildesk.accept.committer import GroupCommitter
 from maildesk.accept.spool import Accepted, Incoming
-from maildesk.config import ConfigError, Settings
+from maildesk.config import Settings
 from maildesk.deliver.broker import dispatch, embedded, make_broker
 from maildesk.deliver.runner import WorkerRunner
 from maildesk.process.drainer import Processor, drain
@@ -59,25 +59,6 @@ class Listener:
     server: asyncio.AbstractServer
     stats: smtp.ListenerStats
     where: str
-
-
-def share_socket(path: str, mode: str, group: str) -> None:
-    """Give the LMTP socket the configured mode and group: Postfix's lmtp
-    client connects as `postfix`, and a socket created with maildesk's
-    umask (0027 in the unit) would refuse it with "permission denied"."""
-    if group:
-        import grp
-
-        try:
-            gid = grp.getgrnam(group).gr_gid
-        except KeyError:
-            raise ConfigError(f"lmtp.socket_group: no group {group!r} on this machine") from None
-        try:
-            os.chown(path, -1, gid)
-        except PermissionError:
-            raise ConfigError(f"lmtp.socket_group: cannot give {path} to group {group!r} "
-                              f"(maildesk must be a member of it)") from None
-    os.chmod(path, int(mode, 8))
 
 
 class Daemon:
@@ -153,10 +134,8 @@ class Daemon:
         loop = asyncio.get_running_loop()
         unix = getattr(section, "socket", "")
         if unix:
-            with suppress(FileNotFoundError):
-                os.unlink(unix)
-            server = await loop.create_unix_server(factory, unix)
-            share_socket(unix, self.settings.lmtp.socket_mode, self.settings.lmtp.socket_group)
+            server = await smtp.listen_unix(factory, unix, self.settings.lmtp.socket_mode,
+                                            self.settings.lmtp.socket_group)
             where = unix
         else:
             server = await loop.create_server(factory, section.host, section.port,

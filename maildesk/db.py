@@ -36,7 +36,7 @@ MIGRATIONS = Path(__file__).parent / "migrations"
 #: The newest migration. Kept here so that every command can check the
 #: schema without loading Alembic (a pipe transport starts a process per
 #: mail); a test checks it against Alembic's own head.
-SCHEMA_REVISION = "0014"
+SCHEMA_REVISION = "0015"
 #: Modes of what maildesk creates for its SQLite database (see the module doc).
 PRIVATE_DIR_MODE = 0o700
 PRIVATE_FILE_MODE = 0o600

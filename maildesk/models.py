@@ -322,6 +322,23 @@ class ImapState(SQLModel, table=True):
     updated_at: datetime = _ts()
 
 
+class OAuth2Token(SQLModel, table=True):
+    """An IMAP account's cached OAuth2 access token, and the refresh token
+    the endpoint rotated to (accept/oauth2.py): one row per account, so
+    restarts and other instances reuse a token instead of each asking the
+    token endpoint. Both are sealed with a key derived from the account's
+    own credentials (`key_id` names it); the row alone opens no mailbox."""
+
+    __tablename__ = "oauth2_token"
+    account: str = Field(primary_key=True, max_length=255)
+    key_id: str = Field(max_length=32)
+    access_token: str | None = Field(default=None, sa_type=Text)
+    expires_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    refresh_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    refresh_token: str | None = Field(default=None, sa_type=Text)
+    updated_at: datetime = _ts()
+
+
 class Outbox(SQLModel, table=True):
     """A mail maildesk must send, written in the transaction of its cause.
 

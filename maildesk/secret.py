@@ -12,6 +12,7 @@ import secrets
 from pathlib import Path
 
 from maildesk.config import Settings
+from maildesk.db import make_private_dir
 
 FILE_NAME = "secret"
 
@@ -46,7 +47,9 @@ def load_secret(settings: Settings) -> bytes:
         return _read(path)
     except FileNotFoundError:
         pass
-    path.parent.mkdir(parents=True, exist_ok=True)
+    # private whichever the database (on SQLite the first connection makes
+    # it 0700 too; on PostgreSQL this may be the first thing in the data dir)
+    make_private_dir(path.parent)
     # Written whole to a private temporary file, then linked into place:
     # link() never replaces, so concurrent first starts agree on one secret
     # and nobody ever reads a half-written file.

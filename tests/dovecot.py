@@ -63,16 +63,16 @@ mail_gid = {mail_group}
 first_valid_uid = 1
 first_valid_gid = 1
 disable_plaintext_auth = no
-auth_mechanisms = plain login
+auth_mechanisms = plain login{oauth2_mechanisms}
 auth_failure_delay = 0
 ssl = yes
 ssl_cert = <{root}/cert.pem
 ssl_key = <{root}/key.pem
 mail_location = maildir:{root}/mail/%u
 mailbox_idle_check_interval = 1 secs
-passdb {{
+{oauth2_passdb}passdb {{
   driver = passwd-file
-  args = {root}/passwd
+  args = {root}/passwd{passwd_mechanisms}
 }}
 userdb {{
   driver = passwd-file
@@ -98,6 +98,26 @@ service anvil {{
     mode = 0
   }}
 }}
+"""
+
+#: With `oauth2_introspection_url`: XOAUTH2 and OAUTHBEARER, checked by
+#: Dovecot's oauth2 passdb against that (the test's) introspection endpoint;
+#: the passwd-file passdb keeps PLAIN and LOGIN.
+OAUTH2_PASSDB = """\
+passdb {{
+  driver = oauth2
+  mechanisms = xoauth2 oauthbearer
+  args = {root}/dovecot-oauth2.conf.ext
+}}
+"""
+OAUTH2_ARGS = """\
+introspection_mode = post
+introspection_url = {url}
+force_introspection = yes
+username_attribute = username
+active_attribute = active
+active_value = true
+tokeninfo_url =
 """
 
 
@@ -215,7 +235,8 @@ def _ids() -> dict[str, str]:
             "mail_user": mail, "mail_group": mail}
 
 
-def start_dovecot(binary: str, timeout: float = 15) -> Dovecot:
+def start_dovecot(binary: str, timeout: float = 15,
+                  oauth2_introspection_url: str | None = None) -> Dovecot:
     # Not under pytest's tmp_path: unix socket paths must stay short, and
     # the unprivileged mail user must be able to reach its Maildir.
     root = Path(tempfile.mkdtemp(prefix="md-dovecot-"))
@@ -236,8 +257,15 @@ def start_dovecot(binary: str, timeout: float = 15) -> Dovecot:
         check=True, capture_output=True, timeout=60,
     )
     port, tls_port = free_port(), free_port()
+    oauth2 = {"oauth2_mechanisms": "", "oauth2_passdb": "", "passwd_mechanisms": ""}
+    if oauth2_introspection_url:
+        (root / "dovecot-oauth2.conf.ext").write_text(OAUTH2_ARGS.format(
+            url=oauth2_introspection_url))
+        oauth2 = {"oauth2_mechanisms": " xoauth2 oauthbearer",
+                  "oauth2_passdb": OAUTH2_PASSDB.format(root=root),
+                  "passwd_mechanisms": "\n  mechanisms = plain login"}
     (root / "dovecot.conf").write_text(CONFIG.format(root=root, port=port, tls_port=tls_port,
-                                                     **ids))
+                                                     **ids, **oauth2))
     with (root / "stderr.log").open("wb") as stderr:
         process = subprocess.Popen([binary, "-F", "-c", str(root / "dovecot.conf")],
                                    stdin=subprocess.DEVNULL, stdout=stderr, stderr=stderr)
@@ -263,8 +291,10 @@ def start_dovecot(binary: str, timeout: float = 15) -> Dovecot:
 
 
 @contextlib.contextmanager
-def dovecot_for_tests() -> Iterator[Dovecot]:
-    """A running Dovecot for a test module; in CI a missing one fails."""
+def dovecot_for_tests(oauth2_introspection_url: str | None = None) -> Iterator[Dovecot]:
+    """A running Dovecot for a test module; in CI a missing one fails.
+    With `oauth2_introspection_url` it also takes XOAUTH2/OAUTHBEARER tokens
+    that this URL (RFC 7662 style, POST token=...) says are active."""
     from tests.conftest import IN_CI
 
     binary = dovecot_binary()
@@ -272,7 +302,7 @@ def dovecot_for_tests() -> Iterator[Dovecot]:
         if IN_CI:
             pytest.fail("CI=true but dovecot is not installed (.ci/run installs dovecot-imapd)")
         pytest.skip("dovecot is not installed (apt-get install dovecot-imapd)")
-    server = start_dovecot(binary)
+    server = start_dovecot(binary, oauth2_introspection_url=oauth2_introspection_url)
     try:
         yield server
     finally:

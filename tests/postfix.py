@@ -11,6 +11,12 @@ neither needed nor touched.
 
 Postfix's master must start as root; its delivery agents run as the
 `postfix` user, the pipe command as the user its `user=` names.
+
+The pipe runs `maildesk` the way config/postfix-pipe.example and the
+README give it: the console script of a venv (`argv=/opt/maildesk/.venv/
+bin/maildesk --config … ingest …`), as a user that is not root (Postfix
+refuses root there; `nobody` stands in for the `maildesk` user of
+config/sysusers.d). :func:`pipe_maildesk` finds one that user can run.
 """
 
 from __future__ import annotations
@@ -22,6 +28,8 @@ import pwd
 import re
 import shutil
 import subprocess
+import sys
+import sysconfig
 import tempfile
 import time
 from collections.abc import Iterator
@@ -78,6 +86,65 @@ def shipped_master_cf(pipe_argv: str) -> str:
     lines += ["maildesk  unix  -       n       n       -       4       pipe",
               f"  flags=DRhu user={PIPE_USER} argv={pipe_argv}"]
     return "\n".join(lines) + "\n"
+
+
+def _runs(user: str, argv: list[str]) -> subprocess.CompletedProcess[bytes]:
+    return subprocess.run(["runuser", "-u", user, "--", *argv], capture_output=True,
+                          timeout=60)
+
+
+def pipe_maildesk(where: Path, user: str = PIPE_USER) -> str:
+    """The `maildesk` executable the pipe runs as `user`: a venv's own
+    console script, like /opt/maildesk/.venv/bin/maildesk in a real install.
+
+    This environment's own script when `user` can run it: in CI, where
+    .ci/run makes the venv with Debian's python3 (a real Debian install
+    does the same: `python3 -m venv /opt/maildesk/.venv`).
+
+    Otherwise the venv's interpreter lives where `user` cannot go (pyenv
+    under /root, mode 0700; that directory is not opened up for a test).
+    Copying that interpreter does not help: its stdlib is found through
+    /root too, and its RUNPATH names /root, so a copy would quietly load
+    Debian's libpython instead. So a venv for the pipe is made under
+    `where` (readable by `user`) from Debian's python of the same minor
+    version, which is what a Debian install runs, and it gets this
+    environment's packages (resolved for this interpreter, compiled for the
+    same cp3XX ABI) through a .pth file instead of a second `pip install`,
+    which would need the network at every run. The one difference from a
+    fresh install on Debian 12: pip would add `async_timeout`, which redis
+    wants below Python 3.11.3 (Debian has 3.11.2) and which this
+    environment, resolved for a newer 3.11, lacks; a two-line module
+    standing in for it (asyncio.timeout is the same) is added then.
+    """
+    own = Path(sys.prefix) / "bin" / "maildesk"
+    if _runs(user, [str(own), "--help"]).returncode == 0:
+        return str(own)
+    version = f"{sys.version_info.major}.{sys.version_info.minor}"
+    system = f"/usr/bin/python{version}"
+    venv = where / "pipe-venv"
+    subprocess.run([system, "-m", "venv", "--without-pip", str(venv)], check=True,
+                   capture_output=True, timeout=120)
+    site = venv / "lib" / f"python{version}" / "site-packages"
+    # addsitedir, not a plain path line: the editable install's own .pth runs too
+    (site / "maildesk-under-test.pth").write_text(
+        f"import site; site.addsitedir({sysconfig.get_paths()['purelib']!r})\n")
+    needs_shim = subprocess.run(
+        [system, "-c", "import sys; sys.exit(sys.version_info >= (3, 11, 3))"],
+        timeout=60).returncode == 0
+    if needs_shim:
+        (site / "async_timeout.py").write_text(
+            '"""Stands in for the async_timeout package (see tests/postfix.py)."""\n'
+            "from asyncio import timeout  # noqa: F401\n")
+    # the console script pip writes for [project.scripts], with this venv's python
+    script = venv / "bin" / "maildesk"
+    body = own.read_text().split("\n", 1)[1]
+    script.write_text(f"#!{venv / 'bin' / 'python'}\n{body}")
+    script.chmod(0o755)
+    done = _runs(user, [str(script), "--help"])
+    if done.returncode != 0:
+        raise RuntimeError(f"user {user} can run neither {own} nor {script}: "
+                           f"{done.stderr.decode(errors='replace')}")
+    return str(script)
 
 
 @dataclass

@@ -31,6 +31,14 @@ so it can be re-run with `maildesk replay ID` (a re-fetch would only be a
 duplicate of the stored mail). An exception from `ingest` itself (database
 down) is not taken: nothing is flagged, the session backs off and retries.
 
+An account with auth = "xoauth2" / "oauthbearer" logs in with an access
+token (accept/oauth2.py), cached in the oauth2_token table through
+DbTokenCache; a session ends by itself (and the next logs in at once) when
+its token is due for renewal, since Microsoft 365 drops a session whose
+token expired. A token endpoint that refuses the grant counts as a refused
+login (unhealthy at once, backoff); one that cannot be reached as any
+other connection error.
+
 The wire (one aioimaplib client and the workarounds for its quirks) is
 accept/imap_client.py. IDLE is left every `poll_seconds` (at most 25
 minutes, under the 29-minute limit of RFC 2177) for a safety poll, because
@@ -66,10 +74,13 @@ from maildesk.accept.imap_client import (
     parse_sizes,
     uid_set,
 )
+from maildesk.accept.oauth2 import AccessToken, TokenError, TokenRefused, TokenSource
 from maildesk.accept.spool import message_id_of
 from maildesk.config import ImapAccountSettings
 from maildesk.errors import TemporaryError
 from maildesk.models import ImapState, utcnow
+from maildesk.store import oauth2_tokens
+from maildesk.store.oauth2_tokens import StoredToken
 
 log = logging.getLogger(__name__)
 
@@ -102,7 +113,34 @@ class LeaseLost(TemporaryError):
     """Another instance holds the account's lease now."""
 
 
-_RETRYABLE = (OSError, TimeoutError, AioImapException, ImapError, SQLAlchemyError, LeaseLost)
+_RETRYABLE = (OSError, TimeoutError, AioImapException, ImapError, SQLAlchemyError, LeaseLost,
+              TokenError)
+
+
+class DbTokenCache:
+    """accept/oauth2.TokenCache over the oauth2_token table (one short
+    transaction per call, in a thread: the engine is synchronous)."""
+
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+
+    async def load(self, account: str) -> StoredToken | None:
+        def load() -> StoredToken | None:
+            with self.engine.connect() as conn:
+                return oauth2_tokens.load(conn, account)
+        return await asyncio.to_thread(load)
+
+    async def save(self, account: str, token: StoredToken) -> None:
+        def save() -> None:
+            with self.engine.begin() as conn:
+                oauth2_tokens.save(conn, account, token)
+        await asyncio.to_thread(save)
+
+    async def forget(self, account: str, access_token: str) -> None:
+        def forget() -> None:
+            with self.engine.begin() as conn:
+                oauth2_tokens.forget_access_token(conn, account, access_token)
+        await asyncio.to_thread(forget)
 
 
 def batches(listing: Sequence[tuple[int, int]]) -> Iterator[list[int]]:
@@ -205,6 +243,10 @@ class ImapPoller:
         self._failures = 0
         self._good = False
         self._waiting_logged = False
+        #: The account's access tokens (auth = "xoauth2" / "oauthbearer"),
+        #: kept across sessions; None for a password login.
+        self.tokens = (TokenSource(account, DbTokenCache(engine), clock=clock)
+                       if account.oauth2 is not None else None)
 
     def status(self) -> AccountStatus:
         """A snapshot for /healthz and /metrics (cheap: no I/O)."""
@@ -244,12 +286,19 @@ class ImapPoller:
                 self._good = False
                 try:
                     await self._held(stop)
-                    continue  # returns only when stopped
+                    if self._good:  # a session ended for a token renewal
+                        self._failures = 0
+                    continue  # returns when stopped, or to log in with a fresh token
                 except LoginFailed as exc:
                     delay = self._next_delay()
                     self._failed(f"login refused: {exc}", login=True)
                     log.error("%s: login as %r on %s:%d failed: %s; retrying in %.1f s",
                               self._where, a.user, a.host, a.port, exc, delay)
+                except TokenRefused as exc:
+                    delay = self._next_delay()
+                    self._failed(f"no access token: {exc}", login=True)
+                    log.error("%s: no access token: %s; retrying in %.1f s", self._where, exc,
+                              delay)
                 except LeaseLost:
                     self.state, self.connected, self.lease_held = "standby", False, False
                     log.warning("%s: the lease passed to another instance", self._where)
@@ -345,9 +394,13 @@ class ImapPoller:
         account = self.account
         conn = Connection(account, stop)
         self.state = "connecting"
+        token: AccessToken | None = None
         try:
             await conn.open()
-            await conn.login(account.read_password())
+            if self.tokens is not None:
+                token = await conn.login_oauth2(self.tokens)
+            else:
+                await conn.login(account.read_password())
             folder = await conn.select(account.folder)
             position = await asyncio.to_thread(self._load_position)
             if position.uidvalidity != folder.uidvalidity:
@@ -376,10 +429,17 @@ class ImapPoller:
                 self.last_poll = self.clock()
                 if stop.is_set():
                     return
+                left = wait
+                if token is not None:
+                    left = min(wait, (token.refresh_at - self.clock()).total_seconds())
+                    if left <= 0:
+                        log.info("%s: the access token is due for renewal; logging in again",
+                                 self._where)
+                        return
                 if idle:
-                    await conn.idle(wait)
+                    await conn.idle(left)
                 else:
-                    await conn.call(asyncio.sleep(wait))
+                    await conn.call(asyncio.sleep(left))
                 await conn.noop()
         except _Stopped:
             return

@@ -9,6 +9,14 @@ the poller leaves IDLE every `poll_seconds` for a safety poll; a FETCH
 answer is re-scanned per line, so new UIDs are listed with UID SEARCH and
 fetched in batches (accept/imap.py).
 
+AUTHENTICATE (auth = "xoauth2" / "oauthbearer") is our own command too:
+aioimaplib's xoauth2() never answers the `+ <base64 JSON>` challenge with
+which a server reports a refused token, so it waits until its timeout. Here
+that challenge is answered (an empty line for XOAUTH2, `AQ==` for
+OAUTHBEARER, RFC 7628) so the server ends with NO; a cached token that is
+refused is dropped and a fresh one tried once. The command line carries the
+token, so it is written to the socket directly and never logged.
+
 `check_account` is `maildesk check`'s login test.
 """
 
@@ -16,7 +24,9 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import binascii
 import contextlib
+import json
 import logging
 import re
 import ssl
@@ -24,8 +34,9 @@ from collections.abc import Awaitable, Coroutine, Sequence
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
-from aioimaplib import IMAP4, AioImapException, Command, Response, quoted
+from aioimaplib import AUTH, IMAP4, NONAUTH, AioImapException, Command, Response, quoted
 
+from maildesk.accept.oauth2 import AccessToken, TokenCache, TokenError, TokenSource
 from maildesk.config import ImapAccountSettings
 from maildesk.errors import TemporaryError
 
@@ -49,8 +60,6 @@ class LoginFailed(ImapError):
 
 class ConnectionLost(ImapError):
     """The server closed the connection."""
-
-
 
 
 class _Stopped(Exception):
@@ -185,6 +194,114 @@ def uid_set(uids: Sequence[int]) -> str:
     return ",".join(parts)
 
 
+# ------------------------------------------------------ SASL (OAuth2 tokens)
+
+
+def sasl_response(mechanism: str, user: str, token: str, host: str, port: int) -> bytes:
+    """The initial client response (before base64) of XOAUTH2 (Google's and
+    Microsoft's format) or OAUTHBEARER (RFC 7628, with its GS2 header)."""
+    if mechanism == "XOAUTH2":
+        return f"user={user}\x01auth=Bearer {token}\x01\x01".encode()
+    authzid = user.replace("=", "=3D").replace(",", "=2C")  # RFC 5801 saslname
+    return f"n,a={authzid},\x01host={host}\x01port={port}\x01auth=Bearer {token}\x01\x01".encode()
+
+
+#: What a client answers to the server's error challenge so that the
+#: exchange ends (with NO): XOAUTH2 an empty response, OAUTHBEARER %x01.
+SASL_ABORT = {"XOAUTH2": b"", "OAUTHBEARER": b"AQ=="}
+
+
+def sasl_failure(lines: Sequence[Any]) -> dict[str, Any] | None:
+    """The error JSON of a refused token: the `+ <base64>` challenge the
+    server sent before its NO (Google, Dovecot; Microsoft sends none)."""
+    for line in lines:
+        if isinstance(line, bytes) and line.startswith(b"+"):
+            data = line[1:].strip()
+            if not data:
+                continue
+            try:
+                decoded = json.loads(base64.b64decode(data, validate=True))
+            except (ValueError, binascii.Error):
+                continue
+            if isinstance(decoded, dict):
+                return decoded
+    return None
+
+
+def worth_a_fresh_token(failure: dict[str, Any] | None, cached: bool) -> bool:
+    """After a NO: is a fresh token worth one more try? Yes when the refused
+    one came from a cache (it may have been revoked or have expired early),
+    or the server says the token itself is bad (401 / invalid_token; Google
+    says 400). A fresh token that is refused for another reason (no
+    permission on the mailbox) will not do better."""
+    status = str((failure or {}).get("status", "")).strip().lower()
+    return cached or status in ("400", "401", "invalid_token")
+
+
+def sasl_text(response: Response, failure: dict[str, Any] | None) -> str:
+    """The server's answer to a refused AUTHENTICATE, for a log line."""
+    text = _text(response)
+    if failure:
+        said = ", ".join(f"{k} {v}" for k, v in failure.items() if isinstance(v, str | int))
+        text += f" (server says: {said})"
+    return text
+
+
+class _Authenticate(Command):
+    """AUTHENTICATE <mechanism>: answers the server's continuations itself.
+
+    aioimaplib appends each `+` line to the pending sync command and calls
+    its flush() (and flush() again after every chunk read). The first
+    continuation asks for the initial response when the server has no
+    SASL-IR; any other is the error challenge, answered with SASL_ABORT.
+    The token is only in `_initial`, never in `args`: aioimaplib prints a
+    command (in exceptions, at DEBUG) by its args.
+    """
+
+    def __init__(self, tag: str, mechanism: str, initial: bytes, inline: bool,
+                 write: Any, loop: asyncio.AbstractEventLoop) -> None:
+        super().__init__("AUTHENTICATE", tag, mechanism, loop=loop)
+        self._initial = initial
+        self._initial_sent = inline
+        self._abort = SASL_ABORT[mechanism]
+        self._write = write
+        self._answered = 0
+
+    def flush(self) -> None:
+        continuations = [line for line in self._resp_lines
+                         if isinstance(line, bytes) and line.startswith(b"+")]
+        while self._answered < len(continuations):
+            self._answered += 1
+            if not self._initial_sent:
+                self._initial_sent = True
+                self._write(self._initial + b"\r\n")
+            else:
+                self._write(self._abort + b"\r\n")
+
+
+async def _run_authenticate(protocol: Any, command: _Authenticate, line: bytes) -> Response:
+    """What aioimaplib's execute() and change_state do for a sync command,
+    but the line is written as it is (and not logged)."""
+    async with protocol.state_condition:
+        if protocol.state != NONAUTH:
+            raise ImapError(f"AUTHENTICATE is not possible in state {protocol.state}")
+        if protocol.pending_sync_command is not None:
+            await protocol.pending_sync_command.wait()
+        if protocol.pending_async_commands:
+            await protocol.wait_async_pending_commands()
+        protocol.pending_sync_command = command
+        protocol.transport.write(line)
+        try:
+            await command.wait()
+        finally:
+            if protocol.pending_sync_command is command:
+                protocol.pending_sync_command = None
+        if command.response.result == "OK":
+            protocol.state = AUTH
+        protocol.state_condition.notify_all()
+    return command.response
+
+
 class Connection:
     """One aioimaplib client, with every wait raced against the connection
     being lost and (for the interruptible ones) against `stop`."""
@@ -261,6 +378,57 @@ class Connection:
         # Capabilities change after login (IDLE, MOVE, UIDPLUS); ask again
         # rather than trust aioimaplib's parse of the LOGIN answer.
         await self.call(self._timed(self.client.protocol.capability()))
+
+    async def authenticate(self, token: str) -> Response:
+        """One AUTHENTICATE with the account's mechanism and `token`."""
+        assert self.client is not None
+        protocol = self.client.protocol
+        mechanism = self.account.auth.upper()
+        initial = base64.b64encode(sasl_response(mechanism, self.account.user, token,
+                                                 self.account.host, self.account.port))
+        inline = "SASL-IR" in self.capabilities
+        tag = protocol.new_tag()
+        command = _Authenticate(tag, mechanism, initial, inline, protocol.transport.write,
+                                protocol.loop)
+        line = f"{tag} AUTHENTICATE {mechanism}".encode() + (b" " + initial if inline else b"")
+        return await self.call(self._timed(_run_authenticate(protocol, command,
+                                                             line + b"\r\n")))
+
+    async def login_oauth2(self, tokens: TokenSource) -> AccessToken:
+        """AUTHENTICATE with a token from `tokens`; a refused cached token
+        is dropped and a fresh one tried once. Returns the token that
+        worked; LoginFailed when the server refuses, TokenError /
+        TokenRefused when no token can be got."""
+        assert self.client is not None
+        mechanism = self.account.auth.upper()
+        token = await tokens.get()
+        response = await self.authenticate(token.value)
+        if response.result != "OK":
+            failure = sasl_failure(response.lines)
+            if not worth_a_fresh_token(failure, token.cached):
+                raise LoginFailed(self._refused(mechanism, response, failure))
+            log.info("IMAP account %r: the server refused the %s access token (%s); "
+                     "asking the token endpoint for a fresh one", self.account.name,
+                     "cached" if token.cached else "new", sasl_text(response, failure))
+            await tokens.refused(token)
+            token = await tokens.get(force=True)
+            response = await self.authenticate(token.value)
+            if response.result != "OK":
+                raise LoginFailed(self._refused(mechanism, response,
+                                                sasl_failure(response.lines)))
+        await self.call(self._timed(self.client.protocol.capability()))
+        return token
+
+    def _refused(self, mechanism: str, response: Response,
+                 failure: dict[str, Any] | None) -> str:
+        text = (f"AUTHENTICATE {mechanism} refused a fresh access token: "
+                f"{sasl_text(response, failure)}")
+        if f"AUTH={mechanism}" not in self.capabilities:
+            text += f"; the server does not offer AUTH={mechanism}"
+        return (text + "; the token endpoint accepted the app, the mailbox did not: check "
+                "user (the mailbox address) and the app's access to it (Microsoft 365: "
+                "IMAP.AccessAsApp with admin consent, New-ServicePrincipal and "
+                "Add-MailboxPermission; Google: scope https://mail.google.com/)")
 
     async def select(self, folder: str, readonly: bool = False) -> Folder:
         assert self.client is not None
@@ -368,23 +536,41 @@ class Connection:
             task.cancel()
 
 
-async def check_account(account: ImapAccountSettings, timeout: float = 10) -> tuple[bool, str]:
+async def check_account(account: ImapAccountSettings, timeout: float = 10,
+                        cache: TokenCache | None = None) -> tuple[bool, str]:
     """Log in and open the folder read-only, for `maildesk check`.
 
-    (True, "… N messages …") or (False, the reason); never raises.
+    With OAuth2 a fresh token is asked for first (the endpoint and the
+    grant are what is checked; it goes into `cache` for the poller), then
+    AUTHENTICATE. (True, "… N messages …") or (False, the reason naming
+    what to fix); never raises, and never shows a secret or token.
     """
     where = f"{account.user}@{account.host}:{account.port} ({account.security})"
     conn = Connection(account, asyncio.Event(), timeout)
+    got = asking = ""
     try:
         async with asyncio.timeout(timeout):
-            await conn.open()
-            await conn.login(account.read_password())
+            if account.oauth2 is not None:
+                tokens = TokenSource(account, cache)
+                asking = f" from the token endpoint {account.oauth2.token_url}"
+                token = await tokens.get(force=True)
+                asking = ""
+                got = (f"token from {account.oauth2.token_url} ({tokens.grant} grant, valid until "
+                       f"{token.expires_at:%Y-%m-%d %H:%M:%S} UTC), ")
+                await conn.open()
+                await conn.login_oauth2(tokens)
+                got += f"AUTHENTICATE {account.auth.upper()} OK, "
+            else:
+                await conn.open()
+                await conn.login(account.read_password())
             folder = await conn.select(account.folder, readonly=True)
             capabilities = conn.capabilities
+    except TokenError as exc:  # and TokenRefused: the endpoint's error and what to fix
+        return False, f"{where}: no access token: {exc}"
     except LoginFailed as exc:
-        return False, f"{where}: login failed: {exc}"
+        return False, f"{where}: {got}login failed: {exc}"
     except TimeoutError:
-        return False, f"{where}: no answer within {timeout:g} s"
+        return False, f"{where}: no answer{asking} within {timeout:g} s"
     except OSError as exc:  # refused, unreachable, DNS, TLS certificate
         return False, f"{where}: cannot connect: {describe(exc)}"
     except (AioImapException, ImapError) as exc:
@@ -392,4 +578,5 @@ async def check_account(account: ImapAccountSettings, timeout: float = 10) -> tu
     finally:
         await conn.close()
     features = ", ".join(f"{c} {'yes' if c in capabilities else 'no'}" for c in ("IDLE", "MOVE"))
-    return True, f"{where}: folder {account.folder!r} has {folder.exists} messages ({features})"
+    return True, (f"{where}: {got}folder {account.folder!r} has {folder.exists} messages "
+                  f"({features})")

@@ -11,8 +11,10 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 import ssl
 from collections.abc import Awaitable, Callable
+from contextlib import suppress
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -20,6 +22,7 @@ from aiosmtpd.lmtp import LMTP
 from aiosmtpd.smtp import SMTP, Envelope, Session
 
 from maildesk.accept.spool import Accepted, Incoming
+from maildesk.config import ConfigError
 
 log = logging.getLogger(__name__)
 
@@ -194,6 +197,40 @@ def protocol_factory(config: ListenerConfig, handler: MaildeskHandler,
         )
 
     return make
+
+
+async def listen_unix(factory: Callable[[], asyncio.Protocol], path: str, mode: str,
+                      group: str) -> asyncio.AbstractServer:
+    """The LMTP listener on a unix socket: a stale socket file of an earlier
+    run is replaced, the new one gets lmtp.socket_mode and socket_group."""
+    with suppress(FileNotFoundError):
+        os.unlink(path)
+    server = await asyncio.get_running_loop().create_unix_server(factory, path)
+    try:
+        share_socket(path, mode, group)
+    except BaseException:
+        server.close()
+        raise
+    return server
+
+
+def share_socket(path: str, mode: str, group: str) -> None:
+    """Give the LMTP socket the configured mode and group: Postfix's lmtp
+    client connects as `postfix`, and a socket created with maildesk's
+    umask (0027 in the unit) would refuse it with "permission denied"."""
+    if group:
+        import grp
+
+        try:
+            gid = grp.getgrnam(group).gr_gid
+        except KeyError:
+            raise ConfigError(f"lmtp.socket_group: no group {group!r} on this machine") from None
+        try:
+            os.chown(path, -1, gid)
+        except PermissionError:
+            raise ConfigError(f"lmtp.socket_group: cannot give {path} to group {group!r} "
+                              f"(maildesk must be a member of it)") from None
+    os.chmod(path, int(mode, 8))
 
 
 def tls_context(cert: str, key: str) -> ssl.SSLContext | None:

@@ -166,15 +166,33 @@ def check_unix_socket(name: str, path: str) -> CheckResult:
 def check_imap(settings: Settings) -> Iterator[CheckResult]:
     if not settings.imap:
         return
+    from maildesk.accept.imap import DbTokenCache
     from maildesk.accept.imap_client import check_account
 
-    for account in settings.imap:
-        name = f"imap {account.name} ({account.user}@{account.host}:{account.port})"
+    # An OAuth2 account's fresh token goes into the database's token cache
+    # (with the refresh token the endpoint may have rotated to), when the
+    # database is there; otherwise it is only checked.
+    engine = None
+    if any(account.oauth2 is not None for account in settings.imap):
         try:
-            ok, detail = asyncio.run(check_account(account))
-        except Exception as exc:  # noqa: BLE001
-            ok, detail = False, f"{type(exc).__name__}: {exc}"
-        yield CheckResult(name, ok, detail)
+            engine = db.make_engine(settings.database_url)
+            db.require_schema(engine, settings.database_url)
+        except Exception:  # noqa: BLE001 — check_database reports it
+            if engine is not None:
+                engine.dispose()
+            engine = None
+    try:
+        for account in settings.imap:
+            name = f"imap {account.name} ({account.user}@{account.host}:{account.port})"
+            cache = DbTokenCache(engine) if engine is not None else None
+            try:
+                ok, detail = asyncio.run(check_account(account, cache=cache))
+            except Exception as exc:  # noqa: BLE001
+                ok, detail = False, f"{type(exc).__name__}: {exc}"
+            yield CheckResult(name, ok, detail)
+    finally:
+        if engine is not None:
+            engine.dispose()
 
 
 def retry_minutes(worker: WorkerSettings) -> float:

@@ -40,7 +40,9 @@ class Sender:
         self.engine = engine
         self.secret = load_secret(settings)
         override = Path(settings.notify.templates_dir) if settings.notify.templates_dir else None
-        self.renderer = Renderer(override, settings.mail.default_language)
+        # dates in mails in the calendar's zone, as in `check` and the pages
+        self.renderer = Renderer(override, settings.mail.default_language,
+                                 timezone=settings.calendar.timezone)
         self.mails = MailBuilder(settings, engine, self.secret, self.renderer)
         self.relay = Relay(settings.relay)
         # SQLite has one writer: worker threads queue here instead of in

@@ -13,8 +13,14 @@ transaction that inserts outbox rows (or queues them again) or inbound rows
 commits, so serve never looks before the rows are visible). serve LISTENs on
 a dedicated connection (:class:`Wakeup`) and looks at once.
 
-SQLite has no NOTIFY: serve polls the newest outbox and inbound id every
-half second (two index lookups) and looks when one moved.
+SQLite has no NOTIFY: serve polls every half second and looks when the
+newest outbox or inbound id moved (two index lookups), or when SQLite's
+``PRAGMA data_version`` did: it changes with every commit of another
+connection, and it is the only sign of a commit that inserts nothing, such
+as `maildesk outbox retry` putting a failed row back in the queue (a row's
+id does not move). serve's own commits move it too; the look they cause is
+one more index lookup, and what serve dispatched itself is not dispatched
+again.
 
 "Looking" is the same on both: queued outbox rows that are due and that
 serve has not dispatched itself go onto the broker (the claim on each row
@@ -29,6 +35,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import re
+import sqlite3
 import threading
 from collections.abc import Callable, Iterable
 from contextlib import suppress
@@ -47,7 +54,7 @@ log = logging.getLogger(__name__)
 CHANNEL = "maildesk_wakeup"
 OUTBOX = "outbox"
 INBOUND = "inbound"
-#: SQLite: how often serve looks at the newest ids.
+#: SQLite: how often serve looks at the newest ids and the data version.
 POLL_SECONDS = 0.5
 #: PostgreSQL: how long one wait for a notification lasts (serve's stop is
 #: noticed between two waits).
@@ -86,10 +93,13 @@ def kinds_of(payload: str) -> set[str]:
     return (words & {OUTBOX, INBOUND}) if words else {OUTBOX, INBOUND}
 
 
-def moved(before: tuple[int, int], now: tuple[int, int]) -> set[str]:
-    """SQLite: which of (newest outbox id, newest inbound id) changed. Pure."""
+def moved(before: tuple[int, int, int], now: tuple[int, int, int]) -> set[str]:
+    """SQLite: what to look at, given two polls of (newest outbox id, newest
+    inbound id, data version). A new inbound id: inbound. Any commit (the
+    data version moved) may have queued outbox rows, new or again (`outbox
+    retry` adds no id): the outbox. Pure."""
     kinds = set()
-    if now[0] != before[0]:
+    if now[0] != before[0] or now[2] != before[2]:
         kinds.add(OUTBOX)
     if now[1] != before[1]:
         kinds.add(INBOUND)
@@ -163,6 +173,19 @@ def newest_ids(engine: Engine) -> tuple[int, int]:
     with engine.connect() as connection:
         return (connection.execute(select(func.max(outbox.c.id))).scalar() or 0,
                 connection.execute(select(func.max(inbound.c.id))).scalar() or 0)
+
+
+def open_data_version(engine: Engine) -> sqlite3.Connection:
+    """SQLite: a connection of its own for ``PRAGMA data_version``, which
+    counts the commits of *other* connections only, so it must be the same
+    connection at every poll (not one of the pool's). It never writes. Opened
+    after the engine's first connection, which made the file (privately)."""
+    args, kwargs = engine.dialect.create_connect_args(engine.url)
+    return sqlite3.connect(*args, **{**kwargs, "check_same_thread": False})
+
+
+def data_version(connection: sqlite3.Connection) -> int:
+    return int(connection.execute("PRAGMA data_version").fetchone()[0])
 
 
 class Wakeup:
@@ -247,24 +270,39 @@ class Wakeup:
                 return
 
     async def _poll(self, stop: asyncio.Event) -> None:
-        before: tuple[int, int] | None = None
+        before: tuple[int, int, int] | None = None
         failing = False
-        while not stop.is_set():
-            try:
-                now = await asyncio.to_thread(newest_ids, self.engine)
-                if failing:
-                    log.info("wakeup: the database answers again")
-                failing = False
-                if before is not None and (kinds := moved(before, now)):
-                    await self.look(kinds)
-                before = now
-            except Exception as exc:  # noqa: BLE001 — the sweeps still run; try again
-                if not failing:
-                    log.warning("wakeup: cannot read the newest ids (%s); "
-                                "mail written elsewhere waits for the sweep", exc)
-                failing = True
-            with suppress(TimeoutError):
-                await asyncio.wait_for(stop.wait(), self.poll_seconds)
+        marker: sqlite3.Connection | None = None
+        try:
+            while not stop.is_set():
+                try:
+                    ids = await asyncio.to_thread(newest_ids, self.engine)
+                    if marker is None:
+                        marker = await asyncio.to_thread(open_data_version, self.engine)
+                    now = (*ids, await asyncio.to_thread(data_version, marker))
+                    if failing:
+                        log.info("wakeup: the database answers again")
+                    if before is None:  # as on PostgreSQL: whatever was written unheard
+                        await self.look({OUTBOX, INBOUND})
+                    elif kinds := moved(before, now):
+                        await self.look(kinds)
+                    failing = False
+                    before = now
+                except Exception as exc:  # noqa: BLE001 — the sweeps still run; try again
+                    if marker is not None:  # opened afresh once the database answers
+                        with suppress(Exception):
+                            marker.close()
+                        marker = None
+                    before = None  # another connection's data version is no comparison
+                    if not failing:
+                        log.warning("wakeup: cannot read the newest ids (%s); "
+                                    "mail written elsewhere waits for the sweep", exc)
+                    failing = True
+                with suppress(TimeoutError):
+                    await asyncio.wait_for(stop.wait(), self.poll_seconds)
+        finally:
+            if marker is not None:
+                marker.close()
 
     async def _listen(self, stop: asyncio.Event) -> None:
         delay = RECONNECT_SECONDS[0]

@@ -5,6 +5,10 @@ is stored once, and a name can never be chosen by a sender. Files are
 written to a temporary name, fsync'ed and renamed, so a reader never sees a
 half-written file and the bytes are on disk before the row that names them
 commits.
+
+Attachments are mail: their directories are created 0700 and the files
+0600 (db.make_private_dir), whichever the database; on PostgreSQL nothing
+else may have created the data dir before.
 """
 
 from __future__ import annotations
@@ -12,6 +16,8 @@ from __future__ import annotations
 import hashlib
 import os
 from pathlib import Path
+
+from maildesk.db import PRIVATE_FILE_MODE, make_private_dir
 
 
 def blob_path(root: Path, sha256: str) -> Path:
@@ -26,7 +32,8 @@ def put_blob(root: Path, data: bytes) -> str:
         return digest
     _make_dirs_durably(path.parent)
     tmp = path.with_name(f".{digest}.{os.getpid()}.tmp")
-    with open(tmp, "wb") as handle:
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, PRIVATE_FILE_MODE)
+    with os.fdopen(fd, "wb") as handle:
         handle.write(data)
         handle.flush()
         os.fsync(handle.fileno())
@@ -47,7 +54,7 @@ def _make_dirs_durably(directory: Path) -> None:
     while not current.exists():
         missing.append(current)
         current = current.parent
-    directory.mkdir(parents=True, exist_ok=True)
+    make_private_dir(directory)  # attachments are mail: 0700 whichever the database
     for created in reversed(missing):
         _fsync_dir(created.parent)
 

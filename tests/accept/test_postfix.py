@@ -6,8 +6,9 @@ Debian's master.cf as shipped (lmtp chrooted into the queue directory).
   (`postqueue -f`) delivers once it is back;
 - LMTP over a unix socket under the queue directory, which the chrooted
   lmtp client (user postfix) reaches only through lmtp.socket_group/mode;
-- the pipe transport (`maildesk ingest` as the pipe's own user), whose
-  first output line Postfix logs as the delivery status.
+- the pipe transport (`<venv>/bin/maildesk ingest` as the pipe's own user,
+  see tests/postfix.pipe_maildesk), whose first output line Postfix logs as
+  the delivery status.
 
 PostgreSQL: the pipe runs as another user than serve, so they share no
 SQLite file.
@@ -18,8 +19,6 @@ from __future__ import annotations
 import grp
 import os
 import subprocess
-import sys
-import sysconfig
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -29,10 +28,10 @@ from sqlalchemy import text
 
 from maildesk import db
 from maildesk.config import load_settings
-from tests.conftest import IN_CI, PG_URL, REPO, Desk
+from tests.conftest import IN_CI, PG_URL, Desk
 from tests.daemon_helpers import ServeProcess, free_port, start_serve
 from tests.mailfactory import make_mail
-from tests.postfix import PIPE_USER, Postfix, postfix_for_tests
+from tests.postfix import PIPE_USER, Postfix, pipe_maildesk, postfix_for_tests
 
 TCP, UNIX, PIPE = "tcp@example.com", "unix@example.com", "pipe@example.com"
 SECRET = "test-secret-shared-by-all-instances"
@@ -52,30 +51,6 @@ addresses = ["{tcp}", "{unix}", "{pipe}"]
 [security]
 secret = "{secret}"
 """
-
-
-def _pipe_python(shims: Path) -> str:
-    """An interpreter the pipe user may run with maildesk importable: this
-    one, or (when it lives in root's home, as pyenv's does) the system's
-    python of the same version with this environment's packages."""
-    probe = ["-c", "import maildesk.deliver.broker"]
-    if subprocess.run(["runuser", "-u", PIPE_USER, "--", sys.executable, *probe],
-                      capture_output=True, timeout=60).returncode == 0:
-        return sys.executable
-    system = f"/usr/bin/python{sys.version_info.major}.{sys.version_info.minor}"
-    # redis wants the async_timeout package below Python 3.11.3 (Debian 12
-    # has 3.11.2), where asyncio.timeout does the same
-    shims.mkdir(exist_ok=True)
-    (shims / "async_timeout.py").write_text("from asyncio import timeout  # noqa: F401\n")
-    path = f"{REPO}:{sysconfig.get_paths()['purelib']}:{shims}"
-    wrapped = f"/usr/bin/env PYTHONPATH={path} {system}"
-    done = subprocess.run(["runuser", "-u", PIPE_USER, "--", "/usr/bin/env",
-                           f"PYTHONPATH={path}", system, *probe], capture_output=True,
-                          timeout=60)
-    if done.returncode != 0:
-        raise RuntimeError(f"user {PIPE_USER} can run neither {sys.executable} nor {system} "
-                           f"with maildesk: {done.stderr.decode(errors='replace')}")
-    return wrapped
 
 
 @pytest.fixture(scope="module")
@@ -126,8 +101,8 @@ def lmtp_port() -> int:
 
 @pytest.fixture(scope="module")
 def postfix(desk: Desk, lmtp_port: int) -> Iterator[Postfix]:
-    python = _pipe_python(desk.root / "shims")
-    argv = (f"{python} -m maildesk --config {desk.env['MAILDESK_CONFIG']} "
+    # as config/postfix-pipe.example: argv=<venv>/bin/maildesk --config … ingest …
+    argv = (f"{pipe_maildesk(desk.root)} --config {desk.env['MAILDESK_CONFIG']} "
             "ingest --sender ${sender} --recipient ${recipient}")
     routes = {TCP: f"lmtp:inet:127.0.0.1:{lmtp_port}", UNIX: f"lmtp:unix:{SOCKET}",
               PIPE: "maildesk:"}
@@ -209,8 +184,8 @@ def _wait(predicate: object, timeout: float = 20) -> None:
 def test_a_socket_group_that_does_not_exist_names_the_key(tmp_path: Path) -> None:
     import socket as sockets
 
+    from maildesk.accept.smtp import share_socket
     from maildesk.config import ConfigError
-    from maildesk.daemon import share_socket
 
     path = tmp_path / "lmtp.sock"
     with sockets.socket(sockets.AF_UNIX) as sock:
@@ -219,3 +194,31 @@ def test_a_socket_group_that_does_not_exist_names_the_key(tmp_path: Path) -> Non
             share_socket(str(path), "0660", "postfixx")
         share_socket(str(path), "0600", "")
         assert path.stat().st_mode & 0o777 == 0o600
+
+
+def test_the_lmtp_socket_replaces_a_stale_one_and_gets_its_mode(tmp_path: Path) -> None:
+    """What serve does at start (accept/smtp.listen_unix): the socket file
+    a killed serve left behind is replaced, and the new socket has
+    lmtp.socket_mode whatever the umask."""
+    import asyncio
+
+    from maildesk.accept.smtp import listen_unix
+
+    path = tmp_path / "lmtp.sock"
+    path.write_text("left by a serve killed with -9")
+
+    async def listen() -> int:
+        server = await listen_unix(asyncio.Protocol, str(path), "0660", "")
+        try:
+            _, writer = await asyncio.open_unix_connection(str(path))
+            writer.close()
+            return path.stat().st_mode & 0o777
+        finally:
+            server.close()
+            await server.wait_closed()
+
+    old = os.umask(0o077)
+    try:
+        assert asyncio.run(listen()) == 0o660
+    finally:
+        os.umask(old)

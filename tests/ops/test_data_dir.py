@@ -18,6 +18,7 @@ import pytest
 from sqlalchemy import text
 
 from maildesk import db
+from tests.mailfactory import make_mail
 
 REPO = Path(__file__).resolve().parents[2]
 MAIL = (b"From: Juergen <juergen@example.de>\r\nTo: support@example.com\r\n"
@@ -38,10 +39,13 @@ def loose_umask() -> Iterator[None]:
         os.umask(old)
 
 
-def run(data: Path, *args: str, stdin: bytes = b"") -> subprocess.CompletedProcess[bytes]:
-    """The real command, as an MTA's pipe or an admin runs it (umask 022)."""
+def run(data: Path, *args: str, stdin: bytes = b"",
+        **settings: str) -> subprocess.CompletedProcess[bytes]:
+    """The real command, as an MTA's pipe or an admin runs it (umask 022);
+    `settings` are further MAILDESK_* variables."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("MAILDESK_")}
-    env |= {"MAILDESK_CONFIG": str(REPO / "maildesk.toml"), "MAILDESK_DATA_DIR": str(data)}
+    env |= {"MAILDESK_CONFIG": str(REPO / "maildesk.toml"), "MAILDESK_DATA_DIR": str(data),
+            **settings}
     return subprocess.run([sys.executable, "-m", "maildesk", *args], input=stdin, env=env,
                           cwd=REPO, capture_output=True, timeout=60,
                           preexec_fn=lambda: os.umask(0o022))
@@ -114,3 +118,47 @@ def test_a_command_against_a_mistyped_data_dir_creates_nothing(tmp_path: Path) -
     assert done.returncode != 0
     assert f"no maildesk database at {data / 'maildesk.sqlite3'}" in done.stderr.decode()
     assert not data.exists()
+
+
+# -- PostgreSQL: the database is elsewhere, the data dir still holds mail ------
+
+def _tree_modes(root: Path) -> dict[str, int]:
+    """Every directory and file under `root` (and itself) with its mode."""
+    return {str(p.relative_to(root.parent)): mode(p) for p in [root, *root.rglob("*")]}
+
+
+@pytest.mark.parametrize("database_url", ["postgresql"], indirect=True)
+def test_on_postgresql_the_generated_secret_makes_a_private_data_dir(
+        tmp_path: Path, database_url: str) -> None:
+    """With PostgreSQL no SQLite connection creates the data dir first: the
+    first thing in it may be the generated secret (a single instance)."""
+    data = tmp_path / "srv" / "var"
+    url = {"MAILDESK_DATABASE__URL": database_url, "MAILDESK_SECURITY__ALLOW_LOCAL_SECRET": "true"}
+    assert run(data, "db", "upgrade", **url).returncode == 0
+    done = run(data, "ingest", stdin=make_mail(subject="Drucker"), **url)
+    assert done.returncode == 0, done.stderr
+    assert _tree_modes(data) == {"var": 0o700, "var/secret": 0o600}
+    assert mode(data.parent) == 0o700
+
+
+@pytest.mark.parametrize("database_url", ["postgresql"], indirect=True)
+def test_on_postgresql_a_stored_attachment_makes_private_dirs(
+        tmp_path: Path, database_url: str) -> None:
+    """security.secret set (as several instances need): the attachment store
+    is what creates the data dir, and every level of it is private."""
+    data = tmp_path / "var"
+    pdf = b"%PDF-1.4 the customer's contract"
+    url = {"MAILDESK_DATABASE__URL": database_url,
+           "MAILDESK_SECURITY__SECRET": "test-secret-shared-by-all-instances"}
+    assert run(data, "db", "upgrade", **url).returncode == 0
+    done = run(data, "ingest", stdin=make_mail(
+        subject="Vertrag", attachments=[("vertrag.pdf", "application/pdf", pdf)]), **url)
+    assert done.returncode == 0, done.stderr
+
+    modes = _tree_modes(data)
+    files = [name for name in modes if (tmp_path / name).is_file()]
+    assert len(files) == 1 and (tmp_path / files[0]).read_bytes() == pdf
+    assert {name: m for name, m in modes.items() if name not in files} == {
+        "var": 0o700, "var/attachments": 0o700, str(Path(files[0]).parent.parent): 0o700,
+        str(Path(files[0]).parent): 0o700}
+    assert modes[files[0]] == 0o600

@@ -1,9 +1,11 @@
 """Mail another process writes reaches a running serve within a second
 (issue 17): `maildesk ingest` (the pipe transport), `maildesk tickets
-reply`, and a writer that stored a mail and stopped before processing it.
+reply`, `maildesk outbox retry`, and a writer that stored a mail and
+stopped before processing it.
 
 serve runs with its sweeps and its drainer set to a minute, so only the
-wakeup (PostgreSQL LISTEN/NOTIFY, SQLite's poll of the newest ids) can
+wakeup (PostgreSQL LISTEN/NOTIFY, SQLite's poll of the newest ids and of
+its data version) can
 explain a notification at the sink within 3 s; before it, the CLI's rows
 waited 10-14 s for the outbox sweep. Every notification arrives once.
 """
@@ -122,6 +124,41 @@ def test_mail_written_elsewhere_reaches_serve_within_a_second(desk: Desk, sink: 
         assert serve.stop() == 0, serve.output()
 
 
+def test_a_retried_notification_is_sent_within_a_second(desk: Desk, sink: Sink,
+                                                        tmp_path: Path) -> None:
+    """`maildesk outbox retry` adds no row, it queues a failed one again: on
+    SQLite no id moves, only the data version tells serve."""
+    from sqlalchemy import update
+
+    from maildesk.models import Outbox
+
+    number = desk.ingest(make_mail(subject="Rechnung fehlt", sender="Erika <erika@kunde.de>"))[
+        1]["ticket"]
+    engine = desk.engine()
+    with engine.begin() as connection:  # the relay refused them all, attempts exhausted
+        connection.execute(update(Outbox.__table__).values(
+            state="failed", attempts=8, last_error="554 relay said no"))
+    engine.dispose()
+    rows = json.loads(desk.cli("outbox", "list", "--json").stdout)
+    (ack,) = [r["id"] for r in rows if r["kind"] == "acknowledgement"]
+    serve = start_serve(desk.env, tmp_path, MAILDESK_RELAY__PORT=str(sink.port),
+                        MAILDESK_WORKER__SWEEP_SECONDS=SLOW,
+                        MAILDESK_SERVE__DRAIN_INTERVAL_SECONDS=SLOW)
+    try:
+        time.sleep(1.5)  # serve has polled a few times: only the retry can wake it
+        assert sink.received == []
+        out, ended = _run(desk, ["outbox", "retry", str(ack)])
+        assert f"{ack}: failed -> queued" in out
+        took = _arrives(sink, "erika@kunde.de", f"[#{number}] Rechnung fehlt", ended)
+        assert took < WITHIN, f"the retried acknowledgement was sent after {took:.1f} s"
+        states = {r["id"]: r["state"] for r in json.loads(
+            desk.cli("outbox", "list", "--json").stdout)}
+        assert states.pop(ack) == "sent"
+        assert set(states.values()) == {"failed"}  # the others stay as they were
+    finally:
+        assert serve.stop() == 0, serve.output()
+
+
 # -- the pure parts -----------------------------------------------------------
 
 def test_which_statements_wake_serve() -> None:
@@ -140,9 +177,11 @@ def test_payloads_and_polls_name_what_to_look_at() -> None:
     assert kinds_of("inbound,outbox") == {OUTBOX, INBOUND}
     assert kinds_of("") == {OUTBOX, INBOUND}
     assert kinds_of("nonsense") == set()
-    assert moved((5, 9), (5, 9)) == set()
-    assert moved((5, 9), (6, 9)) == {OUTBOX}
-    assert moved((5, 9), (5, 10)) == {INBOUND}
+    assert moved((5, 9, 3), (5, 9, 3)) == set()
+    assert moved((5, 9, 3), (6, 9, 4)) == {OUTBOX}
+    assert moved((5, 9, 3), (5, 10, 4)) == {OUTBOX, INBOUND}
+    # a commit that added no row: `outbox retry` queued a failed one again
+    assert moved((5, 9, 3), (5, 9, 4)) == {OUTBOX}
 
 
 def test_serves_own_dispatches_are_not_dispatched_again(desk: Desk) -> None:
