@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Iterable
+from contextlib import suppress
 
 import dramatiq
 from dramatiq.brokers.redis import RedisBroker
@@ -69,8 +70,18 @@ def hand_over(settings: Settings, ids: Iterable[int]) -> None:
     wanted = list(ids)
     if not wanted or embedded(settings):
         return
-    broker = make_broker(settings)
+    # The rows are committed: nothing here may fail the caller (`ingest`
+    # exiting non-zero makes Postfix bounce a mail that is already a
+    # ticket). Whatever goes wrong, the outbox sweep sends them.
+    try:
+        broker = make_broker(settings)
+    except Exception as exc:
+        log.warning("could not reach the broker (%s: %s); the outbox sweep will send "
+                    "outbox %s", type(exc).__name__, exc, ", ".join(map(str, wanted)))
+        log.debug("the broker's error", exc_info=True)
+        return
     try:
         dispatch(broker, wanted)
     finally:
-        broker.close()
+        with suppress(Exception):
+            broker.close()

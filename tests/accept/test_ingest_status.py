@@ -11,6 +11,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 from maildesk.cli.mail import status_line
 from tests.conftest import REPO, Desk
 from tests.mailfactory import make_mail
@@ -94,3 +96,42 @@ def test_an_unwritable_data_dir_is_named(desk: Desk, tmp_path: Path) -> None:
     assert f"the data dir {locked} is not writable by user ".encode() in done.stderr
     assert b"mail not taken" in done.stderr
     assert done.stdout == b""
+
+
+def test_a_stored_mail_is_taken_even_when_the_broker_cannot_be_reached(desk: Desk) -> None:
+    """Once the mail is committed, a broker that is down must not turn into
+    a non-zero exit: Postfix would bounce (or retry and duplicate) a mail
+    that is already a ticket. The notifications wait in the outbox, and
+    serve's sweep sends them; the operator reads one warning line."""
+    env = {**desk.env, "MAILDESK_BROKER__URL": "redis://127.0.0.1:1/0",
+           "MAILDESK_SECURITY__SECRET": "a-shared-secret-for-this-test"}
+    done = subprocess.run([sys.executable, "-m", "maildesk", "ingest"],
+                          input=make_mail(subject="Heizung kalt"), capture_output=True,
+                          cwd=REPO, timeout=60, env={**env, "PATH": "/usr/bin:/bin"})
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.splitlines()[0] == b"maildesk: created #10001"
+    warning = done.stderr.decode()
+    assert "outbox" in warning and "Traceback" not in warning, warning
+    assert desk.show(10001)["status"] == "new"
+    with desk.engine().connect() as connection:
+        queued = connection.exec_driver_sql(
+            "SELECT count(*) FROM outbox WHERE state = 'queued'").scalar_one()
+    assert queued >= 1  # the acknowledgement waits for the sweep
+
+
+def test_a_broker_that_cannot_even_be_made_does_not_fail_a_stored_mail(
+        desk: Desk, monkeypatch: pytest.MonkeyPatch) -> None:
+    """As when the pipe's Python lacks a module redis needs: the mail is a
+    ticket already, so ingest says so and exits 0."""
+    from maildesk.deliver import broker
+
+    def broken(_settings: object) -> None:
+        raise ImportError("No module named 'async_timeout'")
+
+    monkeypatch.setattr(broker, "make_broker", broken)
+    desk.env["MAILDESK_BROKER__URL"] = "redis://127.0.0.1:1/0"
+    desk.env["MAILDESK_SECURITY__SECRET"] = "a-shared-secret-for-this-test"
+    result = desk.cli("ingest", input=make_mail(subject="Heizung kalt"))
+    assert result.exit_code == 0, result.output
+    assert result.stdout.splitlines()[0] == "maildesk: created #10001"
+    assert "async_timeout" in result.stderr and "Traceback" not in result.stderr
