@@ -127,7 +127,8 @@ _OOF_WORDS = re.compile(
 _BOUNCE_SUBJECT = re.compile(
     r"undeliver(?:ed|able)|unzustellbar|nicht zustellbar|delivery status notification"
     r"|mail delivery (?:failed|failure|system)|delivery failure|failure notice|returned mail"
-    r"|zustellung fehlgeschlagen|non remis|delivery has failed",
+    r"|zustellung fehlgeschlagen|non remis|delivery has failed|no entregado|non recapitabile"
+    r"|mail could not be delivered|could not be delivered|onbestelbaar|niedostarczalne",
     re.IGNORECASE,
 )
 
@@ -139,6 +140,12 @@ _BOUNCE_SUBJECT = re.compile(
 #: Postfix's MAILER-DAEMON, qmail's and others' spellings).
 _BOUNCE_SENDERS = frozenset(
     {"mailer-daemon", "mailerdaemon", "mail-daemon", "maildaemon", "postmaster"}
+)
+#: The same with separators removed, and the "Mail.Delivery.System@"
+#: mailboxes some MTAs send from.
+_BOUNCE_SENDERS_SQUEEZED = frozenset(
+    {"mailerdaemon", "maildaemon", "postmaster", "maildeliverysystem",
+     "maildeliverysubsystem"}
 )
 #: Exchange sends NDRs from "MicrosoftExchange" + 32 hex digits.
 _EXCHANGE_SYSTEM_MAILBOX = re.compile(r"microsoftexchange[0-9a-f]{32}\Z")
@@ -187,10 +194,32 @@ def is_noreply_address(address: str) -> bool:
 
 
 def is_bounce_sender(address: str) -> bool:
-    """A mailer-daemon, postmaster or Exchange system mailbox (any domain):
+    """A mailer-daemon, postmaster or Exchange system mailbox (any domain,
+    any case, any separator: "post_master@", "Mail.Delivery.System@"):
     the one list of bounce senders (mail/dsn.py asks it too)."""
     local = _local_part(address)
-    return local in _BOUNCE_SENDERS or bool(_EXCHANGE_SYSTEM_MAILBOX.match(local))
+    squeezed = _LOCAL_SEPARATORS.sub("", local)
+    return (local in _BOUNCE_SENDERS or squeezed in _BOUNCE_SENDERS_SQUEEZED
+            or bool(_EXCHANGE_SYSTEM_MAILBOX.match(local)))
+
+
+#: Display names of bounce senders that give no address at all: DragonFly's
+#: and others' "MAILER-DAEMON <>", Exchange's "Postmaster <>", sendmail's
+#: "Mail Delivery Subsystem <MAILER-DAEMON>" (no domain, so no address).
+_BOUNCE_DISPLAY_NAME = re.compile(
+    r'^\s*"?(?:mailer[-_ ]?daemon|post[-_ ]?master|mail delivery (?:sub)?system)"?\s*(?:<|$)',
+    re.IGNORECASE,
+)
+
+
+def is_bounce_from_header(value: str) -> bool:
+    """A From (or Sender) header that names a bounce sender without a
+    usable address, which the address parser leaves empty."""
+    value = value.strip()
+    if _BOUNCE_DISPLAY_NAME.match(value):
+        return True
+    address = value.rpartition("<")[2].rstrip(">").strip() if "<" in value else value
+    return bool(address) and is_bounce_sender(address)
 
 
 def _report_type(mail: ParsedMail) -> str:
@@ -244,13 +273,26 @@ def bounce_reason(mail: ParsedMail) -> str | None:
     """
     if mail.report is not None or _report_type(mail) in _DSN_REPORT_TYPES:
         return "delivery status notification"
+    if mail.headers.get("x-failed-recipients", "").strip():
+        return "X-Failed-Recipients"
     for address in (mail.from_, mail.sender):
         if address is not None and is_bounce_sender(address.email):
             return "mailer-daemon sender"
+    for name in ("from", "sender"):
+        if is_bounce_from_header(mail.headers.get(name, "")):
+            return "mailer-daemon sender"
+    if mail.return_path and is_bounce_sender(mail.return_path):
+        return "mailer-daemon Return-Path"
     if mail.return_path == "":
-        if _BOUNCE_SUBJECT.search(mail.subject):
+        if _BOUNCE_SUBJECT.search(_strip_subject_prefixes(mail.subject)[:60]) and not (
+                _SUBJECT_PREFIXES.match(mail.subject)):
             return "empty Return-Path"
-        if mail.from_ is None or is_noreply_address(mail.from_.email):
+        if mail.from_ is None:
+            return "empty Return-Path"
+        if is_noreply_address(mail.from_.email) and _first_word(
+                mail.headers.get("auto-submitted", "")) != "auto-replied":
+            # An autoresponder says auto-replied; a bounce from a noreply
+            # system would have been read as a report above.
             return "empty Return-Path"
     return None
 

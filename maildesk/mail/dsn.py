@@ -9,7 +9,13 @@ import logging
 import re
 from email.message import Message
 
-from maildesk.mail.automatic import is_bounce_sender
+from maildesk.mail.automatic import (
+    _BOUNCE_SUBJECT,
+    _SUBJECT_PREFIXES,
+    is_bounce_from_header,
+    is_bounce_sender,
+    is_noreply_address,
+)
 from maildesk.mail.charset import _guess_decode
 from maildesk.mail.headers import _COMMENT, _message_ids, _unfold
 from maildesk.mail.mime import _MESSAGE_CONTAINERS, _content_type, _Draft, _header_str, _param
@@ -50,7 +56,26 @@ _BOUNCE_PHRASES = re.compile(
     r"|konnte nicht (?:übermittelt|zugestellt) werden"  # Exchange / Office 365, German
     r"|unzustellbar|nicht zustellbar|undeliverable|undelivered mail|mail delivery failed"
     r"|delivery status notification|failure notice|returned mail|delayed mail"
-    r"|not yet been delivered|this is a warning only",
+    r"|not yet been delivered|this is a warning only"
+    r"|delivery failure|unable to deliver|was not able to deliver|wasn't able to deliver"
+    r"|error has occurred while attempting to deliver|non remis|no entregado|non recapitabile",
+    re.IGNORECASE,
+)
+#: MTA boilerplate that no person writes at the top of a mail: enough,
+#: with a bounce subject that is no reply or forward, when the sender
+#: gives nothing away (sendmail, DragonFly, GroupWise, Lotus Notes,
+#: Exchange 2003/2007 in several languages, Google, Apache James, ...).
+_BOUNCE_BOILERPLATE = re.compile(
+    r"the following addresses had (?:permanent fatal errors|delivery problems)"
+    r"|transcript of session follows|there was an error delivering your mail to"
+    r"|delivery to the following recipients? (?:failed|has been delayed)"
+    r"|this is an automatically generated delivery status notification"
+    r"|(?:was|were) undeliverable to the following|did not reach (?:some or all|the following)"
+    r"|the following recipient\(s\) could not be reached|was not delivered to:"
+    r"|delivery has failed to these recipients|this is the mail system at host"
+    r"|created automatically by mail delivery software|this is the qmail-send program"
+    r"|die zustellung an folgende empfänger|n'a pas pu être remis|error al entregar el mensaje"
+    r"|impossibile recapitare|could not be delivered to:|error: invalid user address",
     re.IGNORECASE,
 )
 #: Wording of a delay warning (the mail is still queued, not lost).
@@ -68,7 +93,9 @@ _RETURNED_COPY = re.compile(
     r"|-+ ?below this line is a copy of the message"  # qmail
     r"|original message headers"  # Exchange
     r"|ursprüngliche nachricht"  # Exchange, German ("...enkopfzeilen")
-    r"|-+ ?original message"
+    r"|-+ ?original message|original message:?[ \t]*$|message headers follow"
+    r"|-+ ?unsent message follows|possibly truncated original message follows"
+    r"|-+ ?original message follows"
     r"|(?:received|return-path|dkim-signature|reporting-mta|final-recipient|message-id)[ \t]*:"
     r")",
     re.IGNORECASE | re.MULTILINE,
@@ -77,9 +104,25 @@ _ADDRESS = r"[^\s<>()\[\]\"'@,;:]+@[^\s<>()\[\]\"'@,;:]+"
 #: Lines that name a failed recipient in a text bounce.
 _FAILED_ADDRESS_PATTERNS = (
     # Postfix, qmail: "<bob@example.org>: reason", "<bob@…> (expanded from <info@…>): …"
-    re.compile(rf"^<({_ADDRESS})>(?:[ \t]*\(expanded from <({_ADDRESS})>\))?[ \t]*:", re.M),
-    # Exim ("  bob@example.org" under "failed:"), Exchange: the address alone
-    re.compile(rf"^ {{0,3}}<?({_ADDRESS})>?(?:[ \t]*<mailto:[^>\n]*>)?[ \t]*:?[ \t]*$", re.M),
+    # OpenSMTPD: "bob@example.org: 550 5.1.1 ..."
+    re.compile(rf"^<?({_ADDRESS})>?(?:[ \t]*\(expanded from <({_ADDRESS})>\))?[ \t]*:", re.M),
+    # Exim ("  bob@example.org" under "failed:"), Exchange, Gmail, GroupWise,
+    # Notes: the address alone on its line (a bullet, quotes, "on <date>",
+    # "(reason)" or "[reason]" may follow)
+    re.compile(
+        rf"^[ \t]*(?:[*•-]+[ \t]*|>>>[ \t]*)?\"?<?({_ADDRESS})>?\"?"
+        rf"(?:[ \t]*<mailto:[^>\n]*>)?[ \t]*(?::|[ \t](?:on|\(|\[|<|invalid)[^\n]*)?[ \t]*$",
+        re.M | re.IGNORECASE,
+    ),
+    # sendmail transcripts: "550 5.1.1 <bob@example.org>... User unknown"
+    re.compile(rf"^[45]\d\d[ -](?:[45]\.\d{{1,3}}\.\d{{1,3}} )?<({_ADDRESS})>\.\.\.", re.M),
+    # DragonFly, KDDI, iMail, Apache James: "... delivering your mail to <bob@…>",
+    # "Could not be delivered to: <bob@…>", "Unknown user: bob@…", "RCPT TO: bob@…"
+    re.compile(
+        rf"(?:delivering your mail to|could not be delivered to:|unknown user:|^[ \t]*rcpt to:)"
+        rf"[ \t]*<?({_ADDRESS})>?",
+        re.IGNORECASE | re.M,
+    ),
     # Exchange: "Bob Smith (bob@example.org)"
     re.compile(rf"^[ \t]*[^\n()<>:]{{0,80}}\(({_ADDRESS})\)[ \t]*$", re.M),
     # Office 365: "Your message to bob@example.org couldn't be delivered."
@@ -108,6 +151,29 @@ def _may_be_bounce(
     if return_path == "" or "x-failed-recipients" in headers:
         return True
     if "x-ms-exchange-message-is-ndr" in headers:
+        return True
+    if return_path and is_bounce_sender(return_path):
+        return True
+    if any(is_bounce_from_header(headers.get(name, "")) for name in ("from", "sender")):
+        return True
+    subject = headers.get("subject", "")
+    if any(is_noreply_address(address.email) for address in senders):
+        return True  # KDDI and others send bounces from a no-reply address
+    if _BOUNCE_SUBJECT.search(subject) and not _SUBJECT_PREFIXES.match(subject):
+        return True  # _text_bounce then wants MTA boilerplate, see _from_system
+    return any(is_bounce_sender(address.email) for address in senders)
+
+
+def _from_system(
+    senders: tuple[Address, ...], return_path: str | None, headers: dict[str, str]
+) -> bool:
+    """Whether the envelope or From say a mail system sent this; if not,
+    only MTA boilerplate (not bounce words a person may use) makes a bounce."""
+    if return_path == "" or (return_path and is_bounce_sender(return_path)):
+        return True
+    if "x-failed-recipients" in headers or "x-ms-exchange-message-is-ndr" in headers:
+        return True
+    if any(is_bounce_from_header(headers.get(name, "")) for name in ("from", "sender")):
         return True
     return any(is_bounce_sender(address.email) for address in senders)
 
@@ -185,12 +251,20 @@ def _first_message_id(text: str) -> str:
     return next(iter(_message_ids(match.group(1))), "") if match else ""
 
 
-def _text_bounce(subject: str, text: str, own: set[str]) -> tuple[list[str], bool, str] | None:
+def _text_bounce(
+    subject: str, text: str, own: set[str], system: bool = True
+) -> tuple[list[str], bool, str] | None:
     """Failed addresses, whether it is a delay warning, and the status code
     of a bounce written for humans; None when the text does not read like
-    one. Only the part above the returned copy of the original is read."""
+    one. Only the part above the returned copy of the original is read.
+    Mail that does not come from a mail system (`system`) needs MTA
+    boilerplate near the top: a customer writing "undeliverable" is none."""
     head = text[:_BOUNCE_TEXT_LIMIT]
-    if not (_BOUNCE_PHRASES.search(subject) or _BOUNCE_PHRASES.search(head)):
+    if not system:
+        if not _BOUNCE_BOILERPLATE.search(head[:2000]):
+            return None
+    elif not (_BOUNCE_PHRASES.search(subject) or _BOUNCE_PHRASES.search(head)
+              or _BOUNCE_BOILERPLATE.search(head)):
         return None
     cut = _RETURNED_COPY.search(head)
     section = head[: cut.start()] if cut else head
@@ -206,8 +280,44 @@ def _text_bounce(subject: str, text: str, own: set[str]) -> tuple[list[str], boo
             continue
         if address not in own and address not in addresses:
             addresses.append(clean(address))
-    status = _STATUS_CODE.search(section)
-    return addresses, bool(_DELAY_PHRASES.search(section)), status.group(1) if status else ""
+    if not addresses and cut:
+        # Nothing named above the returned copy: its one To is the address.
+        addresses = [a for a in _returned_to(head[cut.start():]) if a not in own]
+    codes = _STATUS_CODE.findall(section)
+    replies = _REPLY_CODE.findall(section)
+    status = next((c for c in codes if c[0] == "5"), codes[0] if codes else "")
+    if status:
+        transient = status[0] == "4"
+    else:
+        transient = bool(replies) and all(r[0] == "4" for r in replies)
+    if _PERMANENT_PHRASES.search(section):
+        transient = False  # qmail: "(#4.4.1) ... permanent error; I've given up"
+    delay = bool(_DELAY_PHRASES.search(section)) or transient
+    return addresses, delay, status
+
+
+#: Words of an MTA that gave up for good, whatever the last reply code was.
+_PERMANENT_PHRASES = re.compile(
+    r"permanent (?:fatal )?error|(?:i'?ve|have) given up|giving up|failed permanently"
+    r"|not going to try again",
+    re.IGNORECASE,
+)
+
+
+#: An SMTP reply code in running text ("said: 550", "421 example.com ...").
+_REPLY_CODE = re.compile(r"(?:^|said:|[ \t:])([45][0-5]\d)(?:[ -](?=\S)|$)", re.M)
+_TO_LINE = re.compile(r"^to:[ \t]*(.*)$", re.IGNORECASE | re.MULTILINE)
+
+
+def _returned_to(text: str) -> list[str]:
+    """The address of the returned copy's To, when it names exactly one."""
+    match = _TO_LINE.search(text[:8192])
+    if not match:
+        return []
+    found = re.findall(_ADDRESS, match.group(1))
+    if len(found) != 1 or len(found[0]) > _MAX_ADDRESS_LENGTH:
+        return []
+    return [clean(found[0].strip("<>.").lower())]
 
 
 def _delivery_report(
@@ -227,6 +337,11 @@ def _delivery_report(
     is read as text: Exim, Postfix, qmail, Exchange and Office 365 each list
     the failed addresses in their own layout. Read receipts and other
     reports give None.
+
+    `failed` are permanent failures only (the pipeline marks them
+    bouncing): a recipient with a 4.x.x status, even under Action: failed,
+    or a text bounce whose codes are all 4xx and that does not say it gave
+    up for good, is put in `delayed` and marks nobody.
     """
     report_type = ""
     if ctype == "multipart/report":
@@ -262,8 +377,10 @@ def _delivery_report(
                     continue  # the per-message block, or junk
                 recipients_listed = True
                 action = (fields.get("action", "").split() or [""])[0].lower()
-                target = {"failed": failed, "delayed": delayed}.get(action)
                 code = (fields.get("status", "").split() or [""])[0]
+                if action == "failed" and code.startswith("4"):
+                    action = "delayed"  # a transient failure (RFC 3463 4.x.x) marks nobody
+                target = {"failed": failed, "delayed": delayed}.get(action)
                 if code and target is not None and not status_of_failure:
                     status, status_of_failure = code, True
                 elif code and not status:
@@ -281,14 +398,23 @@ def _delivery_report(
     if not recipients_listed:
         # No usable RFC 3464 part: read what the MTA wrote for humans.
         own = {address.email for address in senders}
-        found = _text_bounce(headers.get("subject", ""), text, own)
-        if found is None and not structured and "x-failed-recipients" not in headers:
+        own.update(a.lower() for a in re.findall(_ADDRESS, headers.get("to", "")))
+        in_text = _text_dsn(text)
+        found = None if in_text else _text_bounce(
+            headers.get("subject", ""), text, own,
+            system=structured or _from_system(senders, return_path, headers))
+        if (found is None and in_text is None and not structured
+                and "x-failed-recipients" not in headers):
             return None
+        if in_text is not None:
+            failed.extend(in_text[0])
+            delayed.extend(in_text[1])
+            status = in_text[2]
         if found is not None:
             addresses, is_delay, status = found
             (delayed if is_delay else failed).extend(addresses)
     for address in _failed_recipients_header(headers.get("x-failed-recipients", "")):
-        if address not in failed:
+        if address not in failed and address not in delayed:
             failed.append(address)
     if not original:
         cut = _RETURNED_COPY.search(text[:_BOUNCE_TEXT_LIMIT])
@@ -323,3 +449,43 @@ def _safe_delivery_report(
         log.warning("reading a delivery status notification failed", exc_info=True)
         problems.append(f"delivery report unreadable ({type(exc).__name__})")
         return None
+
+
+_TEXT_DSN_FIELD = re.compile(r"^final-recipient[ \t]*:", re.IGNORECASE | re.MULTILINE)
+
+
+def _text_dsn(text: str) -> tuple[list[str], list[str], str] | None:
+    """RFC 3464 fields written into a text part (old MTAs and gateways that
+    lose the message/delivery-status type): failed addresses, and the
+    status of the first; delayed and 4.x.x recipients are not failures.
+    None when the text carries no such fields."""
+    head = text[:_BOUNCE_TEXT_LIMIT]
+    if not _TEXT_DSN_FIELD.search(head):
+        return None
+    failed: list[str] = []
+    later: list[str] = []
+    status = ""
+    for chunk in _BLANK_LINE.split(head):
+        fields: dict[str, str] = {}
+        for line in chunk.splitlines():
+            name, colon, value = line.partition(":")
+            name = name.strip().lower()
+            if colon and name and name not in fields:
+                fields[name] = value.strip()
+        address = _dsn_address(fields.get("original-recipient", "")) or _dsn_address(
+            fields.get("final-recipient", ""))
+        action = (fields.get("action", "").split() or [""])[0].lower()
+        code = (fields.get("status", "").split() or [""])[0]
+        if address and action in ("failed", "delayed") and (
+                action == "delayed" or code.startswith("4")):
+            if address not in later:
+                later.append(address)
+            continue
+        if not address or action != "failed":
+            continue
+        status = status or code
+        if address not in failed:
+            failed.append(address)
+    if not failed and not later:
+        return None
+    return failed, later, status

@@ -32,7 +32,12 @@ from maildesk.schedule.calendar import BusinessCalendar
 from maildesk.schedule.sla import light
 from maildesk.store import portal as portal_store
 from maildesk.tickets import snapshot
-from maildesk.tickets.notices import AUTO_GENERATED, AUTO_REPLIED, still_bouncing
+from maildesk.tickets.notices import (
+    AUTO_GENERATED,
+    AUTO_REPLIED,
+    automatic_refusal,
+    still_bouncing,
+)
 
 log = logging.getLogger(__name__)
 
@@ -176,7 +181,7 @@ def _apply(connection: Connection, settings: Settings, secret: bytes, action: st
             }[action]))
         bouncing = still_bouncing(bool(row.bouncing), row.bounced_at, now,
                                   settings.notify.bounce_expiry_days)
-        if row.email and not bouncing and not is_noreply_address(row.email):
+        if automatic_refusal(row.email, {row.email.lower()} if bouncing else ()) is None:
             notices.append({
                 "created_at": now, "kind": action, "ticket_id": row.id,
                 "message_row_id": None, "to_addrs": row.email, "cc_addrs": "",

@@ -8,6 +8,7 @@ mails (an agent's reply, the solution) skip the limit, not the noreply rule.
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
@@ -97,17 +98,39 @@ def still_bouncing(bouncing: bool, bounced_at: datetime | None, now: datetime,
     return now - bounced_at < timedelta(days=expiry_days)
 
 
+def automatic_refusal(address: str | None, bouncing: Collection[str] = ()) -> str | None:
+    """Why nothing automatic (acknowledgement, registration, reminder,
+    survey, any notice) may go to `address`, or None when it may.
+
+    The last guard at the sending edge, whatever the classification of the
+    mail that caused it said (issue 19): the null sender ("", "<>") is
+    where bounces come from; a mailer-daemon / postmaster / noreply local
+    part (any case) is a machine, and an answer to it is how loops start;
+    an address in `bouncing` (callers pass those whose bounce is within
+    notify.bounce_expiry_days, see still_bouncing) would only bounce again.
+    """
+    normal = (address or "").strip().strip("<>").strip().lower()
+    if not normal or normal.startswith("@") or normal.endswith("@"):
+        return "null sender"
+    if is_noreply_address(normal):
+        return "system address"
+    if normal in bouncing:
+        return "bouncing"
+    return None
+
+
 def _deliverable(addresses: tuple[str, ...], audience: Audience,
                  automatic: bool) -> tuple[str, ...]:
     seen: list[str] = []
     for address in addresses:
-        address = address.lower()
+        address = address.strip().strip("<>").strip().lower()
         if not address or address in seen or address in audience.ours:
             continue
         local, _, domain = address.partition("@")
         if f"{local.split('+', 1)[0]}@{domain}" in audience.ours or is_noreply_address(address):
             continue
-        if automatic and (address in audience.bouncing or address in audience.over_limit):
+        if automatic and (automatic_refusal(address, audience.bouncing)
+                          or address in audience.over_limit):
             continue
         seen.append(address)
     return tuple(seen)
