@@ -40,7 +40,7 @@ from __future__ import annotations
 import logging
 import re
 
-__all__ = ["display_text"]
+__all__ = ["display_text", "message_display_text"]
 
 log = logging.getLogger(__name__)
 
@@ -52,7 +52,11 @@ _MARKER = re.compile(
 )
 # Outlook, Thunderbird: the original follows (with a header block or quoted).
 _ORIGINAL = re.compile(
-    r"^-{2,}\s*(?:Urspr(?:ü|ue)ngliche Nachricht|Original[- ]Nachricht|Original Message)"
+    r"^-{2,}\s*(?:Urspr(?:ü|ue)ngliche Nachricht|Original[- ]Nachricht|Original Message"
+    r"|Message d'origine|Mensaje original|Messaggio originale|Oorspronkelijk bericht"
+    r"|Wiadomo(?:ść|sc) oryginalna|Исходное сообщение|Mensagem original"
+    r"|Ursprungligt meddelande|Oprindelig meddelelse|Opprinnelig melding"
+    r"|Alkuperäinen viesti|Původní zpráva|Özgün ileti|Orijinal ileti)"
     r"\s*-{2,}$",
     re.IGNORECASE,
 )
@@ -63,30 +67,53 @@ _FORWARD = re.compile(
     re.IGNORECASE,
 )
 # One line of a mail header block as Outlook, Apple Mail and Gmail write it,
-# optionally in bold (*Von:*) when converted from HTML.
-_HEADER = re.compile(
-    r"^\*?(Von|From|Gesendet|Sent|Datum|Date|An|To|Betreff|Subject|Cc|Kopie)\*?:",
-    re.IGNORECASE,
-)
+# optionally in bold (*Von:*) when converted from HTML, in the languages of
+# Outlook's own block (French puts a space before the colon). Short words
+# such as "A:" or "De:" count only inside a whole block (_is_header_block).
 _HEADER_KIND = {
-    "von": "from", "from": "from",
+    "von": "from", "from": "from", "de": "from", "da": "from", "van": "from",
+    "od": "from", "от": "from", "från": "from", "fra": "from", "kimden": "from",
+    "lähettäjä": "from",
     "gesendet": "date", "sent": "date", "datum": "date", "date": "date",
-    "an": "to", "to": "to",
-    "betreff": "subject", "subject": "subject",
-    "cc": "cc", "kopie": "cc",
+    "envoyé": "date", "enviado": "date", "enviada": "date", "enviado el": "date",
+    "inviato": "date", "verzonden": "date", "wysłano": "date", "отправлено": "date",
+    "skickat": "date", "sendt": "date", "odesláno": "date", "gönderildi": "date",
+    "lähetetty": "date", "data": "date", "fecha": "date", "дата": "date",
+    "an": "to", "to": "to", "à": "to", "a": "to", "para": "to", "aan": "to",
+    "do": "to", "кому": "to", "till": "to", "til": "to", "komu": "to", "kime": "to",
+    "vastaanottaja": "to", "destinatario": "to",
+    "betreff": "subject", "subject": "subject", "objet": "subject", "asunto": "subject",
+    "oggetto": "subject", "onderwerp": "subject", "temat": "subject", "тема": "subject",
+    "ämne": "subject", "emne": "subject", "předmět": "subject", "konu": "subject",
+    "aihe": "subject", "assunto": "subject",
+    "cc": "cc", "kopie": "cc", "копия": "cc", "kopia": "cc",
 }  # fmt: skip
+_HEADER = re.compile(
+    r"^\*?(" + "|".join(sorted(map(re.escape, _HEADER_KIND), key=len, reverse=True))
+    + r")\*?\s?:", re.IGNORECASE)
 _HEADER_BLOCK_LINES = 10
 # "Am 02.11.2026 um 10:15 schrieb Erika <e@x.de>:", "Erika schrieb am …:",
 # "On Mon, Nov 2, 2026 at 10:15 AM Erika <e@x.de> wrote:", "Erika wrote on …:".
 _INTRO = re.compile(
-    r"^(?:Am\s.*\sschrieb\s.+|.+\sschrieb am\s.+|On\s.*\swrote|.+\swrote on\s.+):$",
+    r"^(?:Am\s.*\sschrieb\s.+|.+\sschrieb am\s.+|On\s.*\swrote|.+\swrote on\s.+):$"
+    # "Le … a écrit :", "El … escribió:", "Il giorno … ha scritto:", "Op … schreef …:",
+    # "W dniu … pisze:", "… пишет:" / "… написал(а):", "Em … escreveu:",
+    # "Den … skrev …:", "… kirjoitti:", "Dne … napsal(a):", "… yazdı:"
+    r"|^.+\s(?:a écrit|escribió|ha scritto|schreef|pisze|napisał(?:a|\(a\))?|пишет"
+    r"|написал(?:а|\(а\))?|escreveu|skrev|kirjoitti|napsal(?:a|\(a\))?|yazdı)(?:\s.+)?\s?:$",
     re.IGNORECASE,
 )
+#: The verbs of _INTRO: a line without one is no intro (the fast path).
+_INTRO_VERBS = ("schrieb", "wrote", "écrit", "escribió", "scritto", "schreef", "pisze",
+                "napisał", "пишет", "написал", "escreveu", "skrev", "kirjoitti", "napsal",
+                "yazdı")
 _INTRO_MAX = 300
 _DATE_OR_TIME = re.compile(r"\d{1,2}[:.]\d{2}")
 # The short "Erika Mustermann schrieb:" / "Erika wrote:" right above a quote.
 _LOOSE_INTRO = re.compile(
-    r"^[^,.!?:;<]{1,80}(?:<[^<>\s]+>)?\s(?:schrieb|wrote)\s*:$", re.IGNORECASE
+    r"^[^,.!?:;<]{1,80}(?:<[^<>\s]+>)?\s(?:schrieb|wrote|a écrit|escribió|ha scritto"
+    r"|schreef|pisze|пишет|написал[а]?|escreveu|skrev|kirjoitti|napsal(?:a|\(a\))?|yazdı)\s*:$",
+    re.IGNORECASE
 )
 _RULE = re.compile(r"^[-_=*]{5,}$")
 # The last line mobile and web mail apps add; only these exact forms, so that
@@ -96,11 +123,24 @@ _MOBILE_FOOTER = re.compile(
     r"|Gesendet (?:mit|von) (?:der )?.{1,40} (?:App|für Windows|für iOS|für Android)"
     r"|Sent from my .{1,40}|Sent from (?:Mail|Outlook|Yahoo Mail) for .{1,40}"
     r"|Get Outlook for (?:iOS|Android).{0,60}|Von Outlook für (?:iOS|Android) gesendet.{0,60}"
-    r"|Outlook für (?:iOS|Android) beziehen.{0,60})\.?$",
+    r"|Outlook für (?:iOS|Android) beziehen.{0,60}"
+    r"|Envoyé de mon .{1,40}|Enviado desde mi .{1,40}|Inviato da(?:l mio)? .{1,40}"
+    r"|Verzonden (?:vanaf|met) (?:mijn )?.{1,40}|Wysłane z (?:mojego )?.{1,40}"
+    r"|Отправлено с (?:моего )?.{1,40}|Enviado do meu .{1,40}|Skickat från min .{1,40}"
+    r"|Sendt fra min .{1,40}|Odesláno z (?:mého )?.{1,40})\.?$",
     re.IGNORECASE,
 )
 
 _HISTORY, _FORWARDED = "history", "forwarded"
+
+
+def message_display_text(subject: str, text: str) -> str:
+    """The display text the ticket keeps for an incoming mail: a forward
+    ("WG:", "Fwd:") whole, since its quoted part is the request; any other
+    mail through :func:`display_text`."""
+    from maildesk.mail import tokens  # tokens is heavier and imports more
+
+    return text if tokens.is_forward(subject) else display_text(text)
 
 
 def display_text(text: str) -> str:
@@ -217,7 +257,7 @@ def _intro_end(lines: list[str], i: int) -> int | None:
     quote or an indented block (a blockquote of converted HTML).
     """
     lowered = " ".join(lines[i : i + 2]).lower()
-    if "schrieb" not in lowered and "wrote" not in lowered:  # fast path: most lines
+    if not any(verb in lowered for verb in _INTRO_VERBS):  # fast path: most lines
         return None
     for last in (i, i + 1):
         if last >= len(lines):

@@ -14,8 +14,7 @@ from typing import Any, NamedTuple
 from sqlmodel import Session
 
 from maildesk.config import Settings
-from maildesk.mail import tokens
-from maildesk.mail.quoting import display_text
+from maildesk.mail.quoting import message_display_text
 from maildesk.models import Attachment, Event, Message, Ticket, utcnow
 from maildesk.store import blobs
 from maildesk.store import tickets as store
@@ -133,7 +132,7 @@ def add_mail_message(
         "references": " ".join(mail.references),
         "text": mail.text,
         # A forward's quoted part is its content: shown whole.
-        "text_display": mail.text if tokens.is_forward(mail.subject) else display_text(mail.text),
+        "text_display": message_display_text(mail.subject, mail.text),
         "html": mail.html,
         "authenticity": authenticity[:255],
         "created_at": utcnow(),
