@@ -182,15 +182,21 @@ def ingest(app: App, file_: Path | None, recipients: tuple[str, ...], sender: st
 @click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON.")
 @click.option("--progress/--no-progress", default=None,
               help="Progress bar (default: when standard error is a terminal).")
+@click.option("--verbose", is_flag=True,
+              help="Also log the traceback behind each handled fallback (a mail the "
+                   "parser could only partly read); the log has one line each without it.")
 @pass_app
 @handles_errors
-def import_(app: App, path: Path, batch: int, as_json: bool, progress: bool | None) -> None:
+def import_(app: App, path: Path, batch: int, as_json: bool, progress: bool | None,
+            verbose: bool) -> None:
     """Import an mbox file or a Maildir (migration). Safe to re-run:
     mails already taken report as duplicates."""
     from maildesk.accept.mailbox import import_mailbox
     from maildesk.process.service import MailProcessor
 
     ingestor = MailProcessor(app.settings, app.ready_engine())
+    # after the config set the log up; NOTSET: the configured level
+    logging.getLogger("maildesk.mail").setLevel(logging.DEBUG if verbose else logging.NOTSET)
     try:
         summary = import_mailbox(ingestor.ingest_batch, path, batch, progress)
     except ValueError as exc:

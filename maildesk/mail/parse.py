@@ -178,6 +178,21 @@ def _headers_only(raw: bytes) -> Message | None:
         return None
 
 
+_MESSAGE_ID = re.compile(rb"^message-id:[ \t]*(\S{1,200})", re.IGNORECASE | re.MULTILINE)
+
+
+def _fallback(what: str, exc: BaseException, raw: bytes) -> None:
+    """A handled fallback is one line at WARNING, with the reason and the
+    mail's Message-ID; the traceback is for DEBUG (`maildesk import
+    --verbose`): ops read a traceback at WARNING as a crash, and the mail
+    was kept and its problem noted on the ticket."""
+    found = _MESSAGE_ID.search(raw[:_SNIFF_BYTES])
+    mail_id = found.group(1).decode("ascii", "replace") if found else "(no Message-ID)"
+    log.warning("%s: %s: %s (mail %s)", what, type(exc).__name__,
+                str(exc)[:200] or "no detail", mail_id)
+    log.debug("the traceback of that fallback", exc_info=exc)
+
+
 def parse_mail(raw: bytes) -> ParsedMail:
     """Parse one raw mail; never raises.
 
@@ -200,8 +215,8 @@ def parse_mail(raw: bytes) -> ParsedMail:
         msg, mp_date = parser.message, parser.date
     except (MailParserRecursionError, RecursionError):
         problems.append("MIME structure nested too deeply for mail-parser")
-    except Exception as exc:  # a parser bug must not lose the mail
-        log.warning("mail-parser failed, using the stdlib parser", exc_info=True)
+    except Exception as exc:  # noqa: BLE001 — a parser bug must not lose the mail
+        _fallback("mail-parser failed, read with the stdlib parser", exc, raw)
         problems.append(f"mail-parser failed ({type(exc).__name__}); read with the stdlib parser")
     if msg is None:
         msg = _stdlib_message(raw, problems)
@@ -209,16 +224,17 @@ def parse_mail(raw: bytes) -> ParsedMail:
         return _empty(problems)
     try:
         return _build(msg, mp_date, linesep, list(problems))
-    except Exception as exc:  # RecursionError included
-        log.warning("reading a parsed mail failed, retrying with headers only", exc_info=True)
+    except Exception as exc:  # noqa: BLE001 — RecursionError included
+        _fallback("reading the parsed mail failed, only its headers are read", exc, raw)
         problems.append(f"mail body could not be read ({type(exc).__name__}); only headers read")
     headers_only = _headers_only(raw)
     if headers_only is not None:
         headers_only.set_payload("")
         try:
             return _build(headers_only, None, linesep, problems)
-        except Exception as exc:
-            log.exception("even the headers of a mail could not be read")
+        except Exception as exc:  # noqa: BLE001 — logged by _fallback
+            _fallback("even the headers could not be read, the mail is kept as raw bytes",
+                      exc, raw)
             problems.append(f"headers could not be read ({type(exc).__name__})")
     return _empty(problems)
 

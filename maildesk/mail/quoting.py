@@ -157,8 +157,10 @@ def display_text(text: str) -> str:
     text = text.replace("\r\n", "\n").replace("\r", "\n")
     try:
         return _display_text(text)
-    except Exception:
-        log.warning("display text fell back to the full text", exc_info=True)
+    except Exception as exc:  # one line at WARNING; the traceback is for DEBUG
+        log.warning("display text fell back to the full text: %s: %s",
+                    type(exc).__name__, str(exc)[:200] or "no detail")
+        log.debug("the traceback of that fallback", exc_info=exc)
         return text.strip()
 
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import logging
 import timeit
 from dataclasses import fields
 from datetime import UTC, datetime, timedelta, timezone
@@ -1105,3 +1106,24 @@ def test_attachment_hash_matches_payload() -> None:
     (attachment,) = parse_mail(raw).attachments
     assert hashlib.sha256(attachment.payload).digest() == hashlib.sha256(PDF).digest()
     assert attachment.size == len(PDF)
+
+
+def test_a_handled_fallback_is_one_warning_line_and_the_traceback_is_for_debug(
+        monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture) -> None:
+    """Ops read a traceback at WARNING as a crash (issue 19): the fallback
+    says what happened and which mail in one line; DEBUG has the rest."""
+    def explode(raw: bytes) -> None:
+        raise ValueError("boom in the header walk")
+
+    monkeypatch.setattr(parse_module.mailparser, "parse_from_bytes", explode)
+    with caplog.at_level(logging.DEBUG, logger="maildesk.mail"):
+        parse_mail(mail(("Message-ID", b"<odd-1@kunde.de>"), body=b"still here"))
+    warnings = [r for r in caplog.records if r.levelno == logging.WARNING]
+    assert len(warnings) == 1
+    (warning,) = warnings
+    assert warning.exc_info is None
+    line = warning.getMessage()
+    assert "mail-parser failed" in line and "ValueError: boom in the header walk" in line
+    assert "<odd-1@kunde.de>" in line
+    debug = [r for r in caplog.records if r.levelno == logging.DEBUG and r.exc_info]
+    assert len(debug) == 1 and "boom" in str(debug[0].exc_info[1])
