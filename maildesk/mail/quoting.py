@@ -16,8 +16,9 @@ are narrow and every doubt keeps the text:
   line with a date or time and either an address or a quote right below,
   so that a sentence like "Am Montag schrieb mir ein Kollege, dass …:" is
   not one;
-- ">" lines followed by more unquoted text are an interleaved answer: the
-  whole text is shown;
+- ">" lines followed by more unquoted text are a bottom-posted or
+  interleaved answer: the customer's lines are shown without the quotes
+  and the intro above each (the full text keeps them);
 - an explicit forward ("---------- Forwarded message ---------", "Anfang
   der weitergeleiteten E-Mail:") is shown whole: the forwarded mail is the
   request;
@@ -147,9 +148,10 @@ def display_text(text: str) -> str:
     """Return the part of a plain-text mail body an agent should see first.
 
     That is the new text of a reply without the quoted history and the
-    signature, or the whole text (stripped) when no history is found, when
-    the mail is a forward, when answers are interleaved with quotes, or when
-    nothing would be left. Line ends become "\\n"; lines are kept as they
+    signature; for a reply written below or between quotes (bottom-posted,
+    interleaved) the customer's own lines without the quotes and their
+    intros; or the whole text (stripped) when no history is found, when the
+    mail is a forward, or when nothing would be left. Line ends become "\\n"; lines are kept as they
     are. Pure; never raises.
     """
     if not isinstance(text, str):
@@ -169,9 +171,55 @@ def _display_text(text: str) -> str:
     lines = text.split("\n")
     end = _history_start(lines)
     if end is None:
-        return full
+        return _answers(lines) or full
     top = _without_signature(lines[:end])
     return "\n".join(top).strip() or full
+
+
+def _quoted_from(lines: list[str], i: int) -> bool:
+    """The next filled line from i on is a quote."""
+    below = _next_filled(lines, i)
+    return below is not None and lines[below].startswith(">")
+
+
+# mutt's attribution: "* Erika <e@x.de> [2026-11-02 10:15]:"
+_MUTT_INTRO = re.compile(r"^\*\s.{1,120}\[\d{4}-\d{2}-\d{2}[^\]]*\]:$")
+
+
+def _answers(lines: list[str]) -> str:
+    """A bottom-posted or interleaved reply: the customer's own lines, the
+    quotes (">" lines and the intro above each) left out, up to older
+    history or the signature; "" for a forward (shown whole)."""
+    kept: list[str] = []
+    i = 0
+    while i < len(lines):
+        line = lines[i]
+        if line.startswith(">"):
+            i += 1
+            continue
+        kind = _separator(lines, i)
+        if kind == _FORWARDED:
+            return ""
+        if kind == _HISTORY:
+            break
+        intro_end = _intro_end(lines, i)
+        if intro_end is not None and _quoted_from(lines, intro_end + 1):
+            i = intro_end + 1
+            continue
+        quoted_below = _quoted_from(lines, i + 1)
+        if quoted_below and (_LOOSE_INTRO.match(line.strip())
+                             or _MUTT_INTRO.match(line.strip())):
+            i += 1
+            continue
+        kept.append(line)
+        i += 1
+    kept = _without_signature(kept)
+    collapsed: list[str] = []
+    for line in kept:
+        if not line.strip() and collapsed and not collapsed[-1].strip():
+            continue
+        collapsed.append(line.rstrip() if not line.strip() else line)
+    return "\n".join(collapsed).strip()
 
 
 def _history_start(lines: list[str]) -> int | None:

@@ -330,58 +330,6 @@ CUT: list[tuple[str, str, str]] = [
 
 # Mails that must come back whole (stripped); (case, body).
 WHOLE: list[tuple[str, str]] = [
-    (
-        "interleaved-under-intro",
-        "Hallo,\n"
-        "\n"
-        "Am 02.11.2026 um 10:15 schrieb Support <support@maildesk.example>:\n"
-        "> Welche Version nutzen Sie?\n"
-        "Version 5.2\n"
-        "> Tritt der Fehler bei allen Nutzern auf?\n"
-        "Nein, nur bei mir.\n"
-        ">\n"
-        "> Ihr Support-Team",
-    ),
-    (
-        "interleaved-without-intro",
-        "Hallo,\n"
-        "\n"
-        "> Welche Version nutzen Sie?\n"
-        "\n"
-        "Version 5.2\n"
-        "\n"
-        "> Tritt der Fehler bei allen Nutzern auf?\n"
-        "\n"
-        "Nein, nur bei mir.",
-    ),
-    (
-        "interleaved-below-quoted-marker",
-        "> ## Bitte oberhalb dieser Zeile antworten ##\n> Welche Version nutzen Sie?\nVersion 5.2",
-    ),
-    (
-        "interleaved-starting-with-intro",
-        "On Mon, Nov 2, 2026 at 10:15 AM Support <support@maildesk.example> wrote:\n"
-        "> Which version?\n"
-        "5.2\n"
-        "> Which browser?\n"
-        "Firefox",
-    ),
-    (
-        "interleaved-under-wrapped-intro",
-        "Hallo,\n"
-        "\n"
-        "Am Mo., 2. Nov. 2026 um 10:15 Uhr schrieb Support <\n"
-        "support@maildesk.example>:\n"
-        "\n"
-        "> Welche Version nutzen Sie?\n"
-        "\n"
-        "5.2\n"
-        "\n"
-        "> Welcher Browser?\n"
-        "\n"
-        "Firefox",
-    ),
-    ("bottom-posted", "> Welche Version nutzen Sie?\n\nVersion 5.2, Windows 11."),
     ("starts-with-a-quote", "> Hallo\n> Test"),
     (
         "pure-outlook-forward-wg",
@@ -508,6 +456,97 @@ WHOLE: list[tuple[str, str]] = [
         "Datum: 01.11.2026\n"
         "Unterschrift: E. Mustermann",
     ),
+    ("last-line-that-only-looks-like-a-footer", "Ist raus.\n\nGesendet mit DHL, Nummer 0034 0430"),
+    ("signature-only", "-- \nErika Mustermann\nTel. 0221 123456"),
+    ("mobile-footer-only", "Sent from my iPhone"),
+]
+
+
+@pytest.mark.parametrize(("body", "expected"), [c[1:] for c in CUT], ids=[c[0] for c in CUT])
+def test_history_and_signature_are_cut(body: str, expected: str) -> None:
+    assert display_text(body) == expected
+
+
+#: Bottom-posted and interleaved replies (issue 19): the customer's own lines
+#: stay, each quote and the intro above it go (the full text is kept apart).
+ANSWERED_BELOW = [
+    (
+        "interleaved-under-intro",
+        "Hallo,\n"
+        "\n"
+        "Am 02.11.2026 um 10:15 schrieb Support <support@maildesk.example>:\n"
+        "> Welche Version nutzen Sie?\n"
+        "Version 5.2\n"
+        "> Tritt der Fehler bei allen Nutzern auf?\n"
+        "Nein, nur bei mir.\n"
+        ">\n"
+        "> Ihr Support-Team",
+        "Hallo,\n"
+        "\n"
+        "Version 5.2\n"
+        "Nein, nur bei mir.",
+    ),
+    (
+        "interleaved-without-intro",
+        "Hallo,\n"
+        "\n"
+        "> Welche Version nutzen Sie?\n"
+        "\n"
+        "Version 5.2\n"
+        "\n"
+        "> Tritt der Fehler bei allen Nutzern auf?\n"
+        "\n"
+        "Nein, nur bei mir.",
+        "Hallo,\n"
+        "\n"
+        "Version 5.2\n"
+        "\n"
+        "Nein, nur bei mir.",
+    ),
+    (
+        "interleaved-below-quoted-marker",
+        "> ## Bitte oberhalb dieser Zeile antworten ##\n"
+        "> Welche Version nutzen Sie?\n"
+        "Version 5.2",
+        "Version 5.2",
+    ),
+    (
+        "interleaved-starting-with-intro",
+        "On Mon, Nov 2, 2026 at 10:15 AM Support <support@maildesk.example> wrote:\n"
+        "> Which version?\n"
+        "5.2\n"
+        "> Which browser?\n"
+        "Firefox",
+        "5.2\n"
+        "Firefox",
+    ),
+    (
+        "interleaved-under-wrapped-intro",
+        "Hallo,\n"
+        "\n"
+        "Am Mo., 2. Nov. 2026 um 10:15 Uhr schrieb Support <\n"
+        "support@maildesk.example>:\n"
+        "\n"
+        "> Welche Version nutzen Sie?\n"
+        "\n"
+        "5.2\n"
+        "\n"
+        "> Welcher Browser?\n"
+        "\n"
+        "Firefox",
+        "Hallo,\n"
+        "\n"
+        "5.2\n"
+        "\n"
+        "Firefox",
+    ),
+    (
+        "bottom-posted",
+        "> Welche Version nutzen Sie?\n"
+        "\n"
+        "Version 5.2, Windows 11.",
+        "Version 5.2, Windows 11.",
+    ),
     (
         "answer-below-an-older-quote",
         "Danke.\n"
@@ -517,15 +556,17 @@ WHOLE: list[tuple[str, str]] = [
         "Am 01.11.2026 um 09:00 schrieb Erika <erika@example.de>:\n"
         "> Geht der Export wieder?\n"
         "Nein, der Export geht noch nicht.",
+        "Danke.\n"
+        "\n"
+        "Nein, der Export geht noch nicht.",
     ),
-    ("last-line-that-only-looks-like-a-footer", "Ist raus.\n\nGesendet mit DHL, Nummer 0034 0430"),
-    ("signature-only", "-- \nErika Mustermann\nTel. 0221 123456"),
-    ("mobile-footer-only", "Sent from my iPhone"),
 ]
 
 
-@pytest.mark.parametrize(("body", "expected"), [c[1:] for c in CUT], ids=[c[0] for c in CUT])
-def test_history_and_signature_are_cut(body: str, expected: str) -> None:
+@pytest.mark.parametrize(("body", "expected"), [c[1:] for c in ANSWERED_BELOW],
+                         ids=[c[0] for c in ANSWERED_BELOW])
+def test_answers_below_or_between_quotes_are_kept_and_the_quotes_dropped(
+        body: str, expected: str) -> None:
     assert display_text(body) == expected
 
 
@@ -591,8 +632,16 @@ LINE_PARTS = [
         "\n".join
     )
 )
-def test_only_ever_cuts_the_end_and_never_returns_nothing(body: str) -> None:
+def test_only_ever_drops_lines_and_never_returns_nothing(body: str) -> None:
+    """Every line shown is a line of the mail, in the mail's order (a cut at
+    the end, or the quotes of a reply below them left out)."""
     result = display_text(body)
     normalised = body.replace("\r\n", "\n").replace("\r", "\n").strip()
-    assert normalised.startswith(result)
     assert bool(result) == bool(normalised)
+    source = normalised.split("\n")
+    at = 0
+    for line in result.split("\n"):
+        while at < len(source) and source[at].strip() != line.strip():
+            at += 1
+        assert at < len(source), (line, normalised)
+        at += 1

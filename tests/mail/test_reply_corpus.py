@@ -26,15 +26,11 @@ def test_the_set_is_there_and_every_case_names_its_source() -> None:
 
 #: Cases today's rules get wrong, kept as a ratchet: each is a strict xfail,
 #: so one that starts to pass fails here until it is taken off the list.
-#: Bottom-posted and interleaved answers are shown whole (any answer below a
-#: quote makes display_text keep everything); OTRS' and K-9's name-first
-#: intros, the verbless Gmail ru / Yandex intros and an Apple fr forward
-#: without a subject prefix are not recognised yet.
+#: OTRS' name-first intros ("<date> - <name> schrieb:"), the verbless Gmail
+#: ru / Yandex intros and an Apple fr forward without a subject prefix are
+#: not recognised yet.
 NOT_YET = frozenset({
-    "forward_apple_fr", "gmail_web_ru", "interleaved_de", "interleaved_en",
-    "interleaved_gmail_fr", "interleaved_ru", "k9_de", "mutt_bottom_en", "otrs_de",
-    "otrs_en", "thunderbird_bottom_de", "thunderbird_bottom_en", "thunderbird_bottom_fr",
-    "thunderbird_bottom_ru", "yandex_ru",
+    "forward_apple_fr", "gmail_web_ru", "otrs_de", "otrs_en", "yandex_ru",
 })
 
 
